@@ -1,0 +1,48 @@
+"""Settings, read from the environment (prefix ``INTERPRETER_``) and from a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the app. Each field is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="INTERPRETER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where sessions, sandboxes and workspaces live.")
+    sandbox_network: Literal["none", "public"] = Field(
+        default="public", description="'public': internet reachable (not the host); 'none': no network."
+    )
+    execution_timeout: float = Field(default=300, gt=0, description="Seconds a run may take before it is interrupted.")
+    memory_limit_mb: int = Field(default=2048, ge=64, description="Memory limit of one session's sandbox.")
+    max_upload_mb: int = Field(default=200, ge=1, description="Largest upload accepted, in MB.")
+    disk_limit_mb: int = Field(default=5120, ge=1, description="Disk space one session's sandbox may use, in MB.")
+    max_file_mb: int = Field(default=1024, ge=1, description="Largest single file sandbox code may write, in MB.")
+    max_processes: int = Field(default=256, ge=8, description="Most processes and threads one sandbox may run.")
+    max_output_chars: int = Field(
+        default=20_000, ge=1000, description="Output longer than this is cut (head and tail kept)."
+    )
+    idle_timeout: float = Field(
+        default=1800, gt=0, description="Seconds without use after which a session's kernel is shut down."
+    )
+    kernel_pool_size: int = Field(
+        default=1, ge=0, description="Python kernels kept started in advance so a new session answers at once."
+    )
+    isolation: Literal["auto", "bubblewrap", "none"] = Field(
+        default="auto",
+        description="'auto': bubblewrap when it works, else reduced isolation (shown in the UI); "
+        "'bubblewrap': refuse to start without it; 'none': no isolation (development only).",
+    )
+    max_unzip_mb: int = Field(default=2048, ge=1, description="Largest total uncompressed size of one ZIP upload.")
+    max_unzip_entries: int = Field(default=20_000, ge=1, description="Most entries accepted in one ZIP upload.")
+    max_unzip_ratio: float = Field(default=200, gt=1, description="Highest compression ratio accepted per ZIP entry.")
+
+    @property
+    def sessions_dir(self) -> Path:
+        """The folder that holds one folder per user and conversation."""
+        return self.data_dir.resolve() / "sessions"

@@ -1,0 +1,43 @@
+"""The project's exception tree.
+
+Errors in the user's code are not exceptions: they come back as data in an
+:class:`~core.types.ExecutionResult`. Exceptions are for the infrastructure and for bad input::
+
+    InterpreterError
+    ├── InvalidPathError        a path or workspace name is refused (``..``, absolute, NUL, hidden, too long)
+    ├── FileNotFoundInSandbox   a named sandbox or workspace file does not exist
+    ├── UploadRejected          an upload is refused (zip slip, zip bomb, encrypted entry, too large)
+    ├── QuotaExceeded           a per-session limit (disk, file size) is reached
+    └── SandboxError            the sandbox could not start or could not be reached
+        └── SandboxClosed       the session was closed
+
+Every message is written for the person using the app: plain words, what happened and what to do.
+"""
+
+
+class InterpreterError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InvalidPathError(InterpreterError, ValueError):
+    """A path or workspace name was refused."""
+
+
+class FileNotFoundInSandbox(InterpreterError, FileNotFoundError):
+    """A named file does not exist in the sandbox or the workspace."""
+
+
+class UploadRejected(InterpreterError, ValueError):
+    """An uploaded file or archive was refused; nothing of it was kept."""
+
+
+class QuotaExceeded(InterpreterError):
+    """A per-session limit was reached."""
+
+
+class SandboxError(InterpreterError, RuntimeError):
+    """The sandbox could not be started or reached."""
+
+
+class SandboxClosed(SandboxError):
+    """The session's sandbox was closed."""

@@ -1,0 +1,136 @@
+"""Types shared by the sandbox, the workspace, the tools and the UI."""
+
+from __future__ import annotations
+
+import enum
+import mimetypes
+from dataclasses import dataclass, field
+from typing import Any
+
+IMAGE_PNG = "image/png"
+IMAGE_JPEG = "image/jpeg"
+IMAGE_SVG = "image/svg+xml"
+TEXT_HTML = "text/html"
+TEXT_MARKDOWN = "text/markdown"
+PLOTLY_JSON = "application/vnd.plotly.v1+json"
+TABLE_JSON = "application/vnd.dataresource+json"
+JSON = "application/json"
+
+
+class StopReason(str, enum.Enum):
+    """Why a run ended before the code finished by itself."""
+
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    OUT_OF_MEMORY = "out_of_memory"
+    CRASHED = "crashed"
+
+
+STOP_EXPLANATIONS = {
+    StopReason.TIMEOUT: "The run took longer than the time limit and was interrupted.",
+    StopReason.INTERRUPTED: "The run was stopped on request.",
+    StopReason.OUT_OF_MEMORY: "The run used more memory than the session's limit and was killed.",
+    StopReason.CRASHED: "The interpreter process died while running this code.",
+}
+
+
+@dataclass(frozen=True)
+class RichOutput:
+    """One rich output of a run: an image, a table, HTML, a Plotly figure, ...
+
+    Attributes:
+        mime_type: The MIME type of ``data`` (see the constants in this module).
+        data: ``bytes`` for images, ``str`` for text-like types, a ``dict`` for JSON types.
+        text: The plain-text fallback the interpreter gave, if any.
+    """
+
+    mime_type: str
+    data: bytes | str | dict[str, Any]
+    text: str = ""
+
+    @property
+    def is_image(self) -> bool:
+        """Whether this output is a raster image."""
+        return self.mime_type in (IMAGE_PNG, IMAGE_JPEG)
+
+
+@dataclass(frozen=True)
+class ExecutionError:
+    """An exception raised by the user's code, as data.
+
+    Attributes:
+        name: The exception class name, e.g. ``ZeroDivisionError``.
+        value: The exception message.
+        traceback: The formatted traceback, without terminal colour codes.
+    """
+
+    name: str
+    value: str
+    traceback: str = ""
+
+
+@dataclass
+class ExecutionResult:
+    """What one run of code or of a shell command produced.
+
+    Attributes:
+        stdout: Standard output (possibly truncated, see ``notes``).
+        stderr: Standard error (possibly truncated).
+        exit_code: The shell's exit code; ``None`` for code runs.
+        error: The exception the code raised, if any.
+        outputs: Rich outputs in the order they were produced.
+        duration: Wall-clock seconds.
+        stopped: Why the run was cut short, if it was.
+        notes: Plain-words remarks for the user (truncation, a restarted kernel, ...).
+    """
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    error: ExecutionError | None = None
+    outputs: list[RichOutput] = field(default_factory=list)
+    duration: float = 0.0
+    stopped: StopReason | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished without an error, a stop or a non-zero exit code."""
+        return self.error is None and self.stopped is None and self.exit_code in (None, 0)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file or folder in the sandbox or the workspace.
+
+    Attributes:
+        path: Path relative to the sandbox root (or the workspace name).
+        size: Size in bytes (0 for folders).
+        modified: Modification time, seconds since the epoch.
+        is_dir: Whether this is a folder.
+        mime_type: A guess from the name; ``inode/directory`` for folders.
+    """
+
+    path: str
+    size: int
+    modified: float
+    is_dir: bool = False
+    mime_type: str = "application/octet-stream"
+
+
+def guess_mime_type(name: str) -> str:
+    """Guess a MIME type from a file name.
+
+    Args:
+        name: A file name or path.
+
+    Returns:
+        The MIME type, ``application/octet-stream`` when unknown.
+    """
+    lowered = name.lower()
+    if lowered.endswith((".md", ".markdown")):
+        return TEXT_MARKDOWN
+    if lowered.endswith(".parquet"):
+        return "application/vnd.apache.parquet"
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
