@@ -134,3 +134,24 @@ def guess_mime_type(name: str) -> str:
         return "application/vnd.apache.parquet"
     guessed, _ = mimetypes.guess_type(name)
     return guessed or "application/octet-stream"
+
+
+@dataclass
+class ToolRecord:
+    """One tool call as the session saw it, for the UI and for exports.
+
+    Attributes:
+        tool: The tool's name.
+        input: The arguments it was called with.
+        status: ``"success"`` or ``"error"``.
+        text: The text the model received.
+        result: The execution result, for tools that ran code or a command.
+        saved_files: Workspace names written by this call.
+    """
+
+    tool: str
+    input: dict[str, Any]
+    status: str
+    text: str
+    result: ExecutionResult | None = None
+    saved_files: list[str] = field(default_factory=list)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Protocol, runtime_checkable
 
+from core.errors import InvalidPathError
 from core.types import FileInfo
 
 NAMESPACE = "code-interpreter"
 MAX_NAME_LENGTH = 255
+_DRIVE = re.compile(r"^[A-Za-z]:")  # "C:..." is absolute (or drive-relative) on Windows
+
+
+def _shown(name: str, limit: int = 60) -> str:
+    """Quote a name for a message, shortened when long."""
+    if len(name) > limit:
+        name = name[: limit - 3] + "..."
+    return repr(name)
 
 
 def validate_name(name: str) -> str:
@@ -25,8 +36,49 @@ def validate_name(name: str) -> str:
 
     Raises:
         InvalidPathError: With a message that says what is wrong with the name.
+
     """
-    raise NotImplementedError  # implemented below by the workspace helper
+    if not isinstance(name, str):
+        raise InvalidPathError(f"A file name must be text, not {type(name).__name__}.")
+    shown = _shown(name)
+    bare = name.removeprefix(NAMESPACE + "/")
+    if not bare:
+        raise InvalidPathError("The file name is empty. Give a file name such as 'report.csv'.")
+    if bare in (".", ".."):
+        raise InvalidPathError(f"The name {shown} is not a file name. Give a file name such as 'report.csv'.")
+    if bare.startswith(("/", "\\")) or _DRIVE.match(bare):
+        raise InvalidPathError(
+            f"The name {shown} is an absolute path. Give only the file name, such as 'report.csv'."
+        )
+    if "/" in bare or "\\" in bare:
+        last = re.split(r"[/\\]", bare)[-1] or "report.csv"
+        raise InvalidPathError(
+            f"The name {shown} contains a folder separator, but the workspace has no folders: "
+            f"every file sits at the top level. Use the bare file name, such as {_shown(last)}."
+        )
+    if any(unicodedata.category(char) == "Cc" for char in bare):
+        raise InvalidPathError(
+            f"The name {shown} contains a control character (such as NUL or a line break). "
+            "Remove it and try again."
+        )
+    if bare.startswith("."):
+        raise InvalidPathError(
+            f"The name {shown} starts with '.', which makes a hidden file. "
+            "Choose a name without the leading dot."
+        )
+    try:
+        encoded_length = len(bare.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidPathError(
+            f"The name {shown} contains characters that cannot be stored. Use ordinary letters and digits."
+        ) from None
+    if len(bare) > MAX_NAME_LENGTH or encoded_length > MAX_NAME_LENGTH:
+        raise InvalidPathError(
+            f"The name {shown} is too long ({len(bare)} characters); "
+            f"the limit is {MAX_NAME_LENGTH} (fewer for accented or non-Latin letters). "
+            "Choose a shorter name."
+        )
+    return bare
 
 
 @runtime_checkable
@@ -38,7 +90,7 @@ class Workspace(Protocol):
         ...
 
     def read(self, name: str) -> bytes:
-        """The bytes of one file; raises ``FileNotFoundInSandbox`` when it does not exist."""
+        """Return the bytes of one file; raises ``FileNotFoundInSandbox`` when it does not exist."""
         ...
 
     def write(self, name: str, data: bytes) -> FileInfo:

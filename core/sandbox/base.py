@@ -1,0 +1,59 @@
+"""The Sandbox protocol: what every sandbox backend (local, AgentCore, ...) offers the tools."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from core.sandbox.isolation import IsolationReport
+from core.types import ExecutionResult, FileInfo
+
+LANGUAGES = ("python", "javascript", "typescript")
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """One session's place to run code: a stateful Python interpreter, a shell, JS/TS and files.
+
+    Relative paths resolve against the sandbox root. Errors in the user's code come back inside the
+    :class:`ExecutionResult`; bad paths raise ``InvalidPathError``, missing files ``FileNotFoundInSandbox``.
+    """
+
+    def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
+        """Run code; Python keeps its variables between calls."""
+        ...
+
+    def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
+        """Run a bash command line in the sandbox root."""
+        ...
+
+    def read_file(self, path: str) -> bytes:
+        """The bytes of a sandbox file."""
+        ...
+
+    def write_file(self, path: str, data: bytes) -> FileInfo:
+        """Create or replace a file (parent folders are created)."""
+        ...
+
+    def list_files(self, path: str = ".", recursive: bool = False) -> list[FileInfo]:
+        """The entries of a folder (or the one file named), paths relative to the root."""
+        ...
+
+    def remove(self, path: str) -> None:
+        """Delete a file or a whole folder."""
+        ...
+
+    def preload(self, name: str, data: bytes) -> list[str]:
+        """Put an upload in the sandbox root (a ZIP is extracted); returns the paths that arrived."""
+        ...
+
+    def interrupt(self) -> None:
+        """Stop whatever runs now; the session keeps its state."""
+        ...
+
+    def isolation_report(self) -> IsolationReport:
+        """What isolates this sandbox, in plain words."""
+        ...
+
+    def close(self) -> None:
+        """Stop every process of the sandbox; its files stay."""
+        ...

@@ -1,0 +1,253 @@
+"""How sandbox processes are isolated: bubblewrap, a private network, a clean environment, limits.
+
+Every process a local sandbox starts (the Python kernel, a shell command, a Deno run) is built by
+:meth:`Isolation.command`. With bubblewrap the process sees the system read-only, its session's
+folders read-write (the sandbox root at ``/sandbox``, a home and a ``/tmp`` of its own), nothing
+of other sessions, of the app's folder or of the host's home, and none of the host's environment.
+Without bubblewrap (``isolation="none"``, or ``"auto"`` where it cannot run) processes get the
+clean environment and the limits only, and :class:`IsolationReport` says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.config import Settings
+from core.errors import SandboxError
+from core.sandbox.limits import ResourceLimits
+from core.sandbox.network import PrivateNetwork
+
+SANDBOX_ROOT = "/sandbox"
+SANDBOX_HOME = "/home/sandbox"
+SANDBOX_TMP = "/tmp"
+RUNTIME_DIR = "/run/kernel"
+SANDBOX_UID = 1000
+
+# Only what programs need from /etc: no shadow files, no private keys, no host secrets.
+ETC_ENTRIES = (
+    "alternatives", "ca-certificates", "ca-certificates.conf", "fonts", "host.conf", "hosts",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types", "nsswitch.conf",
+    "pip.conf", "protocols", "services", "ssl/certs", "ssl/openssl.cnf", "xdg/pip", "timezone",
+)
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """What protects the host and other sessions from this sandbox, in plain words.
+
+    Attributes:
+        mechanism: ``"bubblewrap"`` or ``"reduced"`` (limits and a clean environment only).
+        network: How the network is set up.
+        limits: Each limit in force and what enforces it.
+        warnings: What is weaker than the defaults promise, for the UI to show.
+    """
+
+    mechanism: str
+    network: str
+    limits: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reduced(self) -> bool:
+        """Whether isolation is weaker than bubblewrap gives."""
+        return self.mechanism != "bubblewrap"
+
+
+@dataclass(frozen=True)
+class SessionDirs:
+    """The host folders of one session's sandbox."""
+
+    root: Path
+    home: Path
+    tmp: Path
+    runtime: Path
+
+    def create(self) -> None:
+        """Create the folders that do not exist yet."""
+        for folder in (self.root, self.home, self.tmp, self.runtime):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+@functools.cache
+def bubblewrap_works() -> bool:
+    """Whether bubblewrap is installed and can create the namespaces the sandbox needs."""
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _python_prefixes() -> list[str]:
+    """Folders the app's Python needs, outside /usr: the virtualenv and the interpreter it came from."""
+    prefixes = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+    return sorted(p for p in prefixes if not p.startswith("/usr/"))
+
+
+class Isolation:
+    """Builds the command lines of one session's sandbox processes.
+
+    Args:
+        settings: The app settings (network, limits, isolation mode).
+        dirs: The session's folders.
+        sandbox_id: A unique name used for the session's cgroup.
+    """
+
+    def __init__(self, settings: Settings, dirs: SessionDirs, sandbox_id: str) -> None:
+        self.settings = settings
+        self.dirs = dirs
+        self.use_bwrap = self._choose_bwrap(settings)
+        self.limits = ResourceLimits(settings, sandbox_id)
+        self.network = PrivateNetwork(settings.sandbox_network, enabled=self.use_bwrap)
+        self.resolv_conf = dirs.runtime / "resolv.conf"
+        self.resolv_conf.write_text(self.network.resolv_conf())
+        self._write_identity_files()
+
+    @staticmethod
+    def _choose_bwrap(settings: Settings) -> bool:
+        if settings.isolation == "none":
+            return False
+        works = bubblewrap_works()
+        if settings.isolation == "bubblewrap" and not works:
+            raise SandboxError(
+                "INTERPRETER_ISOLATION is 'bubblewrap' but bubblewrap cannot run here. Install it with "
+                "'sudo apt-get install bubblewrap' (and allow unprivileged user namespaces), or set "
+                "INTERPRETER_ISOLATION=auto to run with reduced isolation."
+            )
+        return works
+
+    @property
+    def root_in_sandbox(self) -> str:
+        """The sandbox root as the sandboxed code sees it."""
+        return SANDBOX_ROOT if self.use_bwrap else str(self.dirs.root)
+
+    @property
+    def runtime_in_sandbox(self) -> str:
+        """The kernel's runtime folder as the sandboxed code sees it."""
+        return RUNTIME_DIR if self.use_bwrap else str(self.dirs.runtime)
+
+    def environment(self) -> dict[str, str]:
+        """The whole environment of sandbox processes: nothing is inherited from the host."""
+        home = SANDBOX_HOME if self.use_bwrap else str(self.dirs.home)
+        tmp = SANDBOX_TMP if self.use_bwrap else str(self.dirs.tmp)
+        packages = f"{home}/.packages"
+        venv_bin = os.path.join(sys.prefix, "bin")
+        env = {
+            "PATH": f"{packages}/bin:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "TMPDIR": tmp,
+            "USER": "sandbox",
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": packages,
+            "PIP_TARGET": packages,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_WARN_SCRIPT_LOCATION": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": f"{home}/.cache/matplotlib",
+            "PLOTLY_RENDERER": "plotly_mimetype",
+            "DENO_DIR": f"{home}/.cache/deno",
+            "DENO_NO_UPDATE_CHECK": "1",
+            "NO_COLOR": "1",
+            "SANDBOX_ROOT": self.root_in_sandbox,
+        }
+        if self.settings.sandbox_network == "none":
+            env.update({"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"})
+        return env
+
+    def command(self, argv: list[str], *, memory_rlimit: bool = True) -> list[str]:
+        """Wrap a command so that it runs inside this session's sandbox.
+
+        Args:
+            argv: The program and its arguments, as seen inside the sandbox.
+            memory_rlimit: Whether to cap the address space (off for Deno, whose V8 reserves a huge one).
+
+        Returns:
+            The full command line to start on the host.
+        """
+        inner = self.limits.rlimit_prefix(memory_rlimit=memory_rlimit) + argv
+        if not self.use_bwrap:
+            return self.limits.cgroup_prefix() + inner
+        return self.limits.cgroup_prefix() + self.network.prefix() + self._bwrap_args() + ["--", *inner]
+
+    def cwd(self) -> Path | None:
+        """The working folder to start processes in (only needed without bubblewrap)."""
+        return None if self.use_bwrap else self.dirs.root
+
+    def _bwrap_args(self) -> list[str]:
+        args = ["bwrap", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        if self.network.unshare_with_bwrap:
+            args.append("--unshare-net")
+        args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+        if os.geteuid() == 0:
+            args += ["--cap-drop", "ALL"]
+        args += self._system_mounts()
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        args += ["--bind", str(self.dirs.root), SANDBOX_ROOT]
+        args += ["--bind", str(self.dirs.home), SANDBOX_HOME]
+        args += ["--bind", str(self.dirs.tmp), SANDBOX_TMP]
+        args += ["--bind", str(self.dirs.runtime), RUNTIME_DIR]
+        args += ["--ro-bind", str(self.resolv_conf), "/etc/resolv.conf"]
+        args += ["--ro-bind", str(self.dirs.runtime / "passwd"), "/etc/passwd"]
+        args += ["--ro-bind", str(self.dirs.runtime / "group"), "/etc/group"]
+        args += ["--chdir", SANDBOX_ROOT, "--clearenv"]
+        for name, value in self.environment().items():
+            args += ["--setenv", name, value]
+        return args
+
+    def _system_mounts(self) -> list[str]:
+        args: list[str] = []
+        for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            path = Path("/") / top
+            if path.is_symlink():
+                args += ["--symlink", os.readlink(path), str(path)]
+            elif path.exists():
+                args += ["--ro-bind", str(path), str(path)]
+        for entry in ETC_ENTRIES:
+            path = Path("/etc") / entry
+            if path.exists():
+                args += ["--ro-bind", str(path), str(path)]
+        for prefix in _python_prefixes():
+            args += ["--ro-bind", prefix, prefix]
+        return args
+
+    def _write_identity_files(self) -> None:
+        passwd = self.dirs.runtime / "passwd"
+        passwd.write_text(f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:{SANDBOX_HOME}:/bin/bash\n")
+        (self.dirs.runtime / "group").write_text(f"sandbox:x:{SANDBOX_UID}:\n")
+
+    def report(self) -> IsolationReport:
+        """Describe what isolates this sandbox, for the UI and the README's promises."""
+        warnings = list(self.limits.warnings) + list(self.network.warnings)
+        if not self.use_bwrap:
+            warnings.insert(
+                0,
+                "Reduced isolation: bubblewrap is not available, so sandbox code can read the host's files "
+                "and reach its network. Install bubblewrap (sudo apt-get install bubblewrap) for full isolation.",
+            )
+        return IsolationReport(
+            mechanism="bubblewrap" if self.use_bwrap else "reduced",
+            network=self.network.describe(),
+            limits=self.limits.describe(),
+            warnings=warnings,
+        )
+
+    def start(self) -> None:
+        """Set up what must exist before the first process (cgroup, network namespace)."""
+        self.limits.create()
+        self.network.start()
+
+    def close(self) -> None:
+        """Tear down the cgroup and the network namespace."""
+        self.network.close()
+        self.limits.remove()

@@ -1,0 +1,244 @@
+"""A Python Jupyter kernel (ipykernel) running inside a session's sandbox, driven with jupyter_client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+
+from core.errors import SandboxError
+from core.sandbox.isolation import Isolation
+from core.sandbox.output import OutputCollector
+from core.sandbox.spawn import spawn
+from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
+
+POLL_SECONDS = 0.2
+INTERRUPT_GRACE_SECONDS = 5.0
+START_TIMEOUT_SECONDS = 60.0
+CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+
+# Runs once in every new kernel: shown matplotlib figures become PNG outputs after each cell (whatever the
+# backend), pandas tables also go out as table JSON, and the usual libraries are imported ahead of time
+# (into sys.modules only, so the user's namespace stays empty).
+PRELUDE = r'''
+def __ci_setup():
+    import base64, io, sys, warnings
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+    warnings.filterwarnings("ignore", message=".*non-interactive.*")
+
+    def flush_figures():
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        for number in plt.get_fignums():
+            figure = plt.figure(number)
+            buffer = io.BytesIO()
+            try:
+                figure.savefig(buffer, format="png", bbox_inches="tight")
+            except Exception as exc:
+                print(f"Could not render figure {number}: {exc}", file=sys.stderr)
+                continue
+            finally:
+                plt.close(figure)
+            png = base64.b64encode(buffer.getvalue()).decode()
+            publish_display_data({"image/png": png, "text/plain": repr(figure)})
+
+    get_ipython().events.register("post_execute", flush_figures)
+    for module in ("numpy", "pandas", "matplotlib.pyplot"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+    if "pandas" in sys.modules:
+        sys.modules["pandas"].set_option("display.html.table_schema", True)
+        sys.modules["pandas"].set_option("display.max_rows", 100)
+
+__ci_setup()
+del __ci_setup
+'''
+
+
+def _describe_exit(returncode: int) -> str:
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    if number:
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {number} ({signal.Signals(number).name})"
+    return f"exited with code {returncode}"
+
+
+class PythonKernel:
+    """One ipykernel process in the sandbox, over IPC sockets in the sandbox's runtime folder.
+
+    Args:
+        isolation: Builds the sandboxed command line.
+        output_limit: The most characters kept of stdout and of stderr each.
+    """
+
+    def __init__(self, isolation: Isolation, output_limit: int) -> None:
+        self.isolation = isolation
+        self.output_limit = output_limit
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: BlockingKernelClient | None = None
+
+    def start(self) -> None:
+        """Start the kernel, wait until it answers and run the prelude.
+
+        Raises:
+            SandboxError: When the kernel does not come up; the message carries its last words.
+        """
+        key = secrets.token_hex(16)
+        runtime = self.isolation.dirs.runtime
+        inner_file = self._write_connection_file("kernel.json", self.isolation.runtime_in_sandbox, key)
+        host_file = self._write_connection_file("client.json", str(runtime), key)
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", inner_file, "--HistoryManager.enabled=False"]
+        self.process = spawn(
+            self.isolation.command(argv),
+            env=self.isolation.environment(),
+            cwd=self.isolation.cwd(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(runtime / "kernel.log", "wb"),  # noqa: SIM115 - the child owns it
+            start_new_session=True,
+        )
+        client = BlockingKernelClient()
+        client.load_connection_file(host_file)
+        client.start_channels()
+        self.client = client
+        try:
+            client.wait_for_ready(timeout=START_TIMEOUT_SECONDS)
+        except RuntimeError as exc:
+            log = (runtime / "kernel.log").read_text(errors="replace")[-2000:]
+            self.shutdown()
+            raise SandboxError(f"The Python kernel did not start: {exc}. Its log ends with:\n{log}") from exc
+        self._run_prelude()
+
+    def _write_connection_file(self, name: str, folder: str, key: str) -> str:
+        info = {"transport": "ipc", "ip": f"{folder}/k", "key": key, "signature_scheme": "hmac-sha256"}
+        info.update(CHANNEL_PORTS)
+        (self.isolation.dirs.runtime / name).write_text(json.dumps(info))
+        return f"{folder}/{name}"
+
+    def _run_prelude(self) -> None:
+        result = self.execute(PRELUDE, timeout=START_TIMEOUT_SECONDS, silent=True)
+        if result.error is not None:
+            raise SandboxError(f"The kernel's set-up failed: {result.error.name}: {result.error.value}")
+
+    @property
+    def alive(self) -> bool:
+        """Whether the kernel process is still running."""
+        return self.process is not None and self.process.poll() is None
+
+    def execute(self, code: str, timeout: float, *, silent: bool = False) -> ExecutionResult:
+        """Run code and collect everything it printed and displayed.
+
+        A run past ``timeout`` is interrupted (the kernel and its variables survive); one that ignores the
+        interrupt for a few seconds has its kernel killed. A dead kernel is reported in the result.
+
+        Args:
+            code: Python source (IPython syntax: ``!cmd`` and ``%magic`` work).
+            timeout: Seconds before the run is interrupted.
+            silent: Run without history and without counting as a cell.
+
+        Returns:
+            The result; ``stopped`` says if and why the run was cut short.
+        """
+        if self.client is None or not self.alive:
+            raise SandboxError("The Python kernel is not running.")
+        started = time.monotonic()
+        oom_before = self.isolation.limits.oom_kills()
+        msg_id = self.client.execute(code, silent=silent, store_history=not silent, allow_stdin=False)
+        collector = OutputCollector(self.output_limit)
+        stopped = self._collect(msg_id, collector, started + timeout)
+        result = collector.result(time.monotonic() - started)
+        if stopped is StopReason.TIMEOUT:
+            result.error = None  # the KeyboardInterrupt is ours, not the user's
+        if not self.alive:
+            stopped = self._death_reason(stopped, oom_before)
+            result.notes.append(
+                f"The Python kernel {_describe_exit(self.process.returncode if self.process else 0)}. "
+                "Variables were lost; files in the sandbox were kept. The next run starts a fresh kernel."
+            )
+        if stopped is not None:
+            result.stopped = stopped
+            result.notes.insert(0, STOP_EXPLANATIONS[stopped] + (f" (limit {timeout:g} s)" if stopped is StopReason.TIMEOUT else ""))
+        self._drain_shell_reply(msg_id)
+        return result
+
+    def _collect(self, msg_id: str, collector: OutputCollector, deadline: float) -> StopReason | None:
+        assert self.client is not None
+        stopped: StopReason | None = None
+        kill_at: float | None = None
+        while True:
+            try:
+                message = self.client.get_iopub_msg(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not self.alive:
+                    return stopped or StopReason.CRASHED
+                now = time.monotonic()
+                if stopped is None and now > deadline:
+                    stopped = StopReason.TIMEOUT
+                    self.interrupt()
+                    kill_at = now + INTERRUPT_GRACE_SECONDS
+                elif kill_at is not None and now > kill_at:
+                    self.kill()
+                    return stopped
+                continue
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            if self._handle(message, collector):
+                return stopped
+
+    @staticmethod
+    def _handle(message: dict[str, Any], collector: OutputCollector) -> bool:
+        kind, content = message["msg_type"], message["content"]
+        if kind == "stream":
+            collector.stream(content["name"], content["text"])
+        elif kind in ("display_data", "execute_result"):
+            collector.display(content["data"])
+        elif kind == "error":
+            collector.fail(content["ename"], content["evalue"], content["traceback"])
+        elif kind == "clear_output":
+            collector.clear()
+        return kind == "status" and content["execution_state"] == "idle"
+
+    def _death_reason(self, stopped: StopReason | None, oom_before: int) -> StopReason:
+        if self.isolation.limits.oom_kills() > oom_before:
+            return StopReason.OUT_OF_MEMORY
+        return stopped or StopReason.CRASHED
+
+    def _drain_shell_reply(self, msg_id: str) -> None:
+        if self.client is None or not self.alive:
+            return
+        with contextlib.suppress(queue.Empty):
+            while self.client.get_shell_msg(timeout=1)["parent_header"].get("msg_id") != msg_id:
+                pass
+
+    def interrupt(self) -> None:
+        """Ask the kernel to stop the running code (a ``KeyboardInterrupt`` in it)."""
+        if self.client is not None and self.alive:
+            message = self.client.session.msg("interrupt_request", content={})
+            self.client.control_channel.send(message)
+
+    def kill(self) -> None:
+        """Kill the kernel and everything it started."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def shutdown(self) -> None:
+        """Stop the kernel and close the channels."""
+        if self.client is not None:
+            self.client.stop_channels()
+            self.client = None
+        self.kill()

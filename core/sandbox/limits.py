@@ -1,0 +1,154 @@
+"""Resource limits of one sandbox: a cgroup for memory and processes where the host offers one, rlimits always.
+
+The strongest mechanism the host offers is used and :meth:`ResourceLimits.describe` says which:
+a cgroup v2 or v1 ``memory`` and ``pids`` controller (writable when the app runs as root, or inside a
+delegated systemd scope) limits the whole session; ``prlimit`` caps the address space of the Python kernel
+and of shell commands (a ``MemoryError`` instead of a kill), the size of one file and core dumps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from core.config import Settings
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MB = 1024 * 1024
+# Moves the starting shell into each cgroup named before "--", then becomes the real command.
+JOIN_CGROUPS = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def _own_cgroup_v2() -> Path | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return CGROUP_ROOT / line[3:].lstrip("/")
+    return None
+
+
+class ResourceLimits:
+    """Creates, applies and removes the limits of one sandbox.
+
+    Args:
+        settings: Supplies ``memory_limit_mb``, ``max_processes`` and ``max_file_mb``.
+        sandbox_id: Unique name of the sandbox; the cgroup is called ``code-interpreter-<id>``.
+    """
+
+    def __init__(self, settings: Settings, sandbox_id: str) -> None:
+        self.memory_bytes = settings.memory_limit_mb * MB
+        self.max_processes = settings.max_processes
+        self.max_file_bytes = settings.max_file_mb * MB
+        self.name = f"code-interpreter-{sandbox_id}"
+        self.version, self.groups = self._plan_cgroups()
+        self.warnings: list[str] = []
+        if not self.groups:
+            self.warnings.append(
+                "No writable cgroup: memory is limited per process (address space) and the process count "
+                "is not limited for the whole session."
+            )
+
+    def _plan_cgroups(self) -> tuple[str, dict[str, Path]]:
+        if _writable(CGROUP_ROOT / "memory") and _writable(CGROUP_ROOT / "pids"):
+            return "v1", {"memory": CGROUP_ROOT / "memory" / self.name, "pids": CGROUP_ROOT / "pids" / self.name}
+        own = _own_cgroup_v2()
+        controllers = CGROUP_ROOT / "cgroup.controllers"
+        if own is not None and controllers.exists() and _writable(own):
+            with contextlib.suppress(OSError):
+                wanted = {"memory", "pids"}
+                if wanted <= set((own / "cgroup.controllers").read_text().split()):
+                    return "v2", {"unified": own / self.name}
+        return "none", {}
+
+    def create(self) -> None:
+        """Create the cgroup(s) and write the limits; fall back to rlimits only when the host refuses."""
+        try:
+            if self.version == "v1":
+                memory, pids = self.groups["memory"], self.groups["pids"]
+                memory.mkdir(exist_ok=True)
+                pids.mkdir(exist_ok=True)
+                (memory / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
+                (pids / "pids.max").write_text(str(self.max_processes))
+            elif self.version == "v2":
+                group = self.groups["unified"]
+                group.mkdir(exist_ok=True)
+                (group / "memory.max").write_text(str(self.memory_bytes))
+                (group / "memory.swap.max").write_text("0")
+                (group / "pids.max").write_text(str(self.max_processes))
+        except OSError as exc:
+            self.warnings.append(f"Could not set up a cgroup ({exc.strerror}); only per-process limits apply.")
+            self.version, self.groups = "none", {}
+
+    def cgroup_prefix(self) -> list[str]:
+        """A command prefix that moves the process into the cgroup(s) before it starts."""
+        if not self.groups:
+            return []
+        return ["/bin/sh", "-c", JOIN_CGROUPS, "sh", *(str(g / "cgroup.procs") for g in self.groups.values()), "--"]
+
+    def rlimit_prefix(self, *, memory_rlimit: bool = True) -> list[str]:
+        """A ``prlimit`` prefix for per-process limits (address space, file size, core dumps)."""
+        args = ["prlimit", f"--fsize={self.max_file_bytes}", "--core=0", "--nofile=4096"]
+        if memory_rlimit:
+            args.append(f"--as={self.memory_bytes}")
+        if "pids" not in self.groups and "unified" not in self.groups and os.geteuid() != 0:
+            args.append(f"--nproc={self.max_processes}")
+        return [*args, "--"]
+
+    def memory_used(self) -> int | None:
+        """Bytes of memory the whole sandbox uses now, where a cgroup tells."""
+        name = {"v1": ("memory", "memory.usage_in_bytes"), "v2": ("unified", "memory.current")}.get(self.version)
+        if name is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.groups[name[0]] / name[1]).read_text())
+        return None
+
+    def oom_kills(self) -> int:
+        """How many times the kernel's OOM killer struck inside this sandbox so far."""
+        files = {"v1": ("memory", "memory.oom_control"), "v2": ("unified", "memory.events")}.get(self.version)
+        if files is None:
+            return 0
+        with contextlib.suppress(OSError):
+            for line in (self.groups[files[0]] / files[1]).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        return 0
+
+    def describe(self) -> list[str]:
+        """Each limit in force and what enforces it."""
+        mb = self.memory_bytes // MB
+        if self.groups:
+            lines = [
+                f"memory: {mb} MB for the whole session (cgroup {self.version})",
+                f"processes: {self.max_processes} (cgroup {self.version})",
+            ]
+        else:
+            lines = [f"memory: {mb} MB per process (address-space rlimit)"]
+            if os.geteuid() != 0:
+                lines.append(f"processes: {self.max_processes} (rlimit, counted per host user)")
+        lines.append(f"file size: {self.max_file_bytes // MB} MB per file (rlimit)")
+        return lines
+
+    def remove(self) -> None:
+        """Kill what still runs in the cgroup(s), then remove them."""
+        for group in self.groups.values():
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    pids = (group / "cgroup.procs").read_text().split()
+                except OSError:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), 9)
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+                    break
+                time.sleep(0.02)

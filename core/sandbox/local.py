@@ -1,0 +1,290 @@
+"""The embedded sandbox: a Jupyter kernel, bash and Deno in bubblewrap, files in a folder of the session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from core.config import Settings
+from core.errors import FileNotFoundInSandbox, InvalidPathError, QuotaExceeded, SandboxClosed
+from core.sandbox.base import LANGUAGES
+from core.sandbox.isolation import Isolation, IsolationReport, SessionDirs
+from core.sandbox.kernel import PythonKernel
+from core.sandbox.paths import relative_to_root, resolve_in_root
+from core.sandbox.process import ProcessRunner
+from core.types import ExecutionResult, FileInfo, guess_mime_type
+from core.uploads import save_upload
+
+MB = 1024 * 1024
+DENO = shutil.which("deno", path=os.path.dirname(sys.executable)) or "deno"
+RESTART_NOTE = "A new Python kernel was started: variables from earlier runs were lost; files were kept."
+
+
+def session_dirs(session_dir: Path, runtime: Path) -> SessionDirs:
+    """The folders of a sandbox whose session lives in ``session_dir``."""
+    return SessionDirs(root=session_dir / "sandbox", home=session_dir / "home", tmp=session_dir / "tmp", runtime=runtime)
+
+
+class LocalSandbox:
+    """A sandbox on this machine. See :class:`core.sandbox.base.Sandbox` for the contract.
+
+    Args:
+        settings: Limits, network and isolation settings.
+        session_dir: The session's folder; the sandbox root is its ``sandbox`` subfolder.
+    """
+
+    def __init__(self, settings: Settings, session_dir: Path) -> None:
+        self.settings = settings
+        self.session_dir = session_dir
+        self.sandbox_id = uuid.uuid4().hex[:12]
+        self.dirs = session_dirs(session_dir, Path(tempfile.mkdtemp(prefix="ci-rt-")))
+        self.dirs.create()
+        self.isolation = Isolation(settings, self.dirs, self.sandbox_id)
+        self.isolation.start()
+        self.runner = ProcessRunner(self.isolation, settings.max_output_chars)
+        self._kernel: PythonKernel | None = None
+        self._kernel_started_before = False
+        self._restart_note = RESTART_NOTE
+        self._lock = threading.RLock()
+        self.closed = False
+        self.last_used = time.monotonic()
+        self.pending_notes: list[str] = []
+
+    @property
+    def root(self) -> Path:
+        """The sandbox root on the host."""
+        return self.dirs.root
+
+    def relocate(self, session_dir: Path) -> None:
+        """Follow the session folder after it was renamed (used by the kernel pool)."""
+        self.session_dir = session_dir
+        self.dirs = session_dirs(session_dir, self.dirs.runtime)
+        self.isolation.dirs = self.dirs
+
+    # -- running code -------------------------------------------------------------------------------------
+
+    def start_kernel(self) -> None:
+        """Start the Python kernel now instead of at the first Python run."""
+        with self._lock:
+            self._ensure_kernel()
+
+    def _ensure_kernel(self) -> PythonKernel:
+        if self.closed:
+            raise SandboxClosed("This session's sandbox was closed; open the session again.")
+        if self._kernel is None or not self._kernel.alive:
+            if self._kernel is not None:
+                self._kernel.shutdown()
+            kernel = PythonKernel(self.isolation, self.settings.max_output_chars)
+            kernel.start()
+            if self._kernel_started_before:
+                self.pending_notes.append(self._restart_note)
+                self._restart_note = RESTART_NOTE
+            self._kernel, self._kernel_started_before = kernel, True
+        return self._kernel
+
+    def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
+        """Run Python (stateful), JavaScript or TypeScript (one Deno run per call)."""
+        if language not in LANGUAGES:
+            raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
+        limit = timeout or self.settings.execution_timeout
+        with self._lock:
+            self.last_used = time.monotonic()
+            if language == "python":
+                result = self._ensure_kernel().execute(code, limit)
+            else:
+                result = self._run_deno(code, language, limit)
+            return self._finish(result)
+
+    def _run_deno(self, code: str, language: str, timeout: float) -> ExecutionResult:
+        extension = "ts" if language == "typescript" else "js"
+        script = self.dirs.tmp / f".snippet-{uuid.uuid4().hex[:8]}.{extension}"
+        script.write_text(code)
+        inner_tmp = "/tmp" if self.isolation.use_bwrap else str(self.dirs.tmp)
+        allowed = f"{self.isolation.root_in_sandbox},{inner_tmp}"
+        argv = [DENO, "run", "--quiet", "--no-prompt"]
+        argv += [f"--allow-read={allowed}", f"--allow-write={allowed}", f"--v8-flags=--max-old-space-size={self.settings.memory_limit_mb}"]
+        if self.settings.sandbox_network == "public":
+            argv.append("--allow-net")
+        if language == "typescript":
+            argv.append("--check")
+        try:
+            return self.runner.run([*argv, f"{inner_tmp}/{script.name}"], timeout, memory_rlimit=False)
+        finally:
+            script.unlink(missing_ok=True)
+
+    def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
+        """Run a bash command line in the sandbox root."""
+        with self._lock:
+            if self.closed:
+                raise SandboxClosed("This session's sandbox was closed; open the session again.")
+            self.last_used = time.monotonic()
+            result = self.runner.run(["bash", "-c", command], timeout or self.settings.execution_timeout)
+            if result.exit_code and self.settings.sandbox_network == "none" and "pip" in command and "install" in command:
+                result.notes.append(
+                    "This sandbox has no network (INTERPRETER_SANDBOX_NETWORK=none), so packages cannot be "
+                    "downloaded. Use what is installed, or ask the operator to allow network access."
+                )
+            return self._finish(result)
+
+    def _finish(self, result: ExecutionResult) -> ExecutionResult:
+        result.notes[:0] = self.pending_notes
+        self.pending_notes = []
+        used = self.disk_usage()
+        if used > self.settings.disk_limit_mb * MB:
+            result.notes.append(
+                f"The sandbox uses {used / MB:,.0f} MB, more than its {self.settings.disk_limit_mb:,} MB disk limit. "
+                "New files and uploads are refused until files are deleted."
+            )
+        return result
+
+    def interrupt(self) -> None:
+        """Stop the running Python code or process; variables survive."""
+        if self._kernel is not None:
+            self._kernel.interrupt()
+        self.runner.interrupt()
+
+    # -- files --------------------------------------------------------------------------------------------
+
+    def _resolve(self, path: str) -> Path:
+        return resolve_in_root(self.root, path, inner_root="/sandbox" if self.isolation.use_bwrap else str(self.root))
+
+    def disk_usage(self) -> int:
+        """Bytes used by the sandbox root."""
+        total = 0
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    continue
+        return total
+
+    def _check_disk(self, extra: int) -> None:
+        limit = self.settings.disk_limit_mb * MB
+        if self.disk_usage() + extra > limit:
+            raise QuotaExceeded(
+                f"The sandbox's disk limit ({self.settings.disk_limit_mb:,} MB) would be exceeded. Delete files first."
+            )
+
+    def read_file(self, path: str) -> bytes:
+        """The bytes of a sandbox file (links must stay inside the sandbox)."""
+        target = self._resolve(path)
+        if not target.is_file():
+            raise FileNotFoundInSandbox(f"No file {path!r} in the sandbox." + (" It is a folder." if target.is_dir() else ""))
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+
+    def write_file(self, path: str, data: bytes) -> FileInfo:
+        """Create or replace a file atomically; parent folders are created."""
+        target = self._resolve(path)
+        if target == Path(os.path.realpath(self.root)) or target.is_dir():
+            raise InvalidPathError(f"{path!r} is a folder; give a file name.")
+        self._check_disk(len(data))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".write-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return self._info(target)
+
+    def _info(self, target: Path) -> FileInfo:
+        stat = target.lstat()
+        is_dir = target.is_dir() and not target.is_symlink()
+        return FileInfo(
+            path=relative_to_root(self.root, target),
+            size=0 if is_dir else stat.st_size,
+            modified=stat.st_mtime,
+            is_dir=is_dir,
+            mime_type="inode/directory" if is_dir else guess_mime_type(target.name),
+        )
+
+    def list_files(self, path: str = ".", recursive: bool = False) -> list[FileInfo]:
+        """The entries of a folder sorted by path (folders included), or the one file named."""
+        target = self._resolve(path)
+        if not target.exists():
+            raise FileNotFoundInSandbox(f"No file or folder {path!r} in the sandbox.")
+        if not target.is_dir():
+            return [self._info(target)]
+        entries: list[FileInfo] = []
+        for folder, dirs, files in os.walk(target):
+            dirs.sort()
+            for name in [*dirs, *files]:
+                entries.append(self._info(Path(folder) / name))
+            if not recursive:
+                break
+        return sorted(entries, key=lambda e: e.path)
+
+    def remove(self, path: str) -> None:
+        """Delete a file, a link or a whole folder (never the root itself)."""
+        given = Path(self.root) / path if not os.path.isabs(path) else None
+        if given is not None and given.is_symlink():
+            self._resolve(os.path.dirname(path) or ".")
+            given.unlink()
+            return
+        target = self._resolve(path)
+        if target == Path(os.path.realpath(self.root)):
+            raise InvalidPathError("The sandbox root itself cannot be removed; name the files to delete.")
+        if not target.exists():
+            raise FileNotFoundInSandbox(f"No file or folder {path!r} in the sandbox.")
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+
+    def preload(self, name: str, data: bytes) -> list[str]:
+        """Put an upload in the sandbox root; a ZIP is extracted there keeping its folders."""
+        self._check_disk(len(data))
+        return save_upload(name, data, self.root, settings=self.settings)
+
+    # -- life ---------------------------------------------------------------------------------------------
+
+    def isolation_report(self) -> IsolationReport:
+        """What isolates this sandbox."""
+        return self.isolation.report()
+
+    def memory_used(self) -> int | None:
+        """Bytes of memory the sandbox uses now, where the host tells."""
+        return self.isolation.limits.memory_used()
+
+    def sleep(self, idle_seconds: float | None = None) -> bool:
+        """Stop the kernel to free memory; the next run starts a new one (files stay).
+
+        Args:
+            idle_seconds: How long the session was unused, when it is put to sleep for that reason.
+
+        Returns:
+            Whether a running kernel was stopped.
+        """
+        with self._lock:
+            if self._kernel is None:
+                return False
+            self._kernel.shutdown()
+            self._kernel = None
+            if idle_seconds is not None:
+                self._restart_note = (
+                    f"This session was idle for {idle_seconds / 60:.0f} minutes, so its Python kernel was shut "
+                    "down to free memory: variables were lost, files were kept."
+                )
+            return True
+
+    def close(self) -> None:
+        """Stop every process and release the runtime folder; files stay on disk."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.sleep()
+            self.runner.interrupt()
+            self.isolation.close()
+            shutil.rmtree(self.dirs.runtime, ignore_errors=True)

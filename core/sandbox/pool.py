@@ -1,0 +1,105 @@
+"""A small pool of sandboxes whose Python kernel is already started, so a new session answers at once.
+
+A pooled sandbox lives in a folder of its own under ``sessions/.pool``; taking it renames that folder to
+the new session's folder (bind mounts follow a renamed folder), so its kernel keeps running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import queue
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+from core.config import Settings
+from core.sandbox.local import LocalSandbox
+
+logger = logging.getLogger(__name__)
+
+
+class KernelPool:
+    """Keeps ``settings.kernel_pool_size`` started sandboxes ready.
+
+    Args:
+        settings: The settings every pooled sandbox is made with.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.folder = settings.sessions_dir / ".pool"
+        shutil.rmtree(self.folder, ignore_errors=True)  # leftovers of an earlier run
+        self._ready: queue.Queue[LocalSandbox] = queue.Queue()
+        self._wake = threading.Event()
+        self._closed = False
+        self._filler = threading.Thread(target=self._fill, name="kernel-pool", daemon=True)
+        self._filler.start()
+        self._wake.set()
+
+    def _fill(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            self._wake.clear()
+            while not self._closed and self._ready.qsize() < self.settings.kernel_pool_size:
+                try:
+                    sandbox = LocalSandbox(self.settings, self.folder / uuid.uuid4().hex)
+                    sandbox.start_kernel()
+                except Exception:
+                    logger.exception("Could not start a pooled kernel")
+                    break
+                self._ready.put(sandbox)
+
+    def take(self, session_dir: Path) -> LocalSandbox | None:
+        """A started sandbox moved to ``session_dir``, or ``None`` when none is ready or the folder exists."""
+        if session_dir.exists():
+            return None
+        try:
+            sandbox = self._ready.get_nowait()
+        except queue.Empty:
+            return None
+        finally:
+            self._wake.set()
+        session_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(sandbox.session_dir, session_dir)
+        sandbox.relocate(session_dir)
+        return sandbox
+
+    def close(self) -> None:
+        """Stop the pooled sandboxes and remove their folders."""
+        self._closed = True
+        self._wake.set()
+        while True:
+            try:
+                self._ready.get_nowait().close()
+            except queue.Empty:
+                break
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_POOLS: dict[str, KernelPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def pool_for(settings: Settings) -> KernelPool | None:
+    """The pool shared by every session made with these settings (``None`` when the pool size is 0)."""
+    if settings.kernel_pool_size <= 0:
+        return None
+    key = settings.model_dump_json()
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = KernelPool(settings)
+        return _POOLS[key]
+
+
+@atexit.register
+def close_pools() -> None:
+    """Stop every pool (at exit)."""
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            with contextlib.suppress(Exception):
+                pool.close()
+        _POOLS.clear()

@@ -1,0 +1,150 @@
+"""Engine sessions: one conversation's sandbox, workspace and tools.
+
+    from core.config import Settings
+    from core.session import open_session
+
+    session = open_session("conv-1", Settings(data_dir=tmp))
+    tools = {t.tool_name: t for t in session.tools}
+    tools["execute_code"](code="print(6 * 7)")
+    session.close()
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from strands.types.tools import AgentTool
+
+from core.config import Settings
+from core.errors import InvalidPathError
+from core.sandbox.local import LocalSandbox
+from core.sandbox.pool import pool_for
+from core.types import ToolRecord
+from core.uploads import describe_tree
+from core.workspace import NAMESPACE
+from core.workspace.local import LocalWorkspace
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not SAFE_ID.match(value):
+        raise InvalidPathError(
+            f"Invalid {what} {str(value)[:80]!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit."
+        )
+    return value
+
+
+class Session:
+    """A conversation's engine: sandbox, workspace, tools and the record of every tool call.
+
+    Args:
+        conversation_id: The conversation's id (letters, digits, ``._-``).
+        settings: The app settings.
+        user_id: The owner; sessions of different users never share files.
+    """
+
+    def __init__(self, conversation_id: str, settings: Settings, user_id: str = "local") -> None:
+        self.conversation_id = _check_id(conversation_id, "conversation id")
+        self.user_id = _check_id(user_id, "user id")
+        self.settings = settings
+        self.folder: Path = settings.sessions_dir / self.user_id / self.conversation_id
+        pool = pool_for(settings)
+        pooled = pool.take(self.folder) if pool is not None else None
+        self.sandbox = pooled or LocalSandbox(settings, self.folder)
+        self.workspace = LocalWorkspace(self.folder / "workspace" / NAMESPACE)
+        self.history: list[ToolRecord] = []
+        self.listeners: list[Callable[[ToolRecord], None]] = []
+        from core.tools import build_tools
+
+        self.tools: list[AgentTool] = build_tools(self)
+        _OPEN_SESSIONS.add(self)
+
+    def record(self, entry: ToolRecord) -> None:
+        """Remember a tool call and tell the listeners (the UI refreshes its side panel)."""
+        self.history.append(entry)
+        for listener in list(self.listeners):
+            listener(entry)
+
+    def preload(self, name: str, data: bytes) -> list[str]:
+        """Put an upload into the sandbox root before the agent runs (a ZIP is extracted, keeping its folders).
+
+        Args:
+            name: The uploaded file's name.
+            data: Its bytes.
+
+        Returns:
+            The sandbox paths that arrived.
+        """
+        return self.sandbox.preload(name, data)
+
+    def describe_upload(self, name: str, paths: list[str]) -> str:
+        """The message that tells the agent what an upload put in the sandbox."""
+        return f"The user uploaded {name!r}; it is now in the sandbox root:\n{describe_tree(paths)}"
+
+    def close(self) -> None:
+        """Stop the sandbox's processes; files and workspace stay on disk and the session can be opened again."""
+        self.sandbox.close()
+        _OPEN_SESSIONS.discard(self)
+
+
+_OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def open_session(conversation_id: str, settings: Settings | None = None, *, user_id: str = "local") -> Session:
+    """Open (or reopen) a conversation's engine session.
+
+    Args:
+        conversation_id: The conversation's id.
+        settings: The settings; read from the environment when omitted.
+        user_id: The owner of the conversation.
+
+    Returns:
+        The session; close it when the conversation ends.
+    """
+    settings = settings or Settings()
+    _IdleReaper.ensure_running()
+    return Session(conversation_id, settings, user_id=user_id)
+
+
+class _IdleReaper:
+    """Shuts down the kernels of sessions unused for ``idle_timeout`` seconds (their files stay)."""
+
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def ensure_running(cls) -> None:
+        if cls._thread is None or not cls._thread.is_alive():
+            cls._thread = threading.Thread(target=cls._loop, name="idle-reaper", daemon=True)
+            cls._thread.start()
+
+    @staticmethod
+    def _loop() -> None:
+        while True:
+            sweep_idle_sessions()
+            timeouts = [s.settings.idle_timeout for s in list(_OPEN_SESSIONS)] or [60.0]
+            time.sleep(min(max(min(timeouts) / 4, 0.5), 30))
+
+
+def sweep_idle_sessions() -> int:
+    """Put every session idle longer than its ``idle_timeout`` to sleep; returns how many were."""
+    count = 0
+    now = time.monotonic()
+    for session in list(_OPEN_SESSIONS):
+        idle = now - session.sandbox.last_used
+        if idle > session.settings.idle_timeout and session.sandbox.sleep(idle_seconds=idle):
+            count += 1
+    return count
+
+
+@atexit.register
+def _close_all() -> None:
+    for session in list(_OPEN_SESSIONS):
+        session.close()

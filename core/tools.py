@@ -1,0 +1,222 @@
+"""The agent's tools: the code-interpreter skill's contract, bound to one session.
+
+Each tool returns a Strands tool result (``{"status", "content"}``); calling a tool directly returns exactly
+what the agent receives. A tool never raises: every failure comes back as an error result in plain words.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import posixpath
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from strands import tool
+from strands.types.tools import AgentTool
+
+from core.errors import InterpreterError
+from core.formatting import describe_execution, describe_file_list, image_blocks, text_or_binary
+from core.types import ExecutionResult, ToolRecord
+
+if TYPE_CHECKING:
+    from core.session import Session
+
+FILE_OPERATIONS = ("read", "write", "list", "remove")
+
+
+def _result(status: str, text: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"status": status, "content": [{"text": text}, *(extra or [])]}
+
+
+def _as_list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        return [value]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise InterpreterError(f"'{name}' must be a list, not {type(value).__name__}.")
+
+
+def _guarded(session: Session, name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+    """Turn every exception into an error result and record each call in the session's history."""
+
+    def decorate(body: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        @functools.wraps(body)
+        def run(**kwargs: Any) -> dict[str, Any]:
+            record = ToolRecord(tool=name, input=dict(kwargs), status="error", text="")
+            try:
+                outcome = body(record=record, **kwargs)
+            except InterpreterError as exc:
+                outcome = _result("error", str(exc))
+            except Exception as exc:  # a tool must never raise into the agent
+                outcome = _result("error", f"Internal error in {name}: {type(exc).__name__}: {exc}")
+            record.status, record.text = outcome["status"], outcome["content"][0]["text"]
+            session.record(record)
+            return outcome
+
+        # The model must not see the internal 'record' argument in the tool's schema.
+        signature = inspect.signature(body)
+        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in signature.parameters.values() if p.name != "record"]
+        )
+        run.__annotations__ = {k: v for k, v in body.__annotations__.items() if k != "record"}
+        del run.__wrapped__  # type: ignore[attr-defined]
+        return run
+
+    return decorate
+
+
+def build_tools(session: Session) -> list[AgentTool]:
+    """The six tools of one session, ready for a Strands ``Agent``.
+
+    Args:
+        session: The session whose sandbox and workspace the tools use.
+
+    Returns:
+        ``execute_code``, ``execute_command``, ``file_operations``, ``ci_push_to_workspace``,
+        ``workspace_list`` and ``workspace_read``.
+    """
+    sandbox, workspace = session.sandbox, session.workspace
+
+    def push(paths: list[str], record: ToolRecord) -> tuple[list[str], list[str]]:
+        saved, failed = [], []
+        for path in paths:
+            try:
+                info = workspace.write(posixpath.basename(path.rstrip("/")), sandbox.read_file(path))
+                saved.append(f"{path} -> code-interpreter/{info.path} ({info.size:,} bytes)")
+                record.saved_files.append(info.path)
+            except InterpreterError as exc:
+                failed.append(f"{path}: {exc}")
+        return saved, failed
+
+    def finish_run(result: ExecutionResult, record: ToolRecord, saved: str = "") -> dict[str, Any]:
+        record.result = result
+        text = describe_execution(result) + (f"\n{saved}" if saved else "")
+        return _result("success" if result.ok else "error", text, image_blocks(result))
+
+    @tool
+    @_guarded(session, "execute_code")
+    def execute_code(code: str, language: str = "python", output_filename: str = "", *, record: ToolRecord) -> dict[str, Any]:
+        """Execute Python, JavaScript or TypeScript code in the sandbox. Python variables persist between calls.
+
+        Use print() for text output. Shown matplotlib figures, pandas tables and Plotly figures are captured.
+
+        Args:
+            code: The code to run.
+            language: "python" (default), "javascript" or "typescript".
+            output_filename: A file the code saves in the sandbox; it is copied to the workspace after the run.
+        """
+        result = sandbox.execute(code, language=language)
+        saved = ""
+        if output_filename:
+            done, failed = push([output_filename], record)
+            saved = (
+                f"Saved to workspace: {done[0]}"
+                if done
+                else f"Warning: output_filename {output_filename!r} was not saved: {failed[0].split(': ', 1)[1]} "
+                "The code must save a file with exactly this name."
+            )
+        return finish_run(result, record, saved)
+
+    @tool
+    @_guarded(session, "execute_command")
+    def execute_command(command: str, *, record: ToolRecord) -> dict[str, Any]:
+        """Execute a shell command (bash) in the sandbox root, e.g. "ls -la" or "pip install requests".
+
+        Args:
+            command: The command line to run.
+        """
+        return finish_run(sandbox.run_command(command), record)
+
+    @tool
+    @_guarded(session, "file_operations")
+    def file_operations(
+        operation: str, paths: list[str] | None = None, content: list[dict[str, str]] | None = None, *, record: ToolRecord
+    ) -> dict[str, Any]:
+        """Read, write, list or remove files in the sandbox. Paths are relative to the sandbox root.
+
+        Args:
+            operation: "read", "write", "list" or "remove".
+            paths: For read, list and remove: the paths, e.g. ["data.csv"] or ["."] for list.
+            content: For write: entries with "path" and "text", e.g. [{"path": "out.txt", "text": "hello"}].
+        """
+        if operation not in FILE_OPERATIONS:
+            return _result("error", f"Unknown operation {operation!r}; use one of: {', '.join(FILE_OPERATIONS)}.")
+        items = _as_list(content if operation == "write" else paths, "content" if operation == "write" else "paths")
+        if operation == "list" and not items:
+            items = ["."]
+        if not items:
+            needed = "content=[{'path': ..., 'text': ...}]" if operation == "write" else "paths=[...]"
+            return _result("error", f"The {operation!r} operation needs {needed}.")
+        lines, failures = [], 0
+        for item in items:
+            try:
+                lines.append(_file_operation(sandbox, operation, item))
+            except InterpreterError as exc:
+                failures += 1
+                lines.append(f"{_label(item)}: error: {exc}")
+        return _result("error" if failures else "success", "\n\n".join(lines))
+
+    @tool
+    @_guarded(session, "ci_push_to_workspace")
+    def ci_push_to_workspace(paths: list[str] | None = None, *, record: ToolRecord) -> dict[str, Any]:
+        """Save sandbox files to the session's workspace (code-interpreter/). Omit paths to save every file in the root.
+
+        Args:
+            paths: Sandbox paths to save, e.g. ["chart.png", "results.json"]; saved under their file names.
+        """
+        wanted = [str(p) for p in _as_list(paths, "paths")]
+        if not wanted:
+            wanted = [f.path for f in sandbox.list_files(".") if not f.is_dir and not f.path.startswith(".")]
+            if not wanted:
+                return _result("error", "The sandbox root has no files to save.")
+        saved, failed = push(wanted, record)
+        text = "\n".join([f"Saved {len(saved)} file(s):", *saved] + ([f"Failed {len(failed)}:", *failed] if failed else []))
+        return _result("error" if failed else "success", text)
+
+    @tool
+    @_guarded(session, "workspace_list")
+    def workspace_list(path: str = "code-interpreter/", *, record: ToolRecord) -> dict[str, Any]:
+        """List the files saved in the session's workspace (code-interpreter/).
+
+        Args:
+            path: The namespace to list; only "code-interpreter/" exists.
+        """
+        return _result("success", describe_file_list(workspace.list(), prefix="code-interpreter/"))
+
+    @tool
+    @_guarded(session, "workspace_read")
+    def workspace_read(path: str, *, record: ToolRecord) -> dict[str, Any]:
+        """Read a file saved in the workspace, e.g. "code-interpreter/results.json". Images are returned as images.
+
+        Args:
+            path: The workspace file, with or without the "code-interpreter/" prefix.
+        """
+        data = workspace.read(path)
+        text, blocks = text_or_binary(path, data, session.settings.max_output_chars)
+        return _result("success", text, blocks)
+
+    return [execute_code, execute_command, file_operations, ci_push_to_workspace, workspace_list, workspace_read]
+
+
+def _label(item: Any) -> str:
+    return str(item.get("path", "?")) if isinstance(item, dict) else str(item)
+
+
+def _file_operation(sandbox: Any, operation: str, item: Any) -> str:
+    if operation == "write":
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not isinstance(item.get("text"), str):
+            raise InterpreterError("Each write entry needs a 'path' (text) and a 'text' (text).")
+        info = sandbox.write_file(item["path"], item["text"].encode("utf-8"))
+        return f"Wrote {info.path} ({info.size:,} bytes)."
+    if not isinstance(item, str):
+        raise InterpreterError(f"Paths must be text, not {type(item).__name__}.")
+    if operation == "read":
+        text, _ = text_or_binary(item, sandbox.read_file(item), sandbox.settings.max_output_chars, images=False)
+        return text
+    if operation == "list":
+        return describe_file_list(sandbox.list_files(item), prefix="", title=f"{item}:")
+    sandbox.remove(item)
+    return f"Removed {item}."

@@ -1,0 +1,321 @@
+"""Safe handling of uploaded files: plain files are stored as they are, ZIP archives are unpacked.
+
+Nothing of a refused upload is kept. A ZIP archive is checked entry by entry before anything is
+written (zip slip, absolute names, symbolic links, encryption, entry count, total size, compression
+ratio), then unpacked into a hidden staging folder inside the destination while the real byte counts
+are checked again (headers can lie), and only when every entry is unpacked are the results moved into
+place. On any failure the staging folder is removed and the destination is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import secrets
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from core.config import Settings
+from core.errors import InvalidPathError, UploadRejected
+from core.workspace.base import validate_name
+from core.workspace.local import atomic_write
+
+MB = 1024 * 1024
+RATIO_CHECK_MIN_BYTES = MB
+"""Entries smaller than this are not ratio-checked: tiny files of repeated bytes compress very well."""
+_CHUNK = MB
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_JUNK_NAMES = {".DS_Store"}
+_Tree = dict[str, "_Tree"]
+
+
+def _shown(name: str, limit: int = 80) -> str:
+    return repr(name if len(name) <= limit else name[: limit - 3] + "...")
+
+
+def _entry_parts(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...] | None:
+    """Check one entry and return its path parts, or ``None`` for an entry to skip."""
+    raw = info.filename
+    name = raw.replace("\\", "/")
+    where = f"{archive} contains an entry named {_shown(raw)}"
+    if "\x00" in name:
+        raise UploadRejected(f"{where} with a NUL character. The archive was refused; nothing was kept.")
+    if name.startswith("/") or _DRIVE.match(name):
+        raise UploadRejected(
+            f"{where}, an absolute path that would be written outside the upload folder. "
+            "The archive was refused; nothing was kept. Re-create it with relative paths."
+        )
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise UploadRejected(
+            f"{where}, which uses '..' to point outside the upload folder (a 'zip slip'). "
+            "The archive was refused; nothing was kept."
+        )
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise UploadRejected(
+            f"{where}, which is a symbolic link. Archives with links are refused; nothing was kept. "
+            "Re-create the archive without links (copy the files they point to instead)."
+        )
+    if info.flag_bits & 0x1:
+        raise UploadRejected(
+            f"{where}, which is encrypted (password-protected). Encrypted archives are refused; "
+            "nothing was kept. Upload an archive made without a password."
+        )
+    if not parts or parts[0] == "__MACOSX" or parts[-1].startswith("._") or parts[-1] in _JUNK_NAMES:
+        return None
+    return parts
+
+
+def _check_sizes(info: zipfile.ZipInfo, archive: str, max_ratio: float) -> None:
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > max_ratio:
+        raise UploadRejected(
+            f"{archive} looks like a ZIP bomb: the entry {_shown(info.filename)} would expand "
+            f"{ratio:,.0f} times (from {info.compress_size:,} to {info.file_size:,} bytes), more than the "
+            f"limit of {max_ratio:g} (setting INTERPRETER_MAX_UNZIP_RATIO). Nothing was kept."
+        )
+
+
+def _copy_entry(
+    archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, archive: str
+) -> int:
+    """Unpack one entry to ``target``, counting the real bytes; return how many were written."""
+    written = 0
+    with archive_file.open(info) as source, open(target, "wb") as sink:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > info.file_size or written > budget:
+                raise UploadRejected(
+                    f"{archive} holds more data than its headers declare (entry {_shown(info.filename)}): "
+                    "the archive is damaged or forged. Nothing was kept."
+                )
+            sink.write(chunk)
+    return written
+
+
+def _plan_moves(staging: Path, dest: Path, moves: list[tuple[Path, Path]]) -> None:
+    """List the renames that put the staged tree into ``dest``, merging into existing folders."""
+    with os.scandir(staging) as entries:
+        for entry in entries:
+            source, target = Path(entry.path), dest / entry.name
+            try:
+                existing: int | None = os.lstat(target).st_mode
+            except FileNotFoundError:
+                existing = None
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir and existing is not None and stat.S_ISDIR(existing):
+                _plan_moves(source, target, moves)
+            elif is_dir and existing is not None:
+                raise UploadRejected(
+                    f"The archive has a folder {entry.name!r} but a file of that name is already in "
+                    f"{dest.name!r}. Rename one of them; nothing was kept."
+                )
+            elif existing is not None and stat.S_ISDIR(existing):
+                raise UploadRejected(
+                    f"The archive has a file {entry.name!r} but a folder of that name is already in "
+                    f"{dest.name!r}. Rename one of them; nothing was kept."
+                )
+            else:
+                moves.append((source, target))
+
+
+def extract_zip(
+    data: bytes,
+    dest: Path,
+    *,
+    max_total_bytes: int,
+    max_entries: int,
+    max_ratio: float,
+    archive_name: str = "The archive",
+) -> list[str]:
+    """Unpack a ZIP archive into ``dest``, keeping its folder tree, or refuse it and keep nothing.
+
+    Directory entries are created; macOS metadata (``__MACOSX/``, ``._*``, ``.DS_Store``) is skipped.
+    Existing files with the same path are overwritten and existing folders are merged into.
+
+    Args:
+        data: The archive's bytes.
+        dest: The folder to unpack into (created if needed).
+        max_total_bytes: The largest total uncompressed size accepted.
+        max_entries: The most entries accepted.
+        max_ratio: The highest compression ratio accepted for an entry larger than 1 MB.
+        archive_name: How messages name the archive, e.g. the uploaded file name.
+
+    Returns:
+        The unpacked files' paths relative to ``dest``, POSIX style, sorted.
+
+    Raises:
+        UploadRejected: When the archive is invalid, unsafe or too large; ``dest`` is then unchanged.
+
+    """
+    archive = _shown(archive_name) if archive_name != "The archive" else archive_name
+    try:
+        archive_file = zipfile.ZipFile(io.BytesIO(data))
+    except Exception as error:  # any failure to parse untrusted bytes means "not a ZIP archive"
+        raise UploadRejected(f"{archive} is not a valid ZIP archive ({error}). Nothing was kept.") from None
+    with archive_file:
+        files = _check_entries(archive_file.infolist(), archive, max_total_bytes, max_entries, max_ratio)
+        folders = {parts for parts, info in files.items() if info is None}
+        folders |= {parts[:-1] for parts, info in files.items() if info is not None and len(parts) > 1}
+        created_dest = not dest.exists()
+        dest.mkdir(parents=True, exist_ok=True)
+        staging = dest / f".upload-{secrets.token_hex(8)}"
+        done = False
+        try:
+            staging.mkdir()
+            for parts in sorted(folders):
+                staging.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+            budget = max_total_bytes
+            for parts, info in files.items():
+                if info is not None:
+                    budget -= _copy_entry(archive_file, info, staging.joinpath(*parts), budget, archive)
+            moves: list[tuple[Path, Path]] = []
+            _plan_moves(staging, dest, moves)
+            for source, target in moves:
+                os.replace(source, target)
+            done = True
+        except UploadRejected:
+            raise
+        except OSError as error:
+            raise UploadRejected(
+                f"{archive} could not be unpacked: {error.strerror or error}. Nothing was kept."
+            ) from None
+        except Exception as error:  # zlib.error, BadZipFile (bad CRC), EOFError, ...: a damaged archive
+            raise UploadRejected(
+                f"{archive} is damaged and cannot be unpacked ({error}). Nothing was kept."
+            ) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created_dest and not done:
+                with contextlib.suppress(OSError):
+                    dest.rmdir()  # the folder did not exist before this failed upload
+    return sorted(PurePosixPath(*parts).as_posix() for parts, info in files.items() if info is not None)
+
+
+def _check_entries(
+    infos: list[zipfile.ZipInfo], archive: str, max_total_bytes: int, max_entries: int, max_ratio: float
+) -> dict[tuple[str, ...], zipfile.ZipInfo | None]:
+    """Check every entry before anything is written; map path parts to entries (``None`` for folders)."""
+    if len(infos) > max_entries:
+        raise UploadRejected(
+            f"{archive} has {len(infos):,} entries, more than the limit of {max_entries:,} "
+            "(setting INTERPRETER_MAX_UNZIP_ENTRIES). Nothing was kept."
+        )
+    entries: dict[tuple[str, ...], zipfile.ZipInfo | None] = {}
+    total = 0
+    for info in infos:
+        parts = _entry_parts(info, archive)
+        if parts is None:
+            continue
+        if info.is_dir():
+            entries.setdefault(parts, None)
+            continue
+        _check_sizes(info, archive, max_ratio)
+        total += info.file_size
+        entries[parts] = info
+    if total > max_total_bytes:
+        raise UploadRejected(
+            f"{archive} would unpack to {total / MB:,.1f} MB, more than the limit of "
+            f"{max_total_bytes / MB:,.0f} MB (setting INTERPRETER_MAX_UNZIP_MB). Nothing was kept."
+        )
+    return entries
+
+
+def _check_upload_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise UploadRejected("The uploaded file has no name. Give it a name such as 'data.csv'.")
+    if "/" in name or "\\" in name:
+        raise UploadRejected(
+            f"The upload name {_shown(name)} contains a folder separator. Give only the file name."
+        )
+    try:
+        validate_name(name)
+    except InvalidPathError as error:
+        raise UploadRejected(str(error)) from None
+
+
+def save_upload(name: str, data: bytes, dest: Path, *, settings: Settings) -> list[str]:
+    """Store one uploaded file in ``dest``; a ``.zip`` file is unpacked there instead.
+
+    Args:
+        name: The uploaded file's name (a bare file name).
+        data: The file's bytes.
+        dest: The folder to store into (created if needed).
+        settings: Supplies the upload and unzip limits.
+
+    Returns:
+        The stored files' paths relative to ``dest``, POSIX style, sorted.
+
+    Raises:
+        UploadRejected: When the upload is refused; ``dest`` is then unchanged.
+
+    """
+    limit = settings.max_upload_mb * MB
+    if len(data) > limit:
+        raise UploadRejected(
+            f"{_shown(str(name))} is {len(data) / MB:,.1f} MB, larger than the upload limit of "
+            f"{settings.max_upload_mb:,} MB (setting INTERPRETER_MAX_UPLOAD_MB). Upload a smaller file "
+            "or ask the administrator to raise the limit."
+        )
+    _check_upload_name(name)
+    if name.lower().endswith(".zip"):
+        return extract_zip(
+            data,
+            dest,
+            max_total_bytes=settings.max_unzip_mb * MB,
+            max_entries=settings.max_unzip_entries,
+            max_ratio=settings.max_unzip_ratio,
+            archive_name=name,
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / name
+    if target.is_dir() and not target.is_symlink():
+        raise UploadRejected(
+            f"A folder named {_shown(name)} is already there. Rename the file and try again."
+        )
+    try:
+        atomic_write(target, data)
+    except OSError as error:
+        raise UploadRejected(f"{_shown(name)} could not be saved: {error.strerror or error}.") from None
+    return [name]
+
+
+def describe_tree(paths: list[str], limit: int = 30) -> str:
+    """Describe relative file paths as a short indented tree, folders before files at each level.
+
+    Args:
+        paths: File paths relative to one folder, POSIX style.
+        limit: The most lines to show; the rest is summed up as ``... and N more``.
+
+    Returns:
+        The tree as text, one entry per line, folders ending in ``/`` with their file count.
+
+    """
+    tree: _Tree = {}
+    for path in paths:
+        node = tree
+        for part in (part for part in path.split("/") if part):
+            node = node.setdefault(part, {})
+    lines: list[str] = []
+
+    def count(node: _Tree) -> int:
+        return sum(count(child) if child else 1 for child in node.values())
+
+    def walk(node: _Tree, depth: int) -> None:
+        folders = sorted(name for name, child in node.items() if child)
+        for name in folders:
+            files = count(node[name])
+            lines.append(f"{'  ' * depth}{name}/ ({files} file{'s' if files != 1 else ''})")
+            walk(node[name], depth + 1)
+        lines.extend(f"{'  ' * depth}{name}" for name in sorted(n for n, child in node.items() if not child))
+
+    walk(tree, 0)
+    if not lines:
+        return "(no files)"
+    if len(lines) > limit:
+        return "\n".join([*lines[:limit], f"... and {len(lines) - limit} more"])
+    return "\n".join(lines)
