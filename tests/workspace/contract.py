@@ -54,7 +54,11 @@ class WorkspaceContract:
         workspace.write("notes.md", b"# hi")
         workspace.write("blob", b"?")
         mimes = {info.path: info.mime_type for info in workspace.list()}
-        assert mimes == {"blob": "application/octet-stream", "chart.png": "image/png", "notes.md": "text/markdown"}
+        assert mimes == {
+            "blob": "application/octet-stream",
+            "chart.png": "image/png",
+            "notes.md": "text/markdown",
+        }
 
     def test_read_returns_exact_bytes(self, workspace: Workspace) -> None:
         data = bytes(range(256)) * 4 + b"\r\n\x00\xff"
@@ -81,9 +85,9 @@ class WorkspaceContract:
             workspace.read("gone.txt")
 
     def test_missing_file_errors_name_the_file(self, workspace: Workspace) -> None:
-        with pytest.raises(FileNotFoundInSandbox, match="nope.txt"):
+        with pytest.raises(FileNotFoundInSandbox, match=r"nope\.txt"):
             workspace.read("nope.txt")
-        with pytest.raises(FileNotFoundInSandbox, match="nope.txt"):
+        with pytest.raises(FileNotFoundInSandbox, match=r"nope\.txt"):
             workspace.delete("nope.txt")
 
     @pytest.mark.parametrize("name", BAD_NAMES)

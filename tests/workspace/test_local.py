@@ -4,10 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
-from contract import WorkspaceContract
 
 from core.errors import FileNotFoundInSandbox
 from core.workspace.local import LocalWorkspace
+from tests.workspace.contract import WorkspaceContract
 
 
 @pytest.fixture
