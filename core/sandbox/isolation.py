@@ -200,7 +200,7 @@ class Isolation:
         args += ["--ro-bind", str(self.resolv_conf), "/etc/resolv.conf"]
         args += ["--ro-bind", str(self.dirs.runtime / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self.dirs.runtime / "group"), "/etc/group"]
-        args += ["--chdir", SANDBOX_ROOT, "--clearenv"]
+        args += ["--remount-ro", "/", "--chdir", SANDBOX_ROOT, "--clearenv"]
         for name, value in self.environment().items():
             args += ["--setenv", name, value]
         return args

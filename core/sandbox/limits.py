@@ -17,6 +17,9 @@ from core.config import Settings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MB = 1024 * 1024
+# The address-space cap sits this far above the memory limit: an idle Python with numpy and pandas loaded
+# already reserves about 1.1 GB of address space (thread stacks, BLAS buffers) that it never touches.
+ADDRESS_SPACE_HEADROOM = 1536 * MB
 # Moves the starting shell into each cgroup named before "--", then becomes the real command.
 JOIN_CGROUPS = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
@@ -95,7 +98,7 @@ class ResourceLimits:
         """A ``prlimit`` prefix for per-process limits (address space, file size, core dumps)."""
         args = ["prlimit", f"--fsize={self.max_file_bytes}", "--core=0", "--nofile=4096"]
         if memory_rlimit:
-            args.append(f"--as={self.memory_bytes}")
+            args.append(f"--as={self.memory_bytes + ADDRESS_SPACE_HEADROOM}")
         if "pids" not in self.groups and "unified" not in self.groups and os.geteuid() != 0:
             args.append(f"--nproc={self.max_processes}")
         return [*args, "--"]
@@ -130,7 +133,7 @@ class ResourceLimits:
                 f"processes: {self.max_processes} (cgroup {self.version})",
             ]
         else:
-            lines = [f"memory: {mb} MB per process (address-space rlimit)"]
+            lines = [f"memory: about {mb} MB per process (address-space rlimit, {ADDRESS_SPACE_HEADROOM // MB} MB above)"]
             if os.geteuid() != 0:
                 lines.append(f"processes: {self.max_processes} (rlimit, counted per host user)")
         lines.append(f"file size: {self.max_file_bytes // MB} MB per file (rlimit)")

@@ -51,6 +51,10 @@ class KernelPool:
                 except Exception:
                     logger.exception("Could not start a pooled kernel")
                     break
+                if self._closed:
+                    sandbox.close()
+                    shutil.rmtree(sandbox.session_dir, ignore_errors=True)
+                    break
                 self._ready.put(sandbox)
 
     def take(self, session_dir: Path) -> LocalSandbox | None:
