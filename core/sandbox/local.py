@@ -203,6 +203,7 @@ class LocalSandbox:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+        self._known_usage += len(data)
         return self._info(target)
 
     def _info(self, target: Path) -> FileInfo:
@@ -252,7 +253,9 @@ class LocalSandbox:
     def preload(self, name: str, data: bytes) -> list[str]:
         """Put an upload in the sandbox root; a ZIP is extracted there keeping its folders."""
         self._check_disk(len(data))
-        return save_upload(name, data, self.root, settings=self.settings)
+        arrived = save_upload(name, data, self.root, settings=self.settings)
+        self._known_usage = self.disk_usage()
+        return arrived
 
     # -- life ---------------------------------------------------------------------------------------------
 
