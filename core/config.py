@@ -31,7 +31,9 @@ class Settings(BaseSettings):
         default=1800, gt=0, description="Seconds without use after which a session's kernel is shut down."
     )
     kernel_pool_size: int = Field(
-        default=1, ge=0, description="Python kernels kept started in advance so a new session answers at once."
+        default=1,
+        ge=0,
+        description="Python kernels kept started in advance so a new session answers at once.",
     )
     isolation: Literal["auto", "bubblewrap", "none"] = Field(
         default="auto",

@@ -24,7 +24,7 @@ IMAGE_FORMATS = {IMAGE_PNG: "png", IMAGE_JPEG: "jpeg", "image/gif": "gif", "imag
 
 def _describe_output(output: RichOutput) -> str:
     if output.mime_type == "text/plain":
-        return f"[result]\n{output.data}"
+        return f"[result]\n{output.text}"
     if output.is_image:
         return f"[image {output.mime_type}, {len(output.data):,} bytes: shown to the user and attached]"
     if output.mime_type == TABLE_JSON:
@@ -80,7 +80,9 @@ def describe_file_list(files: list[FileInfo], *, prefix: str, title: str = "") -
         kind = "dir " if info.is_dir else "file"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
         size = "" if info.is_dir else _human_size(info.size)
-        lines.append(f"{kind}  {prefix}{info.path}{'/' if info.is_dir else ''}  {size}  {info.mime_type}  {when}".rstrip())
+        lines.append(
+            f"{kind}  {prefix}{info.path}{'/' if info.is_dir else ''}  {size}  {info.mime_type}  {when}".rstrip()
+        )
     return "\n".join(lines)
 
 

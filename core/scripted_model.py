@@ -35,13 +35,16 @@ def load_script(path: Path) -> list[dict[str, Any]]:
 
     Raises:
         ValueError: When the file is not a list of valid steps; the message names the bad step.
+
     """
     steps = json.loads(Path(path).read_text())
     if not isinstance(steps, list):
         raise ValueError(f"{path}: a script must be a JSON list of steps.")
     for number, step in enumerate(steps, 1):
         valid_text = isinstance(step, dict) and isinstance(step.get("text"), str)
-        valid_tool = isinstance(step, dict) and isinstance(step.get("tool"), str) and isinstance(step.get("input", {}), dict)
+        valid_tool = (
+            isinstance(step, dict) and isinstance(step.get("tool"), str) and isinstance(step.get("input", {}), dict)
+        )
         if not (valid_text or valid_tool):
             raise ValueError(f"{path}: step {number} must be {{'text': ...}} or {{'tool': ..., 'input': {{...}}}}.")
     return steps
@@ -53,6 +56,7 @@ class ScriptedModel(Model):
     Args:
         steps: The script; see the module docstring.
         chunk_size: Texts are streamed in chunks of this many characters, like a real model.
+
     """
 
     def __init__(self, steps: list[dict[str, Any]], chunk_size: int = 12) -> None:
@@ -105,4 +109,9 @@ class ScriptedModel(Model):
             yield {"contentBlockStop": {}}
             stop_reason = "end_turn"
         yield {"messageStop": {"stopReason": stop_reason}}  # type: ignore[typeddict-item]
-        yield {"metadata": {"usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}, "metrics": {"latencyMs": 0}}}
+        yield {
+            "metadata": {
+                "usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0},
+                "metrics": {"latencyMs": 0},
+            }
+        }

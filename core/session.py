@@ -1,12 +1,12 @@
 """Engine sessions: one conversation's sandbox, workspace and tools.
 
-    from core.config import Settings
-    from core.session import open_session
+from core.config import Settings
+from core.session import open_session
 
-    session = open_session("conv-1", Settings(data_dir=tmp))
-    tools = {t.tool_name: t for t in session.tools}
-    tools["execute_code"](code="print(6 * 7)")
-    session.close()
+session = open_session("conv-1", Settings(data_dir=tmp))
+tools = {t.tool_name: t for t in session.tools}
+tools["execute_code"](code="print(6 * 7)")
+session.close()
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Session:
         conversation_id: The conversation's id (letters, digits, ``._-``).
         settings: The app settings.
         user_id: The owner; sessions of different users never share files.
+
     """
 
     def __init__(self, conversation_id: str, settings: Settings, user_id: str = "local") -> None:
@@ -82,6 +83,7 @@ class Session:
 
         Returns:
             The sandbox paths that arrived.
+
         """
         return self.sandbox.preload(name, data)
 
@@ -108,6 +110,7 @@ def open_session(conversation_id: str, settings: Settings | None = None, *, user
 
     Returns:
         The session; close it when the conversation ends.
+
     """
     settings = settings or Settings()
     _IdleReaper.ensure_running()

@@ -77,6 +77,7 @@ def build_tools(session: Session) -> list[AgentTool]:
     Returns:
         ``execute_code``, ``execute_command``, ``file_operations``, ``ci_push_to_workspace``,
         ``workspace_list`` and ``workspace_read``.
+
     """
     sandbox, workspace = session.sandbox, session.workspace
 
@@ -98,7 +99,9 @@ def build_tools(session: Session) -> list[AgentTool]:
 
     @tool
     @_guarded(session, "execute_code")
-    def execute_code(code: str, language: str = "python", output_filename: str = "", *, record: ToolRecord) -> dict[str, Any]:
+    def execute_code(
+        code: str, language: str = "python", output_filename: str = "", *, record: ToolRecord
+    ) -> dict[str, Any]:
         """Execute Python, JavaScript or TypeScript code in the sandbox. Python variables persist between calls.
 
         Use print() for text output. Shown matplotlib figures, pandas tables and Plotly figures are captured.
@@ -107,6 +110,7 @@ def build_tools(session: Session) -> list[AgentTool]:
             code: The code to run.
             language: "python" (default), "javascript" or "typescript".
             output_filename: A file the code saves in the sandbox; it is copied to the workspace after the run.
+
         """
         result = sandbox.execute(code, language=language)
         saved = ""
@@ -127,13 +131,18 @@ def build_tools(session: Session) -> list[AgentTool]:
 
         Args:
             command: The command line to run.
+
         """
         return finish_run(sandbox.run_command(command), record)
 
     @tool
     @_guarded(session, "file_operations")
     def file_operations(
-        operation: str, paths: list[str] | None = None, content: list[dict[str, str]] | None = None, *, record: ToolRecord
+        operation: str,
+        paths: list[str] | None = None,
+        content: list[dict[str, str]] | None = None,
+        *,
+        record: ToolRecord,
     ) -> dict[str, Any]:
         """Read, write, list or remove files in the sandbox. Paths are relative to the sandbox root.
 
@@ -141,6 +150,7 @@ def build_tools(session: Session) -> list[AgentTool]:
             operation: "read", "write", "list" or "remove".
             paths: For read, list and remove: the paths, e.g. ["data.csv"] or ["."] for list.
             content: For write: entries with "path" and "text", e.g. [{"path": "out.txt", "text": "hello"}].
+
         """
         if operation not in FILE_OPERATIONS:
             return _result("error", f"Unknown operation {operation!r}; use one of: {', '.join(FILE_OPERATIONS)}.")
@@ -166,6 +176,7 @@ def build_tools(session: Session) -> list[AgentTool]:
 
         Args:
             paths: Sandbox paths to save, e.g. ["chart.png", "results.json"]; saved under their file names.
+
         """
         wanted = [str(p) for p in _as_list(paths, "paths")]
         if not wanted:
@@ -173,7 +184,9 @@ def build_tools(session: Session) -> list[AgentTool]:
             if not wanted:
                 return _result("error", "The sandbox root has no files to save.")
         saved, failed = push(wanted, record)
-        text = "\n".join([f"Saved {len(saved)} file(s):", *saved] + ([f"Failed {len(failed)}:", *failed] if failed else []))
+        text = "\n".join(
+            [f"Saved {len(saved)} file(s):", *saved] + ([f"Failed {len(failed)}:", *failed] if failed else [])
+        )
         return _result("error" if failed else "success", text)
 
     @tool
@@ -183,6 +196,7 @@ def build_tools(session: Session) -> list[AgentTool]:
 
         Args:
             path: The namespace to list; only "code-interpreter/" exists.
+
         """
         return _result("success", describe_file_list(workspace.list(), prefix="code-interpreter/"))
 
@@ -193,12 +207,20 @@ def build_tools(session: Session) -> list[AgentTool]:
 
         Args:
             path: The workspace file, with or without the "code-interpreter/" prefix.
+
         """
         data = workspace.read(path)
         text, blocks = text_or_binary(path, data, session.settings.max_output_chars)
         return _result("success", text, blocks)
 
-    return [execute_code, execute_command, file_operations, ci_push_to_workspace, workspace_list, workspace_read]
+    return [
+        execute_code,
+        execute_command,
+        file_operations,
+        ci_push_to_workspace,
+        workspace_list,
+        workspace_read,
+    ]
 
 
 def _label(item: Any) -> str:

@@ -17,7 +17,7 @@ TABLE_JSON = "application/vnd.dataresource+json"
 JSON = "application/json"
 
 
-class StopReason(str, enum.Enum):
+class StopReason(enum.StrEnum):
     """Why a run ended before the code finished by itself."""
 
     TIMEOUT = "timeout"
@@ -42,6 +42,7 @@ class RichOutput:
         mime_type: The MIME type of ``data`` (see the constants in this module).
         data: ``bytes`` for images, ``str`` for text-like types, a ``dict`` for JSON types.
         text: The plain-text fallback the interpreter gave, if any.
+
     """
 
     mime_type: str
@@ -62,6 +63,7 @@ class ExecutionError:
         name: The exception class name, e.g. ``ZeroDivisionError``.
         value: The exception message.
         traceback: The formatted traceback, without terminal colour codes.
+
     """
 
     name: str
@@ -82,6 +84,7 @@ class ExecutionResult:
         duration: Wall-clock seconds.
         stopped: Why the run was cut short, if it was.
         notes: Plain-words remarks for the user (truncation, a restarted kernel, ...).
+
     """
 
     stdout: str = ""
@@ -109,6 +112,7 @@ class FileInfo:
         modified: Modification time, seconds since the epoch.
         is_dir: Whether this is a folder.
         mime_type: A guess from the name; ``inode/directory`` for folders.
+
     """
 
     path: str
@@ -126,6 +130,7 @@ def guess_mime_type(name: str) -> str:
 
     Returns:
         The MIME type, ``application/octet-stream`` when unknown.
+
     """
     lowered = name.lower()
     if lowered.endswith((".md", ".markdown")):
@@ -147,6 +152,7 @@ class ToolRecord:
         text: The text the model received.
         result: The execution result, for tools that ran code or a command.
         saved_files: Workspace names written by this call.
+
     """
 
     tool: str

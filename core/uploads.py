@@ -80,9 +80,7 @@ def _check_sizes(info: zipfile.ZipInfo, archive: str, max_ratio: float) -> None:
         )
 
 
-def _copy_entry(
-    archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, archive: str
-) -> int:
+def _copy_entry(archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, archive: str) -> int:
     """Unpack one entry to ``target``, counting the real bytes; return how many were written."""
     written = 0
     with archive_file.open(info) as source, open(target, "wb") as sink:
@@ -185,9 +183,7 @@ def extract_zip(
                 f"{archive} could not be unpacked: {error.strerror or error}. Nothing was kept."
             ) from None
         except Exception as error:  # zlib.error, BadZipFile (bad CRC), EOFError, ...: a damaged archive
-            raise UploadRejected(
-                f"{archive} is damaged and cannot be unpacked ({error}). Nothing was kept."
-            ) from None
+            raise UploadRejected(f"{archive} is damaged and cannot be unpacked ({error}). Nothing was kept.") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             if created_dest and not done:
@@ -229,9 +225,7 @@ def _check_upload_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise UploadRejected("The uploaded file has no name. Give it a name such as 'data.csv'.")
     if "/" in name or "\\" in name:
-        raise UploadRejected(
-            f"The upload name {_shown(name)} contains a folder separator. Give only the file name."
-        )
+        raise UploadRejected(f"The upload name {_shown(name)} contains a folder separator. Give only the file name.")
     try:
         validate_name(name)
     except InvalidPathError as error:
@@ -274,9 +268,7 @@ def save_upload(name: str, data: bytes, dest: Path, *, settings: Settings) -> li
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / name
     if target.is_dir() and not target.is_symlink():
-        raise UploadRejected(
-            f"A folder named {_shown(name)} is already there. Rename the file and try again."
-        )
+        raise UploadRejected(f"A folder named {_shown(name)} is already there. Rename the file and try again.")
     try:
         atomic_write(target, data)
     except OSError as error:

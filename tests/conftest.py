@@ -17,7 +17,11 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings on a temporary data folder; no kernel pool unless asked (it starts kernels in the background)."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "data", "kernel_pool_size": 0, "execution_timeout": 60}
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "kernel_pool_size": 0,
+            "execution_timeout": 60,
+        }
         values.update(overrides)
         return Settings(**values)
 

@@ -24,7 +24,10 @@ def test_agent_runs_code_over_several_turns_and_answers(session: Session) -> Non
     agent = _agent(
         session,
         [
-            {"tool": "execute_code", "input": {"code": "import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})"}},
+            {
+                "tool": "execute_code",
+                "input": {"code": "import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})"},
+            },
             {"tool": "execute_code", "input": {"code": "print(df.v.sum())"}},
             {"text": "The sum is 6."},
         ],

@@ -69,7 +69,9 @@ def test_upload_description_tells_the_agent_what_arrived(session: Session) -> No
     assert "data.zip" in message and "sales/" in message and "readme.txt" in message
 
 
-def test_idle_session_sleeps_then_resumes_with_files(make_settings: Callable[..., Settings], open_sessions: Callable[..., Session]) -> None:
+def test_idle_session_sleeps_then_resumes_with_files(
+    make_settings: Callable[..., Settings], open_sessions: Callable[..., Session]
+) -> None:
     session = open_sessions("idle", make_settings(idle_timeout=60))
     tools = {t.tool_name: t for t in session.tools}
     tools["execute_code"](code="value = 1\nopen('kept.txt', 'w').write('kept')")

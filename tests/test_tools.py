@@ -17,7 +17,12 @@ CHART = (
 
 def test_the_six_tools_are_there(tools: dict[str, Any]) -> None:
     assert set(tools) == {
-        "execute_code", "execute_command", "file_operations", "ci_push_to_workspace", "workspace_list", "workspace_read"
+        "execute_code",
+        "execute_command",
+        "file_operations",
+        "ci_push_to_workspace",
+        "workspace_list",
+        "workspace_read",
     }
 
 
@@ -113,7 +118,9 @@ def test_file_list_and_remove(tools: dict[str, Any], session: Session) -> None:
         ({"operation": "read", "paths": 42}, "must be a list"),
     ],
 )
-def test_file_operations_bad_input_gets_a_clear_error(tools: dict[str, Any], arguments: dict[str, Any], message: str) -> None:
+def test_file_operations_bad_input_gets_a_clear_error(
+    tools: dict[str, Any], arguments: dict[str, Any], message: str
+) -> None:
     result = tools["file_operations"](**arguments)
     assert result["status"] == "error"
     assert message in text_of(result)

@@ -145,9 +145,7 @@ def test_small_highly_compressible_files_are_fine(dest: Path) -> None:
 
 
 def test_zip_slip_is_refused(dest: Path) -> None:
-    error = assert_refused(
-        make_zip({"ok.txt": b"fine", "../evil.txt": b"pwned"}), dest, r"'\.\./evil\.txt'.*\.\."
-    )
+    error = assert_refused(make_zip({"ok.txt": b"fine", "../evil.txt": b"pwned"}), dest, r"'\.\./evil\.txt'.*\.\.")
     assert "upload.zip" in str(error)
     assert not (dest.parent / "evil.txt").exists()
 
@@ -191,9 +189,7 @@ def test_too_many_entries_is_refused(dest: Path) -> None:
 
 def test_too_large_total_is_refused(dest: Path) -> None:
     data = make_zip({"a.bin": os.urandom(600_000), "b.bin": os.urandom(600_000)})
-    assert_refused(
-        data, dest, r"unpack to 1\.1 MB.*limit of 1 MB.*INTERPRETER_MAX_UNZIP_MB", max_total_bytes=MB
-    )
+    assert_refused(data, dest, r"unpack to 1\.1 MB.*limit of 1 MB.*INTERPRETER_MAX_UNZIP_MB", max_total_bytes=MB)
 
 
 def test_high_ratio_bomb_is_refused(dest: Path) -> None:
@@ -210,9 +206,7 @@ def test_lying_header_is_refused(dest: Path) -> None:
     assert_refused(data, dest, r"damaged|declare")
 
 
-def test_more_bytes_than_declared_are_caught_while_extracting(
-    dest: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_more_bytes_than_declared_are_caught_while_extracting(dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Even if the ZIP reader handed over more bytes than the header declares, extraction stops.
     data = make_zip({"first.txt": b"written first", "small.txt": b"12345"})
 
@@ -328,9 +322,7 @@ def test_describe_tree_of_nothing() -> None:
 @pytest.mark.slow
 def test_large_archive_extracts_quickly(tmp_path: Path) -> None:
     rng = random.Random(7)
-    rows = "".join(
-        f"{rng.randint(0, 10**6)},{rng.random():.6f},item_{rng.randint(0, 999)}\n" for _ in range(1000)
-    )
+    rows = "".join(f"{rng.randint(0, 10**6)},{rng.random():.6f},item_{rng.randint(0, 999)}\n" for _ in range(1000))
     base = rows.encode()[:20_000]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
@@ -339,9 +331,7 @@ def test_large_archive_extracts_quickly(tmp_path: Path) -> None:
     data = buffer.getvalue()
 
     started = os.times()
-    extracted = extract_zip(
-        data, tmp_path / "out", max_total_bytes=2048 * MB, max_entries=20_000, max_ratio=200
-    )
+    extracted = extract_zip(data, tmp_path / "out", max_total_bytes=2048 * MB, max_entries=20_000, max_ratio=200)
     user_cpu = os.times().user - started.user
 
     assert len(extracted) == 5000

@@ -31,9 +31,25 @@ SANDBOX_UID = 1000
 
 # Only what programs need from /etc: no shadow files, no private keys, no host secrets.
 ETC_ENTRIES = (
-    "alternatives", "ca-certificates", "ca-certificates.conf", "fonts", "host.conf", "hosts",
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types", "nsswitch.conf",
-    "pip.conf", "protocols", "services", "ssl/certs", "ssl/openssl.cnf", "xdg/pip", "timezone",
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "fonts",
+    "host.conf",
+    "hosts",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "pip.conf",
+    "protocols",
+    "services",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "xdg/pip",
+    "timezone",
 )
 
 
@@ -46,6 +62,7 @@ class IsolationReport:
         network: How the network is set up.
         limits: Each limit in force and what enforces it.
         warnings: What is weaker than the defaults promise, for the UI to show.
+
     """
 
     mechanism: str
@@ -99,6 +116,7 @@ class Isolation:
         settings: The app settings (network, limits, isolation mode).
         dirs: The session's folders.
         sandbox_id: A unique name used for the session's cgroup.
+
     """
 
     def __init__(self, settings: Settings, dirs: SessionDirs, sandbox_id: str) -> None:
@@ -173,6 +191,7 @@ class Isolation:
 
         Returns:
             The full command line to start on the host.
+
         """
         inner = self.limits.rlimit_prefix(memory_rlimit=memory_rlimit) + argv
         if not self.use_bwrap:
@@ -184,7 +203,14 @@ class Isolation:
         return None if self.use_bwrap else self.dirs.root
 
     def _bwrap_args(self) -> list[str]:
-        args = ["bwrap", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        args = [
+            "bwrap",
+            "--unshare-user",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
         if self.network.unshare_with_bwrap:
             args.append("--unshare-net")
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]

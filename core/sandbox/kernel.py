@@ -29,7 +29,7 @@ CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_por
 # Runs once in every new kernel: shown matplotlib figures become PNG outputs after each cell (whatever the
 # backend), pandas tables also go out as table JSON, and the usual libraries are imported ahead of time
 # (into sys.modules only, so the user's namespace stays empty).
-PRELUDE = r'''
+PRELUDE = r"""
 def __ci_setup():
     import base64, io, sys, warnings
     from IPython import get_ipython
@@ -65,7 +65,7 @@ def __ci_setup():
 
 __ci_setup()
 del __ci_setup
-'''
+"""
 
 
 def _describe_exit(returncode: int) -> str:
@@ -82,6 +82,7 @@ class PythonKernel:
     Args:
         isolation: Builds the sandboxed command line.
         output_limit: The most characters kept of stdout and of stderr each.
+
     """
 
     def __init__(self, isolation: Isolation, output_limit: int) -> None:
@@ -95,12 +96,20 @@ class PythonKernel:
 
         Raises:
             SandboxError: When the kernel does not come up; the message carries its last words.
+
         """
         key = secrets.token_hex(16)
         runtime = self.isolation.dirs.runtime
         inner_file = self._write_connection_file("kernel.json", self.isolation.runtime_in_sandbox, key)
         host_file = self._write_connection_file("client.json", str(runtime), key)
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", inner_file, "--HistoryManager.enabled=False"]
+        argv = [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            inner_file,
+            "--HistoryManager.enabled=False",
+        ]
         self.process = spawn(
             self.isolation.command(argv),
             env=self.isolation.environment(),
@@ -123,7 +132,12 @@ class PythonKernel:
         self._run_prelude()
 
     def _write_connection_file(self, name: str, folder: str, key: str) -> str:
-        info = {"transport": "ipc", "ip": f"{folder}/k", "key": key, "signature_scheme": "hmac-sha256"}
+        info: dict[str, str | int] = {
+            "transport": "ipc",
+            "ip": f"{folder}/k",
+            "key": key,
+            "signature_scheme": "hmac-sha256",
+        }
         info.update(CHANNEL_PORTS)
         (self.isolation.dirs.runtime / name).write_text(json.dumps(info))
         return f"{folder}/{name}"
@@ -151,6 +165,7 @@ class PythonKernel:
 
         Returns:
             The result; ``stopped`` says if and why the run was cut short.
+
         """
         if self.client is None or not self.alive:
             raise SandboxError("The Python kernel is not running.")
@@ -170,7 +185,10 @@ class PythonKernel:
             )
         if stopped is not None:
             result.stopped = stopped
-            result.notes.insert(0, STOP_EXPLANATIONS[stopped] + (f" (limit {timeout:g} s)" if stopped is StopReason.TIMEOUT else ""))
+            result.notes.insert(
+                0,
+                STOP_EXPLANATIONS[stopped] + (f" (limit {timeout:g} s)" if stopped is StopReason.TIMEOUT else ""),
+            )
         self._drain_shell_reply(msg_id)
         return result
 

@@ -42,6 +42,7 @@ class ResourceLimits:
     Args:
         settings: Supplies ``memory_limit_mb``, ``max_processes`` and ``max_file_mb``.
         sandbox_id: Unique name of the sandbox; the cgroup is called ``code-interpreter-<id>``.
+
     """
 
     def __init__(self, settings: Settings, sandbox_id: str) -> None:
@@ -59,7 +60,10 @@ class ResourceLimits:
 
     def _plan_cgroups(self) -> tuple[str, dict[str, Path]]:
         if _writable(CGROUP_ROOT / "memory") and _writable(CGROUP_ROOT / "pids"):
-            return "v1", {"memory": CGROUP_ROOT / "memory" / self.name, "pids": CGROUP_ROOT / "pids" / self.name}
+            return "v1", {
+                "memory": CGROUP_ROOT / "memory" / self.name,
+                "pids": CGROUP_ROOT / "pids" / self.name,
+            }
         own = _own_cgroup_v2()
         controllers = CGROUP_ROOT / "cgroup.controllers"
         if own is not None and controllers.exists() and _writable(own):
@@ -92,7 +96,14 @@ class ResourceLimits:
         """A command prefix that moves the process into the cgroup(s) before it starts."""
         if not self.groups:
             return []
-        return ["/bin/sh", "-c", JOIN_CGROUPS, "sh", *(str(g / "cgroup.procs") for g in self.groups.values()), "--"]
+        return [
+            "/bin/sh",
+            "-c",
+            JOIN_CGROUPS,
+            "sh",
+            *(str(g / "cgroup.procs") for g in self.groups.values()),
+            "--",
+        ]
 
     def rlimit_prefix(self, *, memory_rlimit: bool = True) -> list[str]:
         """A ``prlimit`` prefix for per-process limits (address space, file size, core dumps)."""
@@ -133,7 +144,9 @@ class ResourceLimits:
                 f"processes: {self.max_processes} (cgroup {self.version})",
             ]
         else:
-            lines = [f"memory: about {mb} MB per process (address-space rlimit, {ADDRESS_SPACE_HEADROOM // MB} MB above)"]
+            lines = [
+                f"memory: about {mb} MB per process (address-space rlimit, {ADDRESS_SPACE_HEADROOM // MB} MB above)"
+            ]
             if os.geteuid() != 0:
                 lines.append(f"processes: {self.max_processes} (rlimit, counted per host user)")
         lines.append(f"file size: {self.max_file_bytes // MB} MB per file (rlimit)")

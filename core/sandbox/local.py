@@ -30,7 +30,9 @@ RESTART_NOTE = "A new Python kernel was started: variables from earlier runs wer
 
 def session_dirs(session_dir: Path, runtime: Path) -> SessionDirs:
     """The folders of a sandbox whose session lives in ``session_dir``."""
-    return SessionDirs(root=session_dir / "sandbox", home=session_dir / "home", tmp=session_dir / "tmp", runtime=runtime)
+    return SessionDirs(
+        root=session_dir / "sandbox", home=session_dir / "home", tmp=session_dir / "tmp", runtime=runtime
+    )
 
 
 class LocalSandbox:
@@ -39,6 +41,7 @@ class LocalSandbox:
     Args:
         settings: Limits, network and isolation settings.
         session_dir: The session's folder; the sandbox root is its ``sandbox`` subfolder.
+
     """
 
     def __init__(self, settings: Settings, session_dir: Path) -> None:
@@ -111,7 +114,11 @@ class LocalSandbox:
         inner_tmp = "/tmp" if self.isolation.use_bwrap else str(self.dirs.tmp)
         allowed = f"{self.isolation.root_in_sandbox},{inner_tmp}"
         argv = [DENO, "run", "--quiet", "--no-prompt"]
-        argv += [f"--allow-read={allowed}", f"--allow-write={allowed}", f"--v8-flags=--max-old-space-size={self.settings.memory_limit_mb}"]
+        argv += [
+            f"--allow-read={allowed}",
+            f"--allow-write={allowed}",
+            f"--v8-flags=--max-old-space-size={self.settings.memory_limit_mb}",
+        ]
         if self.settings.sandbox_network == "public":
             argv.append("--allow-net")
         if language == "typescript":
@@ -128,7 +135,12 @@ class LocalSandbox:
                 raise SandboxClosed("This session's sandbox was closed; open the session again.")
             self.last_used = time.monotonic()
             result = self.runner.run(["bash", "-c", command], timeout or self.settings.execution_timeout)
-            if result.exit_code and self.settings.sandbox_network == "none" and "pip" in command and "install" in command:
+            if (
+                result.exit_code
+                and self.settings.sandbox_network == "none"
+                and "pip" in command
+                and "install" in command
+            ):
                 result.notes.append(
                     "This sandbox has no network (INTERPRETER_SANDBOX_NETWORK=none), so packages cannot be "
                     "downloaded. Use what is installed, or ask the operator to allow network access."
@@ -183,7 +195,9 @@ class LocalSandbox:
         """The bytes of a sandbox file (links must stay inside the sandbox)."""
         target = self._resolve(path)
         if not target.is_file():
-            raise FileNotFoundInSandbox(f"No file {path!r} in the sandbox." + (" It is a folder." if target.is_dir() else ""))
+            raise FileNotFoundInSandbox(
+                f"No file {path!r} in the sandbox." + (" It is a folder." if target.is_dir() else "")
+            )
         fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as handle:
             return handle.read()
@@ -275,6 +289,7 @@ class LocalSandbox:
 
         Returns:
             Whether a running kernel was stopped.
+
         """
         with self._lock:
             if self._kernel is None:

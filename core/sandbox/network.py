@@ -46,6 +46,7 @@ class PrivateNetwork:
     Args:
         mode: ``"none"`` or ``"public"``.
         enabled: Whether the sandbox runs under bubblewrap (without it there is no namespace to set up).
+
     """
 
     def __init__(self, mode: str, *, enabled: bool) -> None:

@@ -22,7 +22,16 @@ from core.types import (
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # The most useful representation first: one rich output per display call.
-PREFERRED_MIME_TYPES = (PLOTLY_JSON, TABLE_JSON, IMAGE_PNG, IMAGE_JPEG, IMAGE_SVG, TEXT_HTML, TEXT_MARKDOWN, JSON)
+PREFERRED_MIME_TYPES = (
+    PLOTLY_JSON,
+    TABLE_JSON,
+    IMAGE_PNG,
+    IMAGE_JPEG,
+    IMAGE_SVG,
+    TEXT_HTML,
+    TEXT_MARKDOWN,
+    JSON,
+)
 MAX_RICH_OUTPUTS = 50
 
 
@@ -36,6 +45,7 @@ class BoundedText:
 
     Args:
         limit: The most characters kept.
+
     """
 
     def __init__(self, limit: int) -> None:
@@ -79,6 +89,7 @@ def rich_output(data: dict[str, Any]) -> RichOutput | None:
     Returns:
         The best representation with its plain-text fallback; a ``text/plain`` output when that is all there
         is; ``None`` for an empty bundle.
+
     """
     text = str(data.get("text/plain", ""))
     for mime in PREFERRED_MIME_TYPES:
@@ -98,6 +109,7 @@ class OutputCollector:
 
     Args:
         limit: The most characters kept of stdout and of stderr each.
+
     """
 
     def __init__(self, limit: int) -> None:

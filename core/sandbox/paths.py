@@ -26,6 +26,7 @@ def resolve_in_root(root: Path, path: str, *, inner_root: str = "/sandbox") -> P
 
     Raises:
         InvalidPathError: For NUL bytes, overlong paths, absolute paths elsewhere and escapes.
+
     """
     if not isinstance(path, str) or not path.strip():
         raise InvalidPathError("A path is required (for example 'data.csv' or '.').")

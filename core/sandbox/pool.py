@@ -27,6 +27,7 @@ class KernelPool:
 
     Args:
         settings: The settings every pooled sandbox is made with.
+
     """
 
     def __init__(self, settings: Settings) -> None:

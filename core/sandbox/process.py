@@ -32,6 +32,7 @@ class ProcessRunner:
     Args:
         isolation: Builds sandboxed command lines.
         output_limit: The most characters kept of stdout and of stderr each.
+
     """
 
     def __init__(self, isolation: Isolation, output_limit: int) -> None:
@@ -50,6 +51,7 @@ class ProcessRunner:
 
         Returns:
             Exit code, bounded stdout and stderr, and why the run was stopped if it was.
+
         """
         started = time.monotonic()
         oom_before = self.isolation.limits.oom_kills()
@@ -64,7 +66,10 @@ class ProcessRunner:
         )
         self._running, self._interrupted = process, False
         stdout, stderr = BoundedText(self.output_limit), BoundedText(self.output_limit)
-        pumps = [threading.Thread(target=_pump, args=(s, b), daemon=True) for s, b in ((process.stdout, stdout), (process.stderr, stderr))]
+        pumps = [
+            threading.Thread(target=_pump, args=(s, b), daemon=True)
+            for s, b in ((process.stdout, stdout), (process.stderr, stderr))
+        ]
         for pump in pumps:
             pump.start()
         stopped = None
@@ -83,7 +88,14 @@ class ProcessRunner:
         return self._result(process.returncode, stdout, stderr, stopped, time.monotonic() - started, timeout)
 
     @staticmethod
-    def _result(code: int, stdout: BoundedText, stderr: BoundedText, stopped: StopReason | None, duration: float, timeout: float) -> ExecutionResult:
+    def _result(
+        code: int,
+        stdout: BoundedText,
+        stderr: BoundedText,
+        stopped: StopReason | None,
+        duration: float,
+        timeout: float,
+    ) -> ExecutionResult:
         notes = []
         if stopped is not None:
             suffix = f" (limit {timeout:g} s)" if stopped is StopReason.TIMEOUT else ""

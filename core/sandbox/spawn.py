@@ -23,5 +23,10 @@ def spawn(argv: list[str], **popen_kwargs: Any) -> subprocess.Popen[bytes]:
 
     Returns:
         The started process.
+
     """
-    return _SPAWNER.submit(subprocess.Popen, argv, **popen_kwargs).result()
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, **popen_kwargs)
+
+    return _SPAWNER.submit(start).result()

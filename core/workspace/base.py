@@ -47,9 +47,7 @@ def validate_name(name: str) -> str:
     if bare in (".", ".."):
         raise InvalidPathError(f"The name {shown} is not a file name. Give a file name such as 'report.csv'.")
     if bare.startswith(("/", "\\")) or _DRIVE.match(bare):
-        raise InvalidPathError(
-            f"The name {shown} is an absolute path. Give only the file name, such as 'report.csv'."
-        )
+        raise InvalidPathError(f"The name {shown} is an absolute path. Give only the file name, such as 'report.csv'.")
     if "/" in bare or "\\" in bare:
         last = re.split(r"[/\\]", bare)[-1] or "report.csv"
         raise InvalidPathError(
@@ -58,13 +56,11 @@ def validate_name(name: str) -> str:
         )
     if any(unicodedata.category(char) == "Cc" for char in bare):
         raise InvalidPathError(
-            f"The name {shown} contains a control character (such as NUL or a line break). "
-            "Remove it and try again."
+            f"The name {shown} contains a control character (such as NUL or a line break). Remove it and try again."
         )
     if bare.startswith("."):
         raise InvalidPathError(
-            f"The name {shown} starts with '.', which makes a hidden file. "
-            "Choose a name without the leading dot."
+            f"The name {shown} starts with '.', which makes a hidden file. Choose a name without the leading dot."
         )
     try:
         encoded_length = len(bare.encode("utf-8"))

@@ -52,7 +52,9 @@ class SandboxContract:
         assert [o.data for o in result.outputs] == ["42"]
 
     def test_shown_figure_becomes_an_image_without_savefig(self, sandbox: Sandbox) -> None:
-        code = "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
+        code = (
+            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
+        )
         result = sandbox.execute(code)
         images = [o for o in result.outputs if o.mime_type == IMAGE_PNG]
         assert len(images) == 1

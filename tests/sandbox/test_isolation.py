@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import socketserver
 import threading
 import urllib.request
@@ -77,7 +76,9 @@ def _host_can_reach(url: str) -> bool:
 # -- what the sandbox can see -----------------------------------------------------------------------------
 
 
-def test_host_environment_is_not_inherited(make_sandbox: Callable[..., LocalSandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_host_environment_is_not_inherited(
+    make_sandbox: Callable[..., LocalSandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leak-me")
     monkeypatch.setenv("OPENAI_API_KEY", "leak-me-too")
     sandbox = make_sandbox()
@@ -90,7 +91,12 @@ def test_app_folder_home_and_data_dir_are_invisible(make_sandbox: Callable[..., 
     home_marker = Path.home() / f"host-home-marker-{os.getpid()}"
     home_marker.write_text("private")
     try:
-        for host_path in (REPO / "pyproject.toml", REPO / "core", home_marker, sandbox.settings.data_dir.resolve()):
+        for host_path in (
+            REPO / "pyproject.toml",
+            REPO / "core",
+            home_marker,
+            sandbox.settings.data_dir.resolve(),
+        ):
             result = sandbox.run_command(f"ls {host_path}")
             assert result.exit_code != 0, f"{host_path} is visible inside the sandbox"
     finally:
@@ -186,7 +192,9 @@ def test_pip_install_without_network_says_why(make_sandbox: Callable[..., LocalS
 # -- limits ---------------------------------------------------------------------------------------------
 
 
-def test_memory_limit_gives_memory_error_and_session_survives(make_sandbox: Callable[..., LocalSandbox]) -> None:
+def test_memory_limit_gives_memory_error_and_session_survives(
+    make_sandbox: Callable[..., LocalSandbox],
+) -> None:
     sandbox = make_sandbox(memory_limit_mb=400)
     sandbox.execute("kept = 1")
     result = sandbox.execute("hog = b'x' * (4 * 1024 * 1024 * 1024)")
@@ -229,7 +237,9 @@ def test_file_size_is_limited(make_sandbox: Callable[..., LocalSandbox]) -> None
     assert (sandbox.root / "big.bin").stat().st_size <= 1024 * 1024
 
 
-def test_reduced_isolation_is_reported_and_still_works(make_sandbox: Callable[..., LocalSandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reduced_isolation_is_reported_and_still_works(
+    make_sandbox: Callable[..., LocalSandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leak-me")
     sandbox = make_sandbox(isolation="none")
     report = sandbox.isolation_report()

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One command for everything, on a fresh Debian/Ubuntu machine with Python 3.11+:
+#   ./dev.sh app    install what is missing, then start the app (local sandbox and workspace, no AWS needed)
+#   ./dev.sh test   install what is missing, then run the whole test suite (lint, types, tests)
+# Extra arguments go to streamlit (app) or pytest (test).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APP_PACKAGES=(bubblewrap slirp4netns iproute2 util-linux)
+TEST_PACKAGES=(chromium)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+install_debian_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; else
+      say "Missing Debian packages: ${missing[*]}"
+      echo "    Install them with:  sudo apt-get install -y ${missing[*]}"
+      echo "    Continuing without them (the app says when isolation is reduced)."
+      return 0
+    fi
+  fi
+  say "Installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+find_python() {
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "Python 3.11 or newer is needed (sudo apt-get install python3)." >&2
+  exit 1
+}
+
+setup_python() {
+  if [ ! -x .venv/bin/python ]; then
+    local python; python=$(find_python)
+    say "Creating .venv with $python"
+    "$python" -m venv .venv || { install_debian_packages python3-venv && "$python" -m venv .venv; }
+  fi
+  local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ ! -e "$stamp" ]; then
+    say "Installing Python packages into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[test]"
+    rm -f .venv/.installed-* && touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  app)
+    shift
+    install_debian_packages "${APP_PACKAGES[@]}"
+    setup_python
+    say "Starting the app on http://localhost:${INTERPRETER_PORT:-8501}"
+    exec .venv/bin/streamlit run app.py --server.headless true --server.port "${INTERPRETER_PORT:-8501}" "$@"
+    ;;
+  test)
+    shift
+    install_debian_packages "${APP_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    setup_python
+    say "ruff"
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    say "mypy"
+    .venv/bin/mypy core components pages app.py
+    say "pytest"
+    exec .venv/bin/pytest -q "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh app | ./dev.sh test" >&2
+    exit 2
+    ;;
+esac
