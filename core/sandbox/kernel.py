@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -68,6 +69,68 @@ del __ci_setup
 """
 
 
+# Runs inside the sandbox: starts Deno's kernel on free TCP ports and relays the Unix sockets named in the
+# IPC connection file to them. It exits with the kernel.
+DENO_RELAY = r"""
+import asyncio, json, os, socket, subprocess, sys
+
+connection_file, deno, heap_mb = sys.argv[1:4]
+info = json.load(open(connection_file))
+channels = ["shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+tcp = dict(info, transport="tcp", ip="127.0.0.1", **{name: free_port() for name in channels})
+with open(connection_file + ".tcp", "w") as handle:
+    json.dump(tcp, handle)
+environment = dict(os.environ, DENO_V8_FLAGS=f"--max-old-space-size={heap_mb}")
+kernel = subprocess.Popen([deno, "jupyter", "--kernel", "--conn", connection_file + ".tcp"], env=environment)
+
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+def handler(port):
+    async def handle(unix_reader, unix_writer):
+        for _ in range(200):
+            try:
+                tcp_reader, tcp_writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            unix_writer.close()
+            return
+        await asyncio.gather(pipe(unix_reader, tcp_writer), pipe(tcp_reader, unix_writer))
+
+    return handle
+
+
+async def main():
+    for name in channels:
+        await asyncio.start_unix_server(handler(tcp[name]), path=f"{info['ip']}-{info[name]}")
+    while kernel.poll() is None:
+        await asyncio.sleep(0.2)
+    os._exit(kernel.returncode if kernel.returncode >= 0 else 128 - kernel.returncode)
+
+
+asyncio.run(main())
+"""
+
+
 def _describe_exit(returncode: int) -> str:
     number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
     if number:
@@ -76,14 +139,25 @@ def _describe_exit(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-class PythonKernel:
-    """One ipykernel process in the sandbox, over IPC sockets in the sandbox's runtime folder.
+class JupyterKernel(abc.ABC):
+    """One Jupyter kernel process in the sandbox, reached over IPC sockets in the sandbox's runtime folder.
+
+    Subclasses say which program to start and what to run once it answers.
 
     Args:
         isolation: Builds the sandboxed command line.
         output_limit: The most characters kept of stdout and of stderr each.
 
     """
+
+    label = "kernel"
+    socket_prefix = "k"
+    memory_rlimit = True
+    prelude = ""
+
+    @abc.abstractmethod
+    def _argv(self, connection_file: str) -> list[str]:
+        """The command line that starts the kernel inside the sandbox."""
 
     def __init__(self, isolation: Isolation, output_limit: int) -> None:
         self.isolation = isolation
@@ -100,23 +174,18 @@ class PythonKernel:
         """
         key = secrets.token_hex(16)
         runtime = self.isolation.dirs.runtime
-        inner_file = self._write_connection_file("kernel.json", self.isolation.runtime_in_sandbox, key)
-        host_file = self._write_connection_file("client.json", str(runtime), key)
-        argv = [
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            inner_file,
-            "--HistoryManager.enabled=False",
-        ]
+        inner_file = self._write_connection_file(
+            f"{self.socket_prefix}-kernel.json", self.isolation.runtime_in_sandbox, key
+        )
+        host_file = self._write_connection_file(f"{self.socket_prefix}-client.json", str(runtime), key)
+        log_file = runtime / f"{self.socket_prefix}-kernel.log"
         self.process = spawn(
-            self.isolation.command(argv),
+            self.isolation.command(self._argv(inner_file), memory_rlimit=self.memory_rlimit),
             env=self.isolation.environment(),
             cwd=self.isolation.cwd(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=open(runtime / "kernel.log", "wb"),  # noqa: SIM115 - the child owns it
+            stderr=open(log_file, "wb"),  # noqa: SIM115 - the child owns it
             start_new_session=True,
         )
         client = BlockingKernelClient()
@@ -126,15 +195,16 @@ class PythonKernel:
         try:
             client.wait_for_ready(timeout=START_TIMEOUT_SECONDS)
         except RuntimeError as exc:
-            log = (runtime / "kernel.log").read_text(errors="replace")[-2000:]
+            log = log_file.read_text(errors="replace")[-2000:]
             self.shutdown()
-            raise SandboxError(f"The Python kernel did not start: {exc}. Its log ends with:\n{log}") from exc
-        self._run_prelude()
+            raise SandboxError(f"The {self.label} kernel did not start: {exc}. Its log ends with:\n{log}") from exc
+        if self.prelude:
+            self._run_prelude()
 
     def _write_connection_file(self, name: str, folder: str, key: str) -> str:
         info: dict[str, str | int] = {
             "transport": "ipc",
-            "ip": f"{folder}/k",
+            "ip": f"{folder}/{self.socket_prefix}",
             "key": key,
             "signature_scheme": "hmac-sha256",
         }
@@ -143,7 +213,7 @@ class PythonKernel:
         return f"{folder}/{name}"
 
     def _run_prelude(self) -> None:
-        result = self.execute(PRELUDE, timeout=START_TIMEOUT_SECONDS, silent=True)
+        result = self.execute(self.prelude, timeout=START_TIMEOUT_SECONDS, silent=True)
         if result.error is not None:
             raise SandboxError(f"The kernel's set-up failed: {result.error.name}: {result.error.value}")
 
@@ -168,7 +238,7 @@ class PythonKernel:
 
         """
         if self.client is None or not self.alive:
-            raise SandboxError("The Python kernel is not running.")
+            raise SandboxError(f"The {self.label} kernel is not running.")
         started = time.monotonic()
         oom_before = self.isolation.limits.oom_kills()
         msg_id = self.client.execute(code, silent=silent, store_history=not silent, allow_stdin=False)
@@ -180,7 +250,7 @@ class PythonKernel:
         if not self.alive:
             stopped = self._death_reason(stopped, oom_before)
             result.notes.append(
-                f"The Python kernel {_describe_exit(self.process.returncode if self.process else 0)}. "
+                f"The {self.label} kernel {_describe_exit(self.process.returncode if self.process else 0)}. "
                 "Variables were lost; files in the sandbox were kept. The next run starts a fresh kernel."
             )
         if stopped is not None:
@@ -260,3 +330,35 @@ class PythonKernel:
             self.client.stop_channels()
             self.client = None
         self.kill()
+
+
+class PythonKernel(JupyterKernel):
+    """IPython (ipykernel): variables persist, figures and tables are captured."""
+
+    label = "Python"
+    socket_prefix = "py"
+    prelude = PRELUDE
+
+    def _argv(self, connection_file: str) -> list[str]:
+        return [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.enabled=False"]
+
+
+class DenoKernel(JupyterKernel):
+    """Deno's Jupyter kernel for JavaScript and TypeScript: variables persist between runs.
+
+    Deno's kernel speaks only TCP, which the host cannot reach inside the sandbox's network namespace, so a
+    small relay inside the sandbox exposes its five TCP sockets as the Unix sockets the host connects to.
+    V8 reserves a huge address space, so the memory limit is V8's heap size (and the cgroup), not an rlimit.
+    """
+
+    label = "JavaScript/TypeScript"
+    socket_prefix = "js"
+    memory_rlimit = False
+
+    def __init__(self, isolation: Isolation, output_limit: int, deno: str, heap_mb: int) -> None:
+        super().__init__(isolation, output_limit)
+        self.deno = deno
+        self.heap_mb = heap_mb
+
+    def _argv(self, connection_file: str) -> list[str]:
+        return [sys.executable, "-c", DENO_RELAY, connection_file, self.deno, str(self.heap_mb)]

@@ -15,7 +15,7 @@ from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InvalidPathError, QuotaExceeded, SandboxClosed
 from core.sandbox.base import LANGUAGES
 from core.sandbox.isolation import Isolation, IsolationReport, SessionDirs
-from core.sandbox.kernel import PythonKernel
+from core.sandbox.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.paths import relative_to_root, resolve_in_root
 from core.sandbox.process import ProcessRunner
 from core.types import ExecutionResult, FileInfo, guess_mime_type
@@ -25,7 +25,10 @@ MB = 1024 * 1024
 QUICK_RUN_SECONDS = 0.05
 QUICK_RUN_MAX_BYTES = 100 * MB
 DENO = shutil.which("deno", path=os.path.dirname(sys.executable)) or "deno"
-RESTART_NOTE = "A new Python kernel was started: variables from earlier runs were lost; files were kept."
+RESTART_NOTES = {
+    kind: f"A new {label} kernel was started: variables from earlier runs were lost; files were kept."
+    for kind, label in (("python", "Python"), ("deno", "JavaScript/TypeScript"))
+}
 
 
 def session_dirs(session_dir: Path, runtime: Path) -> SessionDirs:
@@ -53,9 +56,9 @@ class LocalSandbox:
         self.isolation = Isolation(settings, self.dirs, self.sandbox_id)
         self.isolation.start()
         self.runner = ProcessRunner(self.isolation, settings.max_output_chars)
-        self._kernel: PythonKernel | None = None
-        self._kernel_started_before = False
-        self._restart_note = RESTART_NOTE
+        self._kernels: dict[str, JupyterKernel] = {}
+        self._started_before: set[str] = set()
+        self._restart_notes: dict[str, str] = {}
         self._lock = threading.RLock()
         self.closed = False
         self.last_used = time.monotonic()
@@ -78,55 +81,40 @@ class LocalSandbox:
     def start_kernel(self) -> None:
         """Start the Python kernel now instead of at the first Python run."""
         with self._lock:
-            self._ensure_kernel()
+            self._ensure_kernel("python")
 
-    def _ensure_kernel(self) -> PythonKernel:
+    def running_kernels(self) -> list[str]:
+        """The kernels running now: ``"python"`` and/or ``"deno"`` (JavaScript and TypeScript)."""
+        return sorted(kind for kind, kernel in self._kernels.items() if kernel.alive)
+
+    def _new_kernel(self, kind: str) -> JupyterKernel:
+        if kind == "python":
+            return PythonKernel(self.isolation, self.settings.max_output_chars)
+        return DenoKernel(self.isolation, self.settings.max_output_chars, DENO, self.settings.memory_limit_mb)
+
+    def _ensure_kernel(self, kind: str) -> JupyterKernel:
         if self.closed:
             raise SandboxClosed("This session's sandbox was closed; open the session again.")
-        if self._kernel is None or not self._kernel.alive:
-            if self._kernel is not None:
-                self._kernel.shutdown()
-            kernel = PythonKernel(self.isolation, self.settings.max_output_chars)
+        kernel = self._kernels.get(kind)
+        if kernel is None or not kernel.alive:
+            if kernel is not None:
+                kernel.shutdown()
+            kernel = self._new_kernel(kind)
             kernel.start()
-            if self._kernel_started_before:
-                self.pending_notes.append(self._restart_note)
-                self._restart_note = RESTART_NOTE
-            self._kernel, self._kernel_started_before = kernel, True
-        return self._kernel
+            if kind in self._started_before:
+                self.pending_notes.append(self._restart_notes.pop(kind, RESTART_NOTES[kind]))
+            self._kernels[kind] = kernel
+            self._started_before.add(kind)
+        return kernel
 
     def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
-        """Run Python (stateful), JavaScript or TypeScript (one Deno run per call)."""
+        """Run Python or JavaScript/TypeScript; each keeps its variables between calls (JS and TS share theirs)."""
         if language not in LANGUAGES:
             raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
-        limit = timeout or self.settings.execution_timeout
         with self._lock:
             self.last_used = time.monotonic()
-            if language == "python":
-                result = self._ensure_kernel().execute(code, limit)
-            else:
-                result = self._run_deno(code, language, limit)
-            return self._finish(result)
-
-    def _run_deno(self, code: str, language: str, timeout: float) -> ExecutionResult:
-        extension = "ts" if language == "typescript" else "js"
-        script = self.dirs.tmp / f".snippet-{uuid.uuid4().hex[:8]}.{extension}"
-        script.write_text(code)
-        inner_tmp = "/tmp" if self.isolation.use_bwrap else str(self.dirs.tmp)
-        allowed = f"{self.isolation.root_in_sandbox},{inner_tmp}"
-        argv = [DENO, "run", "--quiet", "--no-prompt"]
-        argv += [
-            f"--allow-read={allowed}",
-            f"--allow-write={allowed}",
-            f"--v8-flags=--max-old-space-size={self.settings.memory_limit_mb}",
-        ]
-        if self.settings.sandbox_network == "public":
-            argv.append("--allow-net")
-        if language == "typescript":
-            argv.append("--check")
-        try:
-            return self.runner.run([*argv, f"{inner_tmp}/{script.name}"], timeout, memory_rlimit=False)
-        finally:
-            script.unlink(missing_ok=True)
+            kernel = self._ensure_kernel("python" if language == "python" else "deno")
+            return self._finish(kernel.execute(code, timeout or self.settings.execution_timeout))
 
     def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
         """Run a bash command line in the sandbox root."""
@@ -162,9 +150,9 @@ class LocalSandbox:
         return result
 
     def interrupt(self) -> None:
-        """Stop the running Python code or process; variables survive."""
-        if self._kernel is not None:
-            self._kernel.interrupt()
+        """Stop the running code or process; variables survive."""
+        for kernel in list(self._kernels.values()):
+            kernel.interrupt()
         self.runner.interrupt()
 
     # -- files --------------------------------------------------------------------------------------------
@@ -282,7 +270,7 @@ class LocalSandbox:
         return self.isolation.limits.memory_used()
 
     def sleep(self, idle_seconds: float | None = None) -> bool:
-        """Stop the kernel to free memory; the next run starts a new one (files stay).
+        """Stop the kernels to free memory; the next run starts new ones (files stay).
 
         Args:
             idle_seconds: How long the session was unused, when it is put to sleep for that reason.
@@ -292,16 +280,16 @@ class LocalSandbox:
 
         """
         with self._lock:
-            if self._kernel is None:
-                return False
-            self._kernel.shutdown()
-            self._kernel = None
-            if idle_seconds is not None:
-                self._restart_note = (
-                    f"This session was idle for {idle_seconds / 60:.0f} minutes, so its Python kernel was shut "
-                    "down to free memory: variables were lost, files were kept."
-                )
-            return True
+            stopped = bool(self._kernels)
+            for kind, kernel in self._kernels.items():
+                kernel.shutdown()
+                if idle_seconds is not None:
+                    self._restart_notes[kind] = (
+                        f"This session was idle for {idle_seconds / 60:.0f} minutes, so its {kernel.label} kernel was "
+                        "shut down to free memory: variables were lost, files were kept."
+                    )
+            self._kernels.clear()
+            return stopped
 
     def close(self) -> None:
         """Stop every process and release the runtime folder; files stay on disk."""

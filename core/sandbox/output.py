@@ -91,7 +91,7 @@ def rich_output(data: dict[str, Any]) -> RichOutput | None:
         is; ``None`` for an empty bundle.
 
     """
-    text = str(data.get("text/plain", ""))
+    text = strip_ansi(str(data.get("text/plain", "")))
     for mime in PREFERRED_MIME_TYPES:
         if mime not in data:
             continue

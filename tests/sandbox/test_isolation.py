@@ -246,3 +246,12 @@ def test_reduced_isolation_is_reported_and_still_works(
     assert report.reduced and any("Reduced isolation" in w for w in report.warnings)
     assert sandbox.execute("x = 2\nprint(x * 21)").stdout.strip() == "42"
     assert "leak-me" not in sandbox.run_command("env").stdout
+
+
+def test_javascript_memory_is_limited_and_the_kernel_recovers(make_sandbox: Callable[..., LocalSandbox]) -> None:
+    sandbox = make_sandbox(memory_limit_mb=256)
+    hog = "const hog = []; while (true) { hog.push(new Array(1e6).fill(1.5)); }"
+    result = sandbox.execute(hog, language="javascript", timeout=60)
+    assert result.stopped in (StopReason.OUT_OF_MEMORY, StopReason.CRASHED)
+    assert any("Variables were lost" in note for note in result.notes)
+    assert sandbox.execute("console.log('fresh')", language="javascript").stdout.strip() == "fresh"
