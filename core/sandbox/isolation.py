@@ -223,6 +223,9 @@ class Isolation:
         args += ["--bind", str(self.dirs.home), SANDBOX_HOME]
         args += ["--bind", str(self.dirs.tmp), SANDBOX_TMP]
         args += ["--bind", str(self.dirs.runtime), RUNTIME_DIR]
+        # After /tmp and /home: the app's virtualenv may live below either (a checkout in /tmp, say).
+        for prefix in _python_prefixes():
+            args += ["--ro-bind", prefix, prefix]
         args += ["--ro-bind", str(self.resolv_conf), "/etc/resolv.conf"]
         args += ["--ro-bind", str(self.dirs.runtime / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self.dirs.runtime / "group"), "/etc/group"]
@@ -243,8 +246,6 @@ class Isolation:
             path = Path("/etc") / entry
             if path.exists():
                 args += ["--ro-bind", str(path), str(path)]
-        for prefix in _python_prefixes():
-            args += ["--ro-bind", prefix, prefix]
         return args
 
     def _write_identity_files(self) -> None:
