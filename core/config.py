@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,26 @@ class Settings(BaseSettings):
     max_unzip_mb: int = Field(default=2048, ge=1, description="Largest total uncompressed size of one ZIP upload.")
     max_unzip_entries: int = Field(default=20_000, ge=1, description="Most entries accepted in one ZIP upload.")
     max_unzip_ratio: float = Field(default=200, gt=1, description="Highest compression ratio accepted per ZIP entry.")
+
+    model_provider: Literal["auto", "bedrock", "openai", "anthropic", "ollama", "scripted", "none"] = Field(
+        default="auto",
+        description="Which model answers: 'auto' picks Amazon Bedrock when AWS credentials are found, else none "
+        "(the chat then runs code directly).",
+    )
+    model_id: str = Field(
+        default="", description="The model to use; empty for the provider's default (Bedrock: Claude Sonnet 4.6)."
+    )
+    model_max_tokens: int = Field(default=4096, ge=256, description="Most tokens in one model answer.")
+    aws_region: str = Field(default="", description="AWS region for Bedrock; empty for the AWS configuration's.")
+    openai_base_url: str = Field(
+        default="", description="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."
+    )
+    openai_api_key: SecretStr = Field(default=SecretStr(""), description="API key of the OpenAI-compatible endpoint.")
+    anthropic_api_key: SecretStr = Field(default=SecretStr(""), description="API key of the Anthropic API.")
+    ollama_host: str = Field(default="http://localhost:11434", description="Address of the Ollama server.")
+    scripted_model_file: Path | None = Field(
+        default=None, description="JSON script for the 'scripted' provider (tests and demos)."
+    )
 
     @property
     def sessions_dir(self) -> Path:
