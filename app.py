@@ -5,5 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 st.set_page_config(page_title="Code interpreter", page_icon="🧪", layout="wide")
-navigation = st.navigation([st.Page("pages/sandbox.py", title="Sandbox", icon="🧪", default=True)])
-navigation.run()
+pages = [
+    st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+]
+st.navigation(pages).run()

@@ -1,11 +1,15 @@
-"""The sandbox's isolation status and its files."""
+"""The sandbox's isolation status."""
 
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from core.errors import InterpreterError
 from core.sandbox.isolation import IsolationReport
-from core.types import FileInfo
+from core.session import Session
+
+LIVE_LIMIT = 40
 
 
 def render_isolation(report: IsolationReport) -> None:
@@ -16,11 +20,16 @@ def render_isolation(report: IsolationReport) -> None:
     st.caption(" · ".join(report.limits))
 
 
-def render_file_list(files: list[FileInfo]) -> None:
-    """A compact list of sandbox files with sizes."""
-    if not files:
-        st.caption("No files yet.")
+def render_live_files(placeholder: DeltaGenerator, session: Session) -> None:
+    """A compact, widget-free view of the files, redrawn after each tool call while a turn runs."""
+    try:
+        files = [f for f in session.sandbox.list_files(".", recursive=True) if not f.is_dir]
+        saved = session.workspace.list()
+    except InterpreterError:
         return
-    for info in files:
-        size = "" if info.is_dir else f" · {info.size:,} bytes"
-        st.text(f"{'📁' if info.is_dir else '📄'} {info.path}{size}")
+    with placeholder.container():
+        st.caption(f"Sandbox: {len(files)} files · Workspace: {len(saved)} files (updating while the agent works)")
+        lines = [f"{f.path}  ({f.size:,} bytes)" for f in files[:LIVE_LIMIT]]
+        lines += [f"code-interpreter/{f.path}  ({f.size:,} bytes)" for f in saved[:LIVE_LIMIT]]
+        if lines:
+            st.code("\n".join(lines), language=None)

@@ -8,6 +8,8 @@ Errors in the user's code are not exceptions: they come back as data in an
     ├── FileNotFoundInSandbox   a named sandbox or workspace file does not exist
     ├── UploadRejected          an upload is refused (zip slip, zip bomb, encrypted entry, too large)
     ├── QuotaExceeded           a per-session limit (disk, file size) is reached
+    ├── TablePreviewError       a file's bytes cannot be read as a table for a preview
+    ├── ModelConfigError        the chosen model cannot be built (missing setting or package)
     └── SandboxError            the sandbox could not start or could not be reached
         └── SandboxClosed       the session was closed
 
@@ -33,6 +35,14 @@ class UploadRejected(InterpreterError, ValueError):
 
 class QuotaExceeded(InterpreterError):
     """A per-session limit was reached."""
+
+
+class ModelConfigError(InterpreterError, ValueError):
+    """The chosen model provider cannot be built: a setting or a package is missing."""
+
+
+class TablePreviewError(InterpreterError, ValueError):
+    """A file could not be read as a table (bad CSV, not an Excel workbook, ...); only its preview fails."""
 
 
 class SandboxError(InterpreterError, RuntimeError):

@@ -33,7 +33,8 @@ from core.workspace.local import LocalWorkspace
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-def _check_id(value: str, what: str) -> str:
+def check_id(value: str, what: str) -> str:
+    """Return ``value`` if it is a safe id (1-128 letters, digits, ``._-``), else raise ``InvalidPathError``."""
     if not isinstance(value, str) or not SAFE_ID.match(value):
         raise InvalidPathError(
             f"Invalid {what} {str(value)[:80]!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
@@ -53,8 +54,8 @@ class Session:
     """
 
     def __init__(self, conversation_id: str, settings: Settings, user_id: str = "local") -> None:
-        self.conversation_id = _check_id(conversation_id, "conversation id")
-        self.user_id = _check_id(user_id, "user id")
+        self.conversation_id = check_id(conversation_id, "conversation id")
+        self.user_id = check_id(user_id, "user id")
         self.settings = settings
         self.folder: Path = settings.sessions_dir / self.user_id / self.conversation_id
         pool = pool_for(settings)

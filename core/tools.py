@@ -47,6 +47,8 @@ def _guarded(session: Session, name: str) -> Callable[[Callable[..., dict[str, A
         def run(**kwargs: Any) -> dict[str, Any]:
             record = ToolRecord(tool=name, input=dict(kwargs), status="error", text="")
             try:
+                if session.sandbox.cancel.is_set():
+                    raise InterpreterError("Not run: the user pressed Stop.")
                 outcome = body(record=record, **kwargs)
             except InterpreterError as exc:
                 outcome = _result("error", str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol, runtime_checkable
 
 from core.sandbox.isolation import IsolationReport
@@ -46,8 +47,15 @@ class Sandbox(Protocol):
         """Put an upload in the sandbox root (a ZIP is extracted); returns the paths that arrived."""
         ...
 
+    cancel: threading.Event
+    """Set by :meth:`interrupt`: runs that start while it is set are stopped at once."""
+
     def interrupt(self) -> None:
-        """Stop whatever runs now; the session keeps its state."""
+        """Stop whatever runs now (or is about to start); the session keeps its state."""
+        ...
+
+    def clear_interrupt(self) -> None:
+        """Let runs go ahead again after :meth:`interrupt`."""
         ...
 
     def isolation_report(self) -> IsolationReport:

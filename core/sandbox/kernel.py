@@ -11,6 +11,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -159,11 +160,13 @@ class JupyterKernel(abc.ABC):
     def _argv(self, connection_file: str) -> list[str]:
         """The command line that starts the kernel inside the sandbox."""
 
-    def __init__(self, isolation: Isolation, output_limit: int) -> None:
+    def __init__(self, isolation: Isolation, output_limit: int, cancel: threading.Event | None = None) -> None:
         self.isolation = isolation
         self.output_limit = output_limit
+        self.cancel = cancel or threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
         self.client: BlockingKernelClient | None = None
+        self.interrupt_requested = False
 
     def start(self) -> None:
         """Start the kernel, wait until it answers and run the prelude.
@@ -241,11 +244,14 @@ class JupyterKernel(abc.ABC):
             raise SandboxError(f"The {self.label} kernel is not running.")
         started = time.monotonic()
         oom_before = self.isolation.limits.oom_kills()
+        self.interrupt_requested = False
         msg_id = self.client.execute(code, silent=silent, store_history=not silent, allow_stdin=False)
         collector = OutputCollector(self.output_limit)
         stopped = self._collect(msg_id, collector, started + timeout)
         result = collector.result(time.monotonic() - started)
-        if stopped is StopReason.TIMEOUT:
+        if stopped is None and (self.interrupt_requested or self.cancel.is_set()):
+            stopped = StopReason.INTERRUPTED
+        if stopped in (StopReason.TIMEOUT, StopReason.INTERRUPTED):
             result.error = None  # the KeyboardInterrupt is ours, not the user's
         if not self.alive:
             stopped = self._death_reason(stopped, oom_before)
@@ -273,8 +279,8 @@ class JupyterKernel(abc.ABC):
                 if not self.alive:
                     return stopped or StopReason.CRASHED
                 now = time.monotonic()
-                if stopped is None and now > deadline:
-                    stopped = StopReason.TIMEOUT
+                if stopped is None and (now > deadline or self.cancel.is_set()):
+                    stopped = StopReason.TIMEOUT if now > deadline else StopReason.INTERRUPTED
                     self.interrupt()
                     kill_at = now + INTERRUPT_GRACE_SECONDS
                 elif kill_at is not None and now > kill_at:
@@ -314,6 +320,7 @@ class JupyterKernel(abc.ABC):
     def interrupt(self) -> None:
         """Ask the kernel to stop the running code (a ``KeyboardInterrupt`` in it)."""
         if self.client is not None and self.alive:
+            self.interrupt_requested = True
             message = self.client.session.msg("interrupt_request", content={})
             self.client.control_channel.send(message)
 
@@ -355,8 +362,10 @@ class DenoKernel(JupyterKernel):
     socket_prefix = "js"
     memory_rlimit = False
 
-    def __init__(self, isolation: Isolation, output_limit: int, deno: str, heap_mb: int) -> None:
-        super().__init__(isolation, output_limit)
+    def __init__(
+        self, isolation: Isolation, output_limit: int, deno: str, heap_mb: int, cancel: threading.Event | None = None
+    ) -> None:
+        super().__init__(isolation, output_limit, cancel)
         self.deno = deno
         self.heap_mb = heap_mb
 

@@ -55,7 +55,8 @@ class LocalSandbox:
         self.dirs.create()
         self.isolation = Isolation(settings, self.dirs, self.sandbox_id)
         self.isolation.start()
-        self.runner = ProcessRunner(self.isolation, settings.max_output_chars)
+        self.cancel = threading.Event()
+        self.runner = ProcessRunner(self.isolation, settings.max_output_chars, self.cancel)
         self._kernels: dict[str, JupyterKernel] = {}
         self._started_before: set[str] = set()
         self._restart_notes: dict[str, str] = {}
@@ -88,9 +89,10 @@ class LocalSandbox:
         return sorted(kind for kind, kernel in self._kernels.items() if kernel.alive)
 
     def _new_kernel(self, kind: str) -> JupyterKernel:
+        limit = self.settings.max_output_chars
         if kind == "python":
-            return PythonKernel(self.isolation, self.settings.max_output_chars)
-        return DenoKernel(self.isolation, self.settings.max_output_chars, DENO, self.settings.memory_limit_mb)
+            return PythonKernel(self.isolation, limit, self.cancel)
+        return DenoKernel(self.isolation, limit, DENO, self.settings.memory_limit_mb, self.cancel)
 
     def _ensure_kernel(self, kind: str) -> JupyterKernel:
         if self.closed:
@@ -150,10 +152,18 @@ class LocalSandbox:
         return result
 
     def interrupt(self) -> None:
-        """Stop the running code or process; variables survive."""
+        """Stop the running code or process, or the next one if it is about to start; variables survive.
+
+        The stop stays in force until :meth:`clear_interrupt` (a chat turn clears it when it starts).
+        """
+        self.cancel.set()
         for kernel in list(self._kernels.values()):
             kernel.interrupt()
         self.runner.interrupt()
+
+    def clear_interrupt(self) -> None:
+        """Let runs go ahead again after :meth:`interrupt`."""
+        self.cancel.clear()
 
     # -- files --------------------------------------------------------------------------------------------
 

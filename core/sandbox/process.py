@@ -17,6 +17,7 @@ from core.sandbox.spawn import spawn
 from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
 
 CHUNK = 64 * 1024
+POLL_SECONDS = 0.1
 
 
 def _pump(stream: IO[bytes], sink: BoundedText) -> None:
@@ -35,8 +36,9 @@ class ProcessRunner:
 
     """
 
-    def __init__(self, isolation: Isolation, output_limit: int) -> None:
+    def __init__(self, isolation: Isolation, output_limit: int, cancel: threading.Event | None = None) -> None:
         self.isolation = isolation
+        self.cancel = cancel or threading.Event()
         self.output_limit = output_limit
         self._running: subprocess.Popen[bytes] | None = None
         self._interrupted = False
@@ -73,11 +75,14 @@ class ProcessRunner:
         for pump in pumps:
             pump.start()
         stopped = None
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stopped = StopReason.TIMEOUT
-            self._kill(process)
+        deadline = started + timeout
+        while process.poll() is None:
+            if self.cancel.is_set() or time.monotonic() > deadline:
+                stopped = StopReason.INTERRUPTED if self.cancel.is_set() else StopReason.TIMEOUT
+                self._kill(process)
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=POLL_SECONDS)
         for pump in pumps:
             pump.join(timeout=10)
         self._running = None

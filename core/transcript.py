@@ -1,0 +1,119 @@
+"""What the chat shows, event by event, stored as JSON lines so a conversation renders again after a restart.
+
+The agent's own memory is kept by Strands' session manager; the transcript keeps what the person saw:
+their messages, the answers, every tool step with its rich outputs, and notices.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core.types import ExecutionError, ExecutionResult, RichOutput, StopReason, ToolRecord
+
+EventKind = Literal["user", "assistant", "tool", "notice"]
+
+
+@dataclass
+class ChatEvent:
+    """One thing in the chat.
+
+    Attributes:
+        kind: ``user``, ``assistant`` (text), ``tool`` (a tool step) or ``notice`` (from the app).
+        text: The message, answer or notice text.
+        tool: The tool step, for ``tool`` events.
+        level: For notices: ``info``, ``warning`` or ``error``.
+        source: Who ran a tool step: ``agent`` or ``direct`` (the person, without the model).
+        created: Seconds since the epoch.
+
+    """
+
+    kind: EventKind
+    text: str = ""
+    tool: ToolRecord | None = None
+    level: str = "info"
+    source: str = "agent"
+    created: float = field(default_factory=time.time)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__bytes__"}:
+            return base64.b64decode(value["__bytes__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _result_from_dict(data: dict[str, Any]) -> ExecutionResult:
+    error = data.get("error")
+    return ExecutionResult(
+        stdout=data.get("stdout", ""),
+        stderr=data.get("stderr", ""),
+        exit_code=data.get("exit_code"),
+        error=ExecutionError(**error) if error else None,
+        outputs=[RichOutput(**o) for o in data.get("outputs", [])],
+        duration=data.get("duration", 0.0),
+        stopped=StopReason(data["stopped"]) if data.get("stopped") else None,
+        notes=list(data.get("notes", [])),
+    )
+
+
+def event_to_json(event: ChatEvent) -> str:
+    """One JSON line for an event (bytes become base64)."""
+    return json.dumps(_encode(asdict(event)), ensure_ascii=False, default=str)
+
+
+def event_from_json(line: str) -> ChatEvent:
+    """The event a JSON line holds."""
+    data = _decode(json.loads(line))
+    tool = data.pop("tool", None)
+    if tool is not None:
+        result = tool.pop("result", None)
+        tool = ToolRecord(**tool, result=_result_from_dict(result) if result else None)
+    return ChatEvent(**data, tool=tool)
+
+
+class Transcript:
+    """The chat events of one conversation, appended to a JSON-lines file.
+
+    Args:
+        path: The file (created on the first append).
+
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, event: ChatEvent) -> None:
+        """Add an event at the end."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(event_to_json(event) + "\n")
+
+    def events(self) -> list[ChatEvent]:
+        """Every event, oldest first; a damaged line is skipped rather than losing the rest."""
+        if not self.path.exists():
+            return []
+        events = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(event_from_json(line))
+            except (ValueError, TypeError, KeyError):
+                continue
+        return events

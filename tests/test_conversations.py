@@ -1,0 +1,40 @@
+"""Conversations: create, list, rename, delete; ids are unguessable and checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import Settings
+from core.conversations import DEFAULT_TITLE, ConversationStore
+from core.errors import InvalidPathError
+
+
+def test_create_list_touch_rename_delete(settings: Settings) -> None:
+    store = ConversationStore(settings)
+    first, second = store.create(), store.create()
+    assert first.id != second.id and len(first.id) > 20
+    store.touch(first.id, first_message="Plot the   quarterly revenue by region please")
+    assert [c.id for c in store.list()] == [first.id, second.id]
+    assert store.get(first.id).title == "Plot the quarterly revenue by region please"  # type: ignore[union-attr]
+    assert store.get(second.id).title == DEFAULT_TITLE  # type: ignore[union-attr]
+    store.rename(second.id, "Sales")
+    assert store.get(second.id).title == "Sales"  # type: ignore[union-attr]
+    store.delete(first.id)
+    assert [c.id for c in store.list()] == [second.id]
+
+
+def test_bad_ids_and_titles(settings: Settings) -> None:
+    store = ConversationStore(settings)
+    assert store.get("../../etc") is None
+    assert store.get("missing") is None
+    conversation = store.create()
+    with pytest.raises(InvalidPathError):
+        store.rename(conversation.id, "   ")
+    with pytest.raises(InvalidPathError):
+        store.delete("c-does-not-exist")
+
+
+def test_users_do_not_see_each_others_conversations(settings: Settings) -> None:
+    alice, bob = ConversationStore(settings, "alice"), ConversationStore(settings, "bob")
+    conversation = alice.create()
+    assert bob.list() == [] and bob.get(conversation.id) is None
