@@ -171,7 +171,8 @@ def main() -> None:
             "samples": [],
         },
     ]
-    print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    processor = platform.processor() or platform.machine()
+    print(f"Machine: {os.cpu_count()} cores, {processor}, Python {platform.python_version()}")
     print(f"Filling the session took {fill_seconds:.1f} s; {arguments.runs} timed runs after one warm-up.\n")
     print(f"| benchmark | result | goal (<= {GOAL_SECONDS} s) | met? |")
     print("|---|---|---|---|")

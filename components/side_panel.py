@@ -42,6 +42,7 @@ PAGE_SIZE = 50  # rows of a file list shown before "Show more"
 RICH_PREVIEWS = 20  # the newest workspace files that get a preview; older ones are listed compactly
 TEXT_PREVIEW_CHARS = 20_000
 HTML_HEIGHT = 400
+INDENT = "\u2800\u2800"  # blank Braille cells: st.text strips leading spaces, these stay
 FLASH_KEY = PREFIX + "flash"
 EXPANDED_KINDS = ("image", "table", "plotly")
 ICONS = {
@@ -194,12 +195,13 @@ def _delete(session: Session, path: str) -> None:
         _flash(f"{path} could not be deleted: {error}")
 
 
-def _sandbox_file_row(session: Session, info: FileInfo, depth: int) -> None:
+def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> None:
+    """One file: name and size, preview, download and delete (``level``: indent in a folder, ``None``: root)."""
     name = posixpath.basename(info.path)
-    shown = name if depth else info.path
+    shown = info.path if level is None else f"{INDENT * level}{name}"
     read = partial(session.sandbox.read_file, info.path)
     text, preview, download, delete = st.columns([6, 1, 1, 1], gap="small", vertical_alignment="center")
-    text.text(f"{'   ' * depth}{shown} · {human_size(info.size)}", help=info.path)
+    text.text(f"{shown} · {human_size(info.size)}", help=info.path)
     with preview:
         popover = st.popover(
             "", icon=":material/visibility:", key=widget_key("sb_preview", info.path), on_change="rerun", help="Preview"
@@ -243,11 +245,11 @@ def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> N
         limit_key = widget_key("sb_folder_limit", folder)
         limit = _limit(limit_key)
         for entry in entries[:limit]:
-            depth = entry.path.count("/")
+            level = entry.path.count("/") - 1
             if entry.is_dir:
-                st.text(f"{'   ' * (depth - 1)}{posixpath.basename(entry.path)}/", help=entry.path)
+                st.text(f"{INDENT * level}{posixpath.basename(entry.path)}/", help=entry.path)
             else:
-                _sandbox_file_row(session, entry, depth)
+                _sandbox_file_row(session, entry, level)
         _more_button(limit_key, limit, len(entries))
         st.button(
             f"Delete {folder}/",
@@ -260,8 +262,9 @@ def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> N
 
 
 def render_sandbox_files(session: Session) -> None:
-    """The sandbox's tree: totals, then top folders (lazy expanders) and root files, each file downloadable,
-    deletable and previewable.
+    """The sandbox's tree: totals, then top folders (lazy expanders) and root files.
+
+    Each file can be previewed (a lazy popover), downloaded (read on click) and deleted.
     """
     try:
         entries = session.sandbox.list_files(".", recursive=True)
@@ -294,7 +297,7 @@ def render_sandbox_files(session: Session) -> None:
         if isinstance(item, str):
             _sandbox_folder(session, item, folders[item])
         else:
-            _sandbox_file_row(session, item, 0)
+            _sandbox_file_row(session, item, None)
     _more_button(limit_key, limit, len(items))
 
 

@@ -120,5 +120,6 @@ def chat_engine(conversation_id: str) -> ChatEngine:
         return existing
     session = open_session(conversation_id, app_settings(), user_id=USER_ID)
     engine = _engine_for(session, state)
+    engine.note_resumed()
     state.engines[conversation_id] = engine
     return engine

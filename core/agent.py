@@ -163,6 +163,13 @@ class ChatEngine:
             self.transcript.append(event)
             turn.update(events=[*turn.events, event])
 
+    def note_resumed(self) -> None:
+        """Say in the chat (and to the agent) that a reopened conversation has new kernels."""
+        if any(event.kind == "tool" for event in self.transcript.events()):
+            text = "The conversation was reopened: its files are all here, but variables from before were lost."
+            self.add_event(ChatEvent(kind="notice", text=text))
+            self.tell_agent(f"[Note: {text}]")
+
     def tell_agent(self, text: str) -> None:
         """Remember something the agent must hear at its next turn (an upload, a direct run)."""
         self.context_for_agent.append(text[:MAX_CONTEXT_CHARS])

@@ -120,10 +120,8 @@ def _frame_from_json(value: Any) -> pd.DataFrame:
     if isinstance(value, list):
         total = len(value)
         rows = value[: PREVIEW_ROWS + 1]
-        if all(isinstance(row, dict) for row in rows):
-            frame = pd.json_normalize(rows)
-        else:
-            frame = pd.DataFrame(rows)
+        records = all(isinstance(row, dict) for row in rows)
+        frame = pd.json_normalize(rows) if records else pd.DataFrame(rows)
         return _mark(frame, total > PREVIEW_ROWS, total)
     if isinstance(value, dict):
         if value and all(isinstance(column, list) for column in value.values()):
@@ -233,7 +231,7 @@ def is_plotly_json(data: bytes) -> bool:
     That is a JSON object with a ``"data"`` list of trace objects and a ``"layout"`` object, or with a non-empty
     ``"data"`` list whose traces all name their ``"type"`` (or a Jupyter bundle holding such a figure).
     """
-    if not data.lstrip()[:1] == b"{":
+    if data.lstrip()[:1] != b"{":
         return False
     try:
         value = json.loads(data)

@@ -62,11 +62,11 @@ with st.sidebar:
     uploads = st.file_uploader("Upload files (ZIPs are unpacked)", accept_multiple_files=True, key="uploader")
     if uploads:
         preload_uploads(engine, uploads)
-    live_files = st.empty()
-    if not engine.busy:
-        render_side_panel(engine.session)
     with st.expander("Sandbox isolation"):
         render_isolation(engine.session.sandbox.isolation_report())
+    live_files = st.empty()
+    if not engine.busy:  # while a turn runs, live_files shows the files without widgets
+        render_side_panel(engine.session)
 
 st.caption(f"Model: {engine.model_label}")
 if state.model_error:

@@ -1,0 +1,114 @@
+"""The chat page under Streamlit's AppTest, with the scripted model and real sandboxes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.state import HOLDER_KEY, app_settings
+
+REPO = Path(__file__).resolve().parents[1]
+CHART_CODE = (
+    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
+    "df = pd.read_csv('data/numbers.csv')\nprint('rows', len(df))\ndf.plot(x='x', y='y')\nplt.savefig('chart.png')\ndf"
+)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    apps: list[AppTest] = []
+
+    def make(steps: list[dict] | None = None) -> AppTest:  # type: ignore[type-arg]
+        monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", "0")
+        if steps is None:
+            monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
+        else:
+            script = tmp_path / "steps.json"
+            script.write_text(json.dumps(steps))
+            monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "scripted")
+            monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
+        app_settings.clear()
+        app = AppTest.from_file(str(REPO / "pages" / "chat.py"), default_timeout=90)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None
+        for engine in getattr(holder, "engines", {}).values():
+            engine.close()
+            engine.session.close()
+    app_settings.clear()
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def _texts(app: AppTest) -> str:
+    return "\n".join(str(m.value) for m in app.markdown) + "\n".join(str(c.value) for c in app.code)
+
+
+def test_scripted_turn_shows_tool_step_table_chart_and_answer(make_app: Callable[..., AppTest]) -> None:
+    steps = [
+        {"tool": "execute_command", "input": {"command": "mkdir -p data && printf 'x,y\\n1,2\\n2,4\\n' > data/numbers.csv"}},
+        {"tool": "execute_code", "input": {"code": CHART_CODE, "output_filename": "chart.png"}},
+        {"text": "Here is the chart of y over x."},
+    ]
+    app = make_app(steps)
+    app.run()
+    assert any("scripted model" in str(c.value) for c in app.caption)
+    app.chat_input[0].set_value("Plot y over x").run()
+    assert not app.exception
+    text = _texts(app)
+    assert "Plot y over x" in text and "Here is the chart of y over x." in text
+    assert "rows 2" in text and "df.plot(x='x', y='y')" in text
+    assert len(app.dataframe) >= 1
+    assert list(app.dataframe[0].value["y"]) == [2, 4]
+    assert any(e.label.startswith("Ran python code") for e in app.expander)
+
+
+def test_without_a_model_code_blocks_run_directly(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    assert any("No model is configured" in e.label for e in app.expander)
+    app.chat_input[0].set_value("```python\nanswer = 6 * 7\nprint(answer)\n```").run()
+    assert "42" in _texts(app)
+    assert any("(run by you)" in e.label for e in app.expander)
+    app.chat_input[0].set_value("!echo shell works").run()
+    assert "shell works" in _texts(app)
+    app.chat_input[0].set_value("What is the mean?").run()
+    assert any("INTERPRETER_MODEL_PROVIDER" in str(w.value) for w in app.warning)
+
+
+def test_conversation_survives_a_new_browser_session(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    app.chat_input[0].set_value("```python\nprint('remember me')\n```").run()
+    conversation_id = app.query_params["c"][0] if isinstance(app.query_params["c"], list) else app.query_params["c"]
+    again = make_app(None)
+    again.query_params["c"] = conversation_id
+    again.run()
+    assert "remember me" in _texts(again)
+    assert any("variables from before were lost" in str(i.value) for i in again.info)
+
+
+def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    app.chat_input[0].set_value("!echo first").run()
+    first_id = app.query_params["c"]
+    app.sidebar.button[0].click().run()  # New conversation
+    assert app.query_params["c"] != first_id
+    assert "first" not in _texts(app)

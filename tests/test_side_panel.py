@@ -1,0 +1,258 @@
+"""The side panel in Streamlit's AppTest, on real sessions: sandbox tree, deletes, previews and the workspace."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import matplotlib
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block, DownloadButton, Expander, Node
+
+from components.side_panel import INDENT, PAGE_SIZE, RICH_PREVIEWS, widget_key
+from core.config import Settings
+from core.session import Session
+
+matplotlib.use("Agg")
+
+SESSION_KEY = "test_side_panel_session"
+
+
+def panel_script(conversation_id: str, data_dir: str) -> None:
+    """The app under test: open the conversation's session once, render the panel in the sidebar."""
+    from pathlib import Path
+
+    import streamlit as st
+
+    from components.side_panel import render_side_panel
+    from core.config import Settings
+    from core.session import open_session
+
+    if "test_side_panel_session" not in st.session_state:
+        settings = Settings(data_dir=Path(data_dir), kernel_pool_size=0)
+        st.session_state["test_side_panel_session"] = open_session(conversation_id, settings)
+    with st.sidebar:
+        render_side_panel(st.session_state["test_side_panel_session"])
+
+
+@pytest.fixture
+def panel(session: Session, settings: Settings) -> Iterator[Callable[[], AppTest]]:
+    """Run the panel of ``session``'s conversation; every session the app opened is closed afterwards."""
+    apps: list[AppTest] = []
+
+    def run() -> AppTest:
+        at = AppTest.from_function(
+            panel_script, args=(session.conversation_id, str(settings.data_dir)), default_timeout=60
+        )
+        apps.append(at)
+        return at.run()
+
+    yield run
+    for at in apps:
+        if SESSION_KEY in at.session_state:
+            at.session_state[SESSION_KEY].close()
+
+
+def png() -> bytes:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(2, 1.5), dpi=40)
+    axes.bar(["a", "b"], [3, 5])
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def texts(node: Block | AppTest) -> list[str]:
+    return [element.value for element in node.text]
+
+
+def downloads(at: AppTest) -> list[DownloadButton]:
+    return [node for node in at.get("download_button") if isinstance(node, DownloadButton)]
+
+
+def expanders(at: AppTest) -> list[Expander]:
+    return [node for node in at.expander if isinstance(node, Expander)]
+
+
+def expander(at: AppTest, name: str) -> Expander:
+    matches = [e for e in expanders(at) if e.label.split(" · ")[0] == name]
+    assert len(matches) == 1, [e.label for e in expanders(at)]
+    return matches[0]
+
+
+def of_type(node: Block, kind: str) -> list[Node]:
+    return [child for child in node if child.type == kind]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def test_sandbox_files_are_listed_with_sizes_and_folders(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.sandbox.write_file("hello.txt", b"hello")
+    session.sandbox.write_file("reports/2024/q1.csv", b"a,b\n1,2\n")
+    session.sandbox.write_file("reports/summary.md", b"# Sum\n")
+    at = panel()
+    assert_clean(at)
+    assert "hello.txt · 5 B" in texts(at)
+    assert any(caption.value.startswith("3 files · 19 B of 5,120 MB used") for caption in at.caption)
+    folder = expander(at, "reports/")
+    assert folder.label == "reports/ · 2 files · 14 B"
+    assert texts(folder) == []  # a closed folder's rows are not rendered
+
+    at.session_state[widget_key("sb_folder", "reports")] = True
+    at.run()
+    assert_clean(at)
+    assert texts(expander(at, "reports/")) == ["2024/", f"{INDENT}q1.csv · 8 B", "summary.md · 6 B"]
+
+
+def test_delete_removes_the_file_from_disk_and_panel(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.sandbox.write_file("keep.txt", b"keep")
+    session.sandbox.write_file("drop.txt", b"drop me")
+    at = panel()
+    assert "drop.txt · 7 B" in texts(at)
+
+    at.button(key=widget_key("sb_delete", "drop.txt")).click().run()
+    assert_clean(at)
+    assert not (session.sandbox.root / "drop.txt").exists()
+    assert (session.sandbox.root / "keep.txt").exists()
+    assert [text for text in texts(at) if "drop.txt" in text] == []
+    assert not at.warning
+
+
+def test_deleting_a_folder_and_a_vanished_file(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.sandbox.write_file("old/a.txt", b"a")
+    session.sandbox.write_file("gone.txt", b"soon gone")
+    at = panel()
+    at.session_state[widget_key("sb_folder", "old")] = True
+    at.run()
+    at.button(key=widget_key("sb_delete_folder", "old")).click().run()
+    assert_clean(at)
+    assert not (session.sandbox.root / "old").exists()
+    assert [e.label for e in expanders(at) if e.label.startswith("old/")] == []
+
+    session.sandbox.remove("gone.txt")  # deleted behind the panel's back, still on screen
+    at.button(key=widget_key("sb_delete", "gone.txt")).click().run()
+    assert_clean(at)
+    assert len(at.warning) == 1
+    assert "gone.txt could not be deleted" in at.warning[0].value
+    at.run()
+    assert not at.warning  # said once
+
+
+def test_sandbox_preview_reads_only_when_open(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.sandbox.write_file("notes.txt", b"x" * 30_000)
+    session.sandbox.write_file("table.csv", b"n,sq\n2,4\n3,9\n")
+    at = panel()
+    assert not at.code and not at.dataframe
+
+    at.session_state[widget_key("sb_preview", "notes.txt")] = True
+    at.session_state[widget_key("sb_preview", "table.csv")] = True
+    at.run()
+    assert_clean(at)
+    assert at.code[0].value == "x" * 20_000
+    assert any("20,000 of 30,000 characters" in caption.value for caption in at.caption)
+    assert at.dataframe[0].value.to_dict(orient="list") == {"n": [2, 3], "sq": [4, 9]}
+
+
+def test_workspace_renders_images_tables_and_charts(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.workspace.write("chart.png", png())
+    session.workspace.write("sales.csv", b"region,total\nnorth,12.5\nsouth,7\n")
+    figure = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout={"title": {"text": "Bars"}})
+    session.workspace.write("bars.json", str(figure.to_json()).encode())
+    session.workspace.write("page.html", b"<h1>Report</h1><script>alert(parent.document.cookie)</script>")
+    session.workspace.write("notes.txt", b"plain notes")
+    at = panel()
+    assert_clean(at)
+
+    assert len(of_type(expander(at, "chart.png"), "image")) == 1
+    table = expander(at, "sales.csv").dataframe[0].value
+    pd.testing.assert_frame_equal(table, pd.DataFrame({"region": ["north", "south"], "total": [12.5, 7.0]}))
+    assert len(of_type(expander(at, "bars.json"), "plotly_chart")) == 1
+    assert of_type(expander(at, "page.html"), "iframe") == []  # HTML and text start collapsed: nothing read
+    assert expander(at, "notes.txt").code.len == 0
+
+    at.session_state[widget_key("ws_item", "page.html")] = True
+    at.session_state[widget_key("ws_item", "notes.txt")] = True
+    at.run()
+    assert_clean(at)
+    (frame,) = of_type(expander(at, "page.html"), "iframe")
+    srcdoc = frame.proto.srcdoc  # type: ignore[union-attr]
+    assert '<iframe sandbox="allow-scripts' in srcdoc  # scripts run, but without the app's origin
+    assert "<script>alert" not in srcdoc and "&lt;script&gt;alert" in srcdoc
+    assert expander(at, "notes.txt").code[0].value == "plain notes"
+
+
+def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[], AppTest]) -> None:
+    at = panel()
+    (download_all,) = [b for b in downloads(at) if b.label == "Download all"]
+    assert download_all.disabled
+
+    session.workspace.write("a.txt", b"a")
+    session.workspace.write("b.csv", b"x\n1\n")
+    at.run()
+    assert_clean(at)
+    (download_all,) = [b for b in downloads(at) if b.label == "Download all"]
+    assert not download_all.disabled
+    keys = {b.key for b in downloads(at)}
+    assert {widget_key("ws_download", "a.txt"), widget_key("ws_download", "b.csv")} <= keys
+
+
+def test_bad_table_shows_a_warning_not_an_exception(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.workspace.write("broken.csv", b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    session.workspace.write("ragged.csv", b"a,b\n1,2\n1,2,3,4\n")
+    session.workspace.write("fake.xlsx", b"not a workbook")
+    at = panel()
+    assert_clean(at)
+    warnings = sorted(w.value for w in at.warning)
+    assert len(warnings) == 3
+    assert "broken.csv" in warnings[0] and "binary" in warnings[0]
+    assert "fake.xlsx" in warnings[1] and "not an Excel workbook" in warnings[1]
+    assert "ragged.csv" in warnings[2]
+    assert not at.dataframe
+
+
+def test_long_lists_are_paged(session: Session, panel: Callable[[], AppTest]) -> None:
+    for index in range(PAGE_SIZE + 10):
+        (session.sandbox.root / f"f{index:03d}.txt").write_bytes(b"x")
+    for index in range(RICH_PREVIEWS + 3):
+        session.workspace.write(f"w{index:03d}.txt", b"y")
+    at = panel()
+    assert_clean(at)
+
+    def sandbox_rows() -> int:
+        return len([b for b in downloads(at) if str(b.key).startswith("side_panel_sb_download_")])
+
+    assert sandbox_rows() == PAGE_SIZE
+    assert len(at.expander) == RICH_PREVIEWS
+    assert any(caption.value == "3 older files" for caption in at.caption)
+    older = [b for b in downloads(at) if b.label.startswith("w0") and b.label.endswith(" · 1 B")]
+    assert len(older) == 3
+
+    at.button(key="side_panel_sb_limit_button").click().run()
+    assert_clean(at)
+    assert sandbox_rows() == PAGE_SIZE + 10
+    assert not [b for b in at.button if b.key == "side_panel_sb_limit_button"]
+
+
+def test_every_widget_key_is_prefixed(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.sandbox.write_file("dir/a.txt", b"a")
+    session.sandbox.write_file("b.txt", b"b")
+    session.workspace.write("c.csv", b"x\n1\n")
+    session.workspace.write("d.png", png())
+    at = panel()
+    at.session_state[widget_key("sb_folder", "dir")] = True
+    at.session_state[widget_key("sb_preview", "b.txt")] = True
+    at.run()
+    assert_clean(at)
+    keyed: list[Any] = [node for node in at.sidebar if getattr(node, "key", None)]
+    assert len(keyed) > 10
+    assert all(str(node.key).startswith("side_panel_") for node in keyed), [node.key for node in keyed]
+    widget_ids = [getattr(node, "id", None) for node in at.sidebar if getattr(node, "id", None)]
+    assert len(widget_ids) == len(set(widget_ids))
