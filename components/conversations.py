@@ -24,7 +24,6 @@ def render_conversations(current_id: str) -> None:
             args=(conversation.id,),
             type="primary" if is_current else "secondary",
             use_container_width=True,
-            disabled=is_current,
         )
     current = store.get(current_id)
     if current is None:

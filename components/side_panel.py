@@ -40,8 +40,10 @@ from core.workspace import NAMESPACE
 PREFIX = "side_panel_"
 PAGE_SIZE = 50  # rows of a file list shown before "Show more"
 RICH_PREVIEWS = 20  # the newest workspace files that get a preview; older ones are listed compactly
+AUTO_PREVIEW_BYTES = 5 * 1024 * 1024  # bigger images and tables start collapsed (read only when opened)
 TEXT_PREVIEW_CHARS = 20_000
 HTML_HEIGHT = 400
+CHART_HEIGHT = 320  # Plotly figures without a height of their own (the default 450 px is tall for a side panel)
 INDENT = "\u2800\u2800"  # blank Braille cells: st.text strips leading spaces, these stay
 FLASH_KEY = PREFIX + "flash"
 EXPANDED_KINDS = ("image", "table", "plotly")
@@ -87,9 +89,17 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
+def _printable(text: str) -> str:
+    """A file name as text that can be shown (names that are not UTF-8 on disk get replacement characters)."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _label(text: str) -> str:
-    """Text for a Markdown label (expanders, buttons), shown literally."""
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in text)
+    """A file name for a Markdown label (expanders, buttons), shown literally."""
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in _printable(text))
 
 
 def _flash(message: str) -> None:
@@ -156,7 +166,10 @@ def _render_preview(name: str, data: bytes, key: str) -> None:
                 of = f" of {total:,}" if total else ""
                 st.caption(f"The first {PREVIEW_ROWS:,} rows{of} are shown; download the file for all of them.")
         elif kind == "plotly":
-            st.plotly_chart(_plotly_figure(data), key=key + "_chart", width="stretch")
+            figure = _plotly_figure(data)
+            if figure.layout.height is None:
+                figure.update_layout(height=CHART_HEIGHT)
+            st.plotly_chart(figure, key=key + "_chart", width="stretch")
         elif kind == "html":
             st.iframe(_sandboxed_html(data.decode("utf-8", "replace")), height=HTML_HEIGHT)
         elif kind == "text":
@@ -169,7 +182,7 @@ def _render_preview(name: str, data: bytes, key: str) -> None:
         else:
             st.caption(f"No preview for this kind of file ({guess_mime_type(name)}); download it instead.")
     except Exception as error:  # a preview must never break the panel, whatever the library raises
-        st.warning(f"{name} cannot be previewed: {error}")
+        st.warning(f"{_printable(name)} cannot be previewed: {error}")
 
 
 def _read_and_preview(name: str, read: Callable[[], bytes], size: int, key: str) -> None:
@@ -179,7 +192,7 @@ def _read_and_preview(name: str, read: Callable[[], bytes], size: int, key: str)
     try:
         data = read()
     except (InterpreterError, OSError) as error:
-        st.warning(f"{name} cannot be read: {error}")
+        st.warning(f"{_printable(name)} cannot be read: {error}")
         return
     _render_preview(name, data, key)
 
@@ -192,23 +205,23 @@ def _delete(session: Session, path: str) -> None:
     try:
         session.sandbox.remove(path)
     except (InterpreterError, OSError) as error:
-        _flash(f"{path} could not be deleted: {error}")
+        _flash(f"{_printable(path)} could not be deleted: {error}")
 
 
 def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> None:
     """One file: name and size, preview, download and delete (``level``: indent in a folder, ``None``: root)."""
-    name = posixpath.basename(info.path)
-    shown = info.path if level is None else f"{INDENT * level}{name}"
+    name = _printable(posixpath.basename(info.path))
+    shown = _printable(info.path) if level is None else f"{INDENT * level}{name}"
     read = partial(session.sandbox.read_file, info.path)
     text, preview, download, delete = st.columns([6, 1, 1, 1], gap="small", vertical_alignment="center")
-    text.text(f"{shown} · {human_size(info.size)}", help=info.path)
+    text.text(f"{shown} · {human_size(info.size)}")
     with preview:
         popover = st.popover(
             "", icon=":material/visibility:", key=widget_key("sb_preview", info.path), on_change="rerun", help="Preview"
         )
         with popover:
             if popover.open:
-                st.caption(info.path)
+                st.caption(_printable(info.path))
                 _read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
     download.download_button(
         "",
@@ -247,12 +260,12 @@ def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> N
         for entry in entries[:limit]:
             level = entry.path.count("/") - 1
             if entry.is_dir:
-                st.text(f"{INDENT * level}{posixpath.basename(entry.path)}/", help=entry.path)
+                st.text(f"{INDENT * level}{_printable(posixpath.basename(entry.path))}/")
             else:
                 _sandbox_file_row(session, entry, level)
         _more_button(limit_key, limit, len(entries))
         st.button(
-            f"Delete {folder}/",
+            f"Delete {_label(folder)}/",
             key=widget_key("sb_delete_folder", folder),
             icon=":material/delete_sweep:",
             type="tertiary",
@@ -308,7 +321,7 @@ def _workspace_preview(session: Session, info: FileInfo) -> None:
     kind = classify(info.path, info.size)  # from the name: the bytes are read only if the preview is open
     expander = st.expander(
         f"{_label(info.path)} · {human_size(info.size)}",
-        expanded=kind in EXPANDED_KINDS,
+        expanded=kind in EXPANDED_KINDS and info.size <= AUTO_PREVIEW_BYTES,
         icon=":material/data_object:" if extension(info.path) == ".json" else ICONS[kind],
         key=widget_key("ws_item", info.path),
         on_change="rerun",
@@ -318,7 +331,7 @@ def _workspace_preview(session: Session, info: FileInfo) -> None:
         st.download_button(
             "Download",
             data=read,
-            file_name=info.path,
+            file_name=_printable(info.path),
             mime=info.mime_type,
             key=widget_key("ws_download", info.path),
             icon=":material/download:",
@@ -365,7 +378,7 @@ def render_workspace(session: Session) -> None:
         st.download_button(
             f"{_label(info.path)} · {human_size(info.size)}",
             data=partial(session.workspace.read, info.path),
-            file_name=info.path,
+            file_name=_printable(info.path),
             mime=info.mime_type,
             key=widget_key("ws_download", info.path),
             icon=":material/download:",

@@ -25,7 +25,7 @@ from core.types import PLOTLY_JSON
 from core.workspace.base import Workspace
 
 PREVIEW_ROWS = 1000
-MAX_PREVIEW_BYTES = 50 * 1024 * 1024  # bigger files are offered for download only
+MAX_PREVIEW_BYTES = 20 * 1024 * 1024  # bigger files are offered for download only
 KINDS = ("image", "table", "plotly", "html", "text", "binary")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"})
 TABLE_EXTENSIONS = frozenset({".csv", ".tsv", ".xlsx", ".parquet", ".jsonl"})

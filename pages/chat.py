@@ -72,7 +72,9 @@ st.caption(f"Model: {engine.model_label}")
 if state.model_error:
     st.error(f"The model could not be set up: {state.model_error} Code blocks you send still run directly.")
 elif engine.agent is None:
-    with st.expander("No model is configured: code blocks you send run directly. How to add a model", icon=":material/info:"):
+    with st.expander(
+        "No model is configured: code blocks you send run directly. How to add a model", icon=":material/info:"
+    ):
         st.markdown(how_to_configure())
 
 turn = engine.turn if engine.busy else None

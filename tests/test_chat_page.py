@@ -62,7 +62,10 @@ def _texts(app: AppTest) -> str:
 
 def test_scripted_turn_shows_tool_step_table_chart_and_answer(make_app: Callable[..., AppTest]) -> None:
     steps = [
-        {"tool": "execute_command", "input": {"command": "mkdir -p data && printf 'x,y\\n1,2\\n2,4\\n' > data/numbers.csv"}},
+        {
+            "tool": "execute_command",
+            "input": {"command": "mkdir -p data && printf 'x,y\\n1,2\\n2,4\\n' > data/numbers.csv"},
+        },
         {"tool": "execute_code", "input": {"code": CHART_CODE, "output_filename": "chart.png"}},
         {"text": "Here is the chart of y over x."},
     ]

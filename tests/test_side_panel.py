@@ -256,3 +256,19 @@ def test_every_widget_key_is_prefixed(session: Session, panel: Callable[[], AppT
     assert all(str(node.key).startswith("side_panel_") for node in keyed), [node.key for node in keyed]
     widget_ids = [getattr(node, "id", None) for node in at.sidebar if getattr(node, "id", None)]
     assert len(widget_ids) == len(set(widget_ids))
+
+
+def test_odd_file_names_do_not_break_the_panel(session: Session, panel: Callable[[], AppTest]) -> None:
+    odd = ["*bold* _it_ [link](x) :smile:.txt", "$x$ `code`.csv"]
+    for name in odd:
+        session.sandbox.write_file(name, b"a\n1\n")
+        session.workspace.write(name, b"a\n1\n")
+    (session.sandbox.root / "sub").mkdir()
+    (session.sandbox.root / "sub").joinpath(b"latin-\xe9.txt".decode("utf-8", "surrogateescape")).write_bytes(b"x")
+    at = panel()
+    at.session_state[widget_key("sb_folder", "sub")] = True
+    at.run()
+    assert_clean(at)
+    assert set(odd) <= {text.split(" · ")[0] for text in texts(at)}
+    assert "latin-\ufffd.txt · 1 B" in texts(at)
+    assert len(expanders(at)) == 3  # two workspace files and the sandbox folder

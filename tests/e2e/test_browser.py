@@ -1,0 +1,155 @@
+"""End to end: the real Streamlit server, driven in Debian's Chromium with Playwright, with the scripted model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+SALES_CSV = (
+    "month,region,revenue\nJan,north,120\nJan,south,80\nFeb,north,150\nFeb,south,95\nMar,north,210\nMar,south,130\n"
+)
+ANALYSIS = """import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import pandas as pd
+sales = pd.read_csv('sales/2024.csv')
+monthly = sales.groupby('month', sort=False)['revenue'].sum()
+print(f"Best month: {monthly.idxmax()} ({monthly.max()})")
+monthly.plot.bar(title='Revenue by month')
+plt.savefig('chart.png')
+monthly.reset_index()"""
+STEPS = [
+    {"tool": "execute_code", "input": {"code": ANALYSIS, "output_filename": "chart.png"}},
+    {"text": "March was the best month, with 340 in revenue. The chart is saved as chart.png."},
+]
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the Streamlit server exited during start-up")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the Streamlit server did not become healthy within 60 s")
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("e2e")
+    script = folder / "steps.json"
+    script.write_text(json.dumps(STEPS))
+    data_dir = folder / "data"
+    env = dict(
+        os.environ,
+        INTERPRETER_DATA_DIR=str(data_dir),
+        INTERPRETER_MODEL_PROVIDER="scripted",
+        INTERPRETER_SCRIPTED_MODEL_FILE=str(script),
+        INTERPRETER_KERNEL_POOL_SIZE="0",
+    )
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, server)
+        yield url, data_dir
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _sales_zip(path: Path) -> Path:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("sales/2024.csv", SALES_CSV)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_upload_chat_chart_table_downloads_and_reload(app_server: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, data_dir = app_server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        chat_input = page.locator("[data-testid=stChatInputTextArea]")
+        expect(chat_input).to_be_visible()
+        expect(page.get_by_text("scripted model")).to_be_visible()
+
+        sidebar = page.locator("[data-testid=stSidebar]")
+        sidebar.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+            str(_sales_zip(tmp_path / "sales.zip"))
+        )
+        expect(page.get_by_text("is in the sandbox")).to_be_visible()
+        expect(sidebar.get_by_text("sales/")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "1-uploaded.png"))
+
+        chat_input.fill("Which month sold best? Chart it.")
+        chat_input.press("Enter")
+        messages = page.locator("[data-testid=stChatMessage]")
+        expect(messages.get_by_text("March was the best month")).to_be_visible()
+        expect(messages.get_by_text("Best month: Mar (340)")).to_be_visible()
+        expect(messages.get_by_text("groupby('month', sort=False)")).to_be_visible()
+        expect(messages.locator("[data-testid=stImage] img").first).to_be_visible()
+        expect(messages.locator("[data-testid=stDataFrame]").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "2-answer.png"))
+
+        conversation_id = page.url.split("c=")[1].split("&")[0]
+        saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "chart.png"
+        assert saved.read_bytes().startswith(b"\x89PNG")
+
+        sidebar.get_by_role("tab", name="Workspace").click()
+        expect(sidebar.locator("[data-testid=stImage] img").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "3-workspace.png"))
+        with page.expect_download() as chart_download:
+            sidebar.get_by_role("button", name="Download", exact=True).first.click()
+        assert Path(chart_download.value.path()).read_bytes() == saved.read_bytes()
+        with page.expect_download() as everything:
+            sidebar.get_by_role("button", name="Download all").click()
+        with zipfile.ZipFile(everything.value.path()) as archive:
+            assert archive.read("chart.png") == saved.read_bytes()
+
+        page.reload()
+        expect(page.locator("[data-testid=stChatMessage]").get_by_text("March was the best month")).to_be_visible()
+        expect(page.get_by_text("variables from before were lost")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "4-reloaded.png"))
+        browser.close()
