@@ -41,7 +41,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
 
     yield make
     for app in apps:
-        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None
+        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
         for engine in getattr(holder, "engines", {}).values():
             engine.close()
             engine.session.close()
