@@ -51,7 +51,7 @@ setup_python() {
   if [ ! -e "$stamp" ]; then
     say "Installing Python packages into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[test]"
+    .venv/bin/python -m pip install -q -e ".[test,openai,anthropic,ollama]"
     rm -f .venv/.installed-* && touch "$stamp"
   fi
 }
@@ -62,7 +62,8 @@ case "${1:-}" in
     install_debian_packages "${APP_PACKAGES[@]}"
     setup_python
     say "Starting the app on http://localhost:${INTERPRETER_PORT:-8501}"
-    exec .venv/bin/streamlit run app.py --server.headless true --server.port "${INTERPRETER_PORT:-8501}" "$@"
+    exec .venv/bin/streamlit run app.py --server.headless true --server.port "${INTERPRETER_PORT:-8501}" \
+      --server.maxUploadSize "${INTERPRETER_MAX_UPLOAD_MB:-200}" --browser.gatherUsageStats false "$@"
     ;;
   test)
     shift

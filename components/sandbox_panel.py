@@ -15,9 +15,10 @@ LIVE_LIMIT = 40
 def render_isolation(report: IsolationReport) -> None:
     """Say plainly what isolates the sandbox, and warn when it is weaker than it should be."""
     for warning in report.warnings:
-        st.warning(warning)
-    st.caption(f"Isolation: {report.mechanism} · network: {report.network}")
-    st.caption(" · ".join(report.limits))
+        st.warning(warning, icon=":material/shield:")
+    with st.expander("Sandbox isolation", icon=":material/shield:"):
+        st.caption(f"Isolation: {report.mechanism} · network: {report.network}")
+        st.caption(" · ".join(report.limits))
 
 
 def render_live_files(placeholder: DeltaGenerator, session: Session) -> None:

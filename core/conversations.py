@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import time
@@ -16,6 +17,7 @@ from core.transcript import Transcript
 from core.workspace.local import atomic_write
 
 DEFAULT_TITLE = "New conversation"
+FENCE = re.compile(r"```[A-Za-z]*")
 MAX_TITLE_LENGTH = 100
 
 
@@ -93,8 +95,8 @@ class ConversationStore:
         """Mark a conversation as just used; an untitled one is named after its first message."""
         conversation = self._require(conversation_id)
         conversation.updated = time.time()
-        if conversation.title == DEFAULT_TITLE and first_message.strip():
-            words = " ".join(first_message.split())
+        words = " ".join(FENCE.sub(" ", first_message).split())
+        if conversation.title == DEFAULT_TITLE and words:
             conversation.title = words[:60] + ("…" if len(words) > 60 else "")
         self._save(conversation)
 

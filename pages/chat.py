@@ -62,8 +62,7 @@ with st.sidebar:
     uploads = st.file_uploader("Upload files (ZIPs are unpacked)", accept_multiple_files=True, key="uploader")
     if uploads:
         preload_uploads(engine, uploads)
-    with st.expander("Sandbox isolation"):
-        render_isolation(engine.session.sandbox.isolation_report())
+    render_isolation(engine.session.sandbox.isolation_report())
     live_files = st.empty()
     if not engine.busy:  # while a turn runs, live_files shows the files without widgets
         render_side_panel(engine.session)

@@ -15,8 +15,10 @@ def test_create_list_touch_rename_delete(settings: Settings) -> None:
     assert first.id != second.id and len(first.id) > 20
     store.touch(first.id, first_message="Plot the   quarterly revenue by region please")
     assert [c.id for c in store.list()] == [first.id, second.id]
-    assert store.get(first.id).title == "Plot the quarterly revenue by region please"  # type: ignore[union-attr]
     assert store.get(second.id).title == DEFAULT_TITLE  # type: ignore[union-attr]
+    assert store.get(first.id).title == "Plot the quarterly revenue by region please"  # type: ignore[union-attr]
+    store.touch(second.id, first_message="```python\nprint(1)\n```")
+    assert store.get(second.id).title == "print(1)"  # type: ignore[union-attr]
     store.rename(second.id, "Sales")
     assert store.get(second.id).title == "Sales"  # type: ignore[union-attr]
     store.delete(first.id)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import time
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -15,14 +13,7 @@ from core.errors import InvalidPathError
 from core.sandbox.pool import pool_for
 from core.session import Session, open_session, sweep_idle_sessions
 from tests.conftest import text_of
-
-
-def _zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
+from tests.sandbox.contract import make_zip
 
 
 def test_public_api_as_documented(settings: Settings) -> None:
@@ -31,7 +22,7 @@ def test_public_api_as_documented(settings: Settings) -> None:
         tools = {t.tool_name: t for t in session.tools}
         tools["execute_code"](code="x = 41")
         assert "42" in text_of(tools["execute_code"](code="print(x + 1)"))
-        assert session.preload("data.zip", _zip({"sales/q1.csv": "a\n1\n"})) == ["sales/q1.csv"]
+        assert session.preload("data.zip", make_zip({"sales/q1.csv": "a\n1\n"})) == ["sales/q1.csv"]
         assert {f.path for f in session.sandbox.list_files(".")} == {"sales"}
         tools["ci_push_to_workspace"](paths=["sales/q1.csv"])
         assert [f.path for f in session.workspace.list()] == ["q1.csv"]
@@ -64,7 +55,9 @@ def test_bad_conversation_ids_are_refused(settings: Settings, bad: str) -> None:
 
 
 def test_upload_description_tells_the_agent_what_arrived(session: Session) -> None:
-    paths = session.preload("data.zip", _zip({"sales/q1.csv": "a\n1\n", "sales/q2.csv": "a\n2\n", "readme.txt": "r"}))
+    paths = session.preload(
+        "data.zip", make_zip({"sales/q1.csv": "a\n1\n", "sales/q2.csv": "a\n2\n", "readme.txt": "r"})
+    )
     message = session.describe_upload("data.zip", paths)
     assert "data.zip" in message and "sales/" in message and "readme.txt" in message
 

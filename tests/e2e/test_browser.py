@@ -153,3 +153,26 @@ def test_upload_chat_chart_table_downloads_and_reload(app_server: tuple[str, Pat
         expect(page.get_by_text("variables from before were lost")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "4-reloaded.png"))
         browser.close()
+
+
+def test_stop_button_interrupts_running_code_and_keeps_variables(app_server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = app_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        chat_input = page.locator("[data-testid=stChatInputTextArea]")
+        chat_input.fill("```python\nkept = 'still here'\nimport time\ntime.sleep(300)\n```")
+        chat_input.press("Enter")
+        stop = page.get_by_role("button", name="Stop", exact=True)
+        expect(stop).to_be_visible()
+        stop.click()
+        expect(page.get_by_text("The run was stopped on request.")).to_be_visible()
+        chat_input.fill("```python\nprint(kept)\n```")
+        chat_input.press("Enter")
+        expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True)).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "5-stopped.png"))
+        browser.close()
