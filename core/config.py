@@ -64,6 +64,26 @@ class Settings(BaseSettings):
         default=None, description="JSON script for the 'scripted' provider (tests and demos)."
     )
 
+    sandbox_backend: Literal["local", "agentcore"] = Field(
+        default="local", description="Where code runs: 'local' (bubblewrap here) or 'agentcore' (AWS)."
+    )
+    workspace_backend: Literal["local", "s3"] = Field(
+        default="local", description="Where workspaces and conversations are kept: 'local' (data_dir) or 's3'."
+    )
+    s3_bucket: str = Field(default="", description="Bucket for the S3 workspace and conversations.")
+    s3_prefix: str = Field(default="code-interpreter-chat", description="Key prefix inside the bucket.")
+    s3_presign_mb: int = Field(
+        default=20, ge=1, description="Workspace files larger than this are downloaded through presigned URLs."
+    )
+    agentcore_region: str = Field(default="", description="AWS region of the AgentCore Code Interpreter.")
+    agentcore_identifier: str = Field(
+        default="aws.codeinterpreter.v1",
+        description="Code interpreter id: the AWS-managed default (no internet) or your own (public network).",
+    )
+    agentcore_session_timeout: int = Field(
+        default=900, ge=60, le=28800, description="Seconds an AgentCore session lives without use."
+    )
+
     @property
     def sessions_dir(self) -> Path:
         """The folder that holds one folder per user and conversation."""

@@ -20,6 +20,7 @@ from core.formatting import describe_execution, describe_file_list, image_blocks
 from core.types import ExecutionResult, ToolRecord
 
 if TYPE_CHECKING:
+    from core.sandbox.base import Sandbox
     from core.session import Session
 
 FILE_OPERATIONS = ("read", "write", "list", "remove")
@@ -165,7 +166,7 @@ def build_tools(session: Session) -> list[AgentTool]:
         lines, failures = [], 0
         for item in items:
             try:
-                lines.append(_file_operation(sandbox, operation, item))
+                lines.append(_file_operation(sandbox, operation, item, session.settings.max_output_chars))
             except InterpreterError as exc:
                 failures += 1
                 lines.append(f"{_label(item)}: error: {exc}")
@@ -229,7 +230,7 @@ def _label(item: Any) -> str:
     return str(item.get("path", "?")) if isinstance(item, dict) else str(item)
 
 
-def _file_operation(sandbox: Any, operation: str, item: Any) -> str:
+def _file_operation(sandbox: Sandbox, operation: str, item: Any, limit: int) -> str:
     if operation == "write":
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not isinstance(item.get("text"), str):
             raise InterpreterError("Each write entry needs a 'path' (text) and a 'text' (text).")
@@ -238,7 +239,7 @@ def _file_operation(sandbox: Any, operation: str, item: Any) -> str:
     if not isinstance(item, str):
         raise InterpreterError(f"Paths must be text, not {type(item).__name__}.")
     if operation == "read":
-        text, _ = text_or_binary(item, sandbox.read_file(item), sandbox.settings.max_output_chars, images=False)
+        text, _ = text_or_binary(item, sandbox.read_file(item), limit, images=False)
         return text
     if operation == "list":
         return describe_file_list(sandbox.list_files(item), prefix="", title=f"{item}:")

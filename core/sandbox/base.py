@@ -50,6 +50,16 @@ class Sandbox(Protocol):
     cancel: threading.Event
     """Set by :meth:`interrupt`: runs that start while it is set are stopped at once."""
 
+    closed: bool
+    """Whether :meth:`close` was called."""
+
+    last_used: float
+    """``time.monotonic()`` of the last run, for the idle reaper."""
+
+    def sleep(self, idle_seconds: float | None = None) -> bool:
+        """Free the interpreters of an idle session (files stay); returns whether anything was stopped."""
+        ...
+
     def interrupt(self) -> None:
         """Stop whatever runs now (or is about to start); the session keeps its state."""
         ...
