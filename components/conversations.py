@@ -14,7 +14,7 @@ def render_conversations(current_id: str) -> None:
     """The list of conversations, with the current one's rename and delete controls."""
     st.button("New conversation", on_click=new_conversation, icon=":material/add:", use_container_width=True)
     store = conversation_store()
-    conversations = [c for c in store.list() if c.id == current_id or store.transcript(c.id).path.exists()]
+    conversations = [c for c in store.list() if c.id == current_id or store.transcript(c.id).exists()]
     for conversation in conversations[:MAX_LISTED]:
         is_current = conversation.id == current_id
         st.button(

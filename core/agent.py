@@ -16,10 +16,12 @@ from strands import Agent
 from strands.hooks import BeforeToolCallEvent
 from strands.models import Model
 from strands.session.file_session_manager import FileSessionManager
+from strands.session.session_manager import SessionManager
 
 from core.conversations import ConversationStore
 from core.formatting import describe_execution
 from core.models import explain_model_error, how_to_configure
+from core.objects import S3_RETRIES
 from core.session import Session
 from core.transcript import ChatEvent
 from core.types import ToolRecord
@@ -81,6 +83,23 @@ def parse_direct_run(text: str) -> tuple[str, dict[str, Any]] | None:
     return "execute_code", {"code": code, "language": language}
 
 
+def agent_memory(session: Session) -> SessionManager:
+    """Strands' session manager for the agent's messages: a folder next to the sandbox, or the S3 bucket."""
+    settings = session.settings
+    if settings.workspace_backend == "s3":
+        from botocore.config import Config
+        from strands.session.s3_session_manager import S3SessionManager
+
+        prefix = "/".join(p for p in (settings.s3_prefix.strip("/"), session.user_id, session.conversation_id) if p)
+        return S3SessionManager(
+            session_id=session.conversation_id,
+            bucket=settings.s3_bucket,
+            prefix=f"{prefix}/agent",
+            boto_client_config=Config(retries=S3_RETRIES),  # type: ignore[arg-type]
+        )
+    return FileSessionManager(session_id=session.conversation_id, storage_dir=str(session.folder / "agent"))
+
+
 @dataclass
 class TurnSnapshot:
     """What a turn has produced so far, for the UI to draw."""
@@ -137,12 +156,11 @@ class ChatEngine:
         self.context_for_agent: list[str] = []
         self.agent: Agent | None = None
         if model is not None:
-            manager = FileSessionManager(session_id=session.conversation_id, storage_dir=str(session.folder / "agent"))
             self.agent = Agent(
                 model=model,
                 tools=list[Any](session.tools),
                 system_prompt=SYSTEM_PROMPT,
-                session_manager=manager,
+                session_manager=agent_memory(session),
                 callback_handler=None,
             )
             self.agent.hooks.add_callback(BeforeToolCallEvent, self._on_tool_start)

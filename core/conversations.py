@@ -8,13 +8,12 @@ import secrets
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from core.config import Settings
 from core.errors import InvalidPathError
-from core.session import check_id
-from core.transcript import Transcript
-from core.workspace.local import atomic_write
+from core.objects import BucketStore, FolderStore, ObjectStore
+from core.session import SAFE_ID, check_id
+from core.transcript import ObjectTranscript, Transcript
 
 DEFAULT_TITLE = "New conversation"
 FENCE = re.compile(r"```[A-Za-z]*")
@@ -40,33 +39,40 @@ class Conversation:
 
 
 class ConversationStore:
-    """One user's conversations, kept next to their sandboxes and workspaces.
+    """One user's conversations: in ``data_dir`` next to their sandboxes, or in the S3 bucket.
 
     Args:
-        settings: Supplies ``data_dir``.
+        settings: ``workspace_backend`` picks the storage (``s3``: ``s3_bucket`` and ``s3_prefix``).
         user_id: The owner.
+        objects: An object store to use instead (tests).
 
     """
 
-    def __init__(self, settings: Settings, user_id: str = "local") -> None:
-        self.folder = settings.sessions_dir / check_id(user_id, "user id")
+    def __init__(self, settings: Settings, user_id: str = "local", objects: ObjectStore | None = None) -> None:
+        self.user_id = check_id(user_id, "user id")
+        self.local_folder = settings.sessions_dir / self.user_id
+        if objects is not None:
+            self.objects = objects
+        elif settings.workspace_backend == "s3":
+            self.objects = BucketStore(settings.s3_bucket, settings.s3_prefix)
+        else:
+            self.objects = FolderStore(settings.sessions_dir)
+        self.in_bucket = isinstance(self.objects, BucketStore)
 
-    def _meta_path(self, conversation_id: str) -> Path:
-        return self.folder / check_id(conversation_id, "conversation id") / "conversation.json"
+    def _key(self, conversation_id: str, name: str) -> str:
+        return f"{self.user_id}/{check_id(conversation_id, 'conversation id')}/{name}"
 
     def get(self, conversation_id: str) -> Conversation | None:
         """The conversation with this id, or ``None`` (also for an invalid id)."""
         try:
-            path = self._meta_path(conversation_id)
-            return Conversation(**json.loads(path.read_text()))
-        except (InvalidPathError, OSError, ValueError, TypeError):
+            data = self.objects.get(self._key(conversation_id, "conversation.json"))
+            return None if data is None else Conversation(**json.loads(data))
+        except (InvalidPathError, ValueError, TypeError):
             return None
 
     def list(self) -> list[Conversation]:
         """Every conversation, most recently used first."""
-        if not self.folder.exists():
-            return []
-        found = [self.get(p.name) for p in self.folder.iterdir() if (p / "conversation.json").exists()]
+        found = [self.get(name) for name in self.objects.children(self.user_id) if SAFE_ID.match(name)]
         return sorted((c for c in found if c is not None), key=lambda c: c.updated, reverse=True)
 
     def create(self) -> Conversation:
@@ -77,9 +83,7 @@ class ConversationStore:
         return conversation
 
     def _save(self, conversation: Conversation) -> None:
-        path = self._meta_path(conversation.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(asdict(conversation)).encode())
+        self.objects.put(self._key(conversation.id, "conversation.json"), json.dumps(asdict(conversation)).encode())
 
     def rename(self, conversation_id: str, title: str) -> Conversation:
         """Give a conversation a new title (1 to 100 characters)."""
@@ -103,11 +107,14 @@ class ConversationStore:
     def delete(self, conversation_id: str) -> None:
         """Delete a conversation with its sandbox files, workspace and history (close its session first)."""
         self._require(conversation_id)
-        shutil.rmtree(self.folder / conversation_id)
+        self.objects.delete_tree(f"{self.user_id}/{conversation_id}")
+        shutil.rmtree(self.local_folder / conversation_id, ignore_errors=True)
 
-    def transcript(self, conversation_id: str) -> Transcript:
+    def transcript(self, conversation_id: str) -> Transcript | ObjectTranscript:
         """The chat events of a conversation."""
-        return Transcript(self.folder / check_id(conversation_id, "conversation id") / "transcript.jsonl")
+        if self.in_bucket:
+            return ObjectTranscript(self.objects, self._key(conversation_id, "transcript"))
+        return Transcript(self.local_folder / check_id(conversation_id, "conversation id") / "transcript.jsonl")
 
     def _require(self, conversation_id: str) -> Conversation:
         conversation = self.get(conversation_id)

@@ -7,6 +7,7 @@ Errors in the user's code are not exceptions: they come back as data in an
     ├── InvalidPathError        a path or workspace name is refused (``..``, absolute, NUL, hidden, too long)
     ├── FileNotFoundInSandbox   a named sandbox or workspace file does not exist
     ├── UploadRejected          an upload is refused (zip slip, zip bomb, encrypted entry, too large)
+    ├── StorageError            the workspace or conversation storage (S3) failed
     ├── QuotaExceeded           a per-session limit (disk, file size) is reached
     ├── TablePreviewError       a file's bytes cannot be read as a table for a preview
     ├── ModelConfigError        the chosen model cannot be built (missing setting or package)
@@ -51,3 +52,7 @@ class SandboxError(InterpreterError, RuntimeError):
 
 class SandboxClosed(SandboxError):
     """The session's sandbox was closed."""
+
+
+class StorageError(InterpreterError):
+    """Workspace or conversation storage (a folder or S3) failed."""

@@ -23,11 +23,12 @@ from strands.types.tools import AgentTool
 
 from core.config import Settings
 from core.errors import InvalidPathError
+from core.sandbox.base import Sandbox
 from core.sandbox.local import LocalSandbox
 from core.sandbox.pool import pool_for
 from core.types import ToolRecord
 from core.uploads import describe_tree
-from core.workspace import NAMESPACE
+from core.workspace import NAMESPACE, Workspace
 from core.workspace.local import LocalWorkspace
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -41,6 +42,26 @@ def check_id(value: str, what: str) -> str:
             "letter or digit."
         )
     return value
+
+
+def make_sandbox(settings: Settings, folder: Path, name: str) -> Sandbox:
+    """The sandbox backend the settings choose (cloud packages are imported only when chosen)."""
+    if settings.sandbox_backend == "agentcore":
+        from core.sandbox.agentcore import AgentCoreSandbox
+
+        return AgentCoreSandbox(settings, name)
+    pool = pool_for(settings)
+    pooled = pool.take(folder) if pool is not None else None
+    return pooled or LocalSandbox(settings, folder)
+
+
+def make_workspace(settings: Settings, folder: Path, user_id: str, conversation_id: str) -> Workspace:
+    """The workspace backend the settings choose."""
+    if settings.workspace_backend == "s3":
+        from core.workspace.s3 import S3Workspace
+
+        return S3Workspace.from_settings(settings, user_id, conversation_id)
+    return LocalWorkspace(folder / "workspace" / NAMESPACE)
 
 
 class Session:
@@ -58,10 +79,8 @@ class Session:
         self.user_id = check_id(user_id, "user id")
         self.settings = settings
         self.folder: Path = settings.sessions_dir / self.user_id / self.conversation_id
-        pool = pool_for(settings)
-        pooled = pool.take(self.folder) if pool is not None else None
-        self.sandbox = pooled or LocalSandbox(settings, self.folder)
-        self.workspace = LocalWorkspace(self.folder / "workspace" / NAMESPACE)
+        self.sandbox: Sandbox = make_sandbox(settings, self.folder, f"{self.user_id}-{self.conversation_id}")
+        self.workspace: Workspace = make_workspace(settings, self.folder, self.user_id, self.conversation_id)
         self.history: list[ToolRecord] = []
         self.listeners: list[Callable[[ToolRecord], None]] = []
         from core.tools import build_tools

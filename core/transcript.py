@@ -7,12 +7,15 @@ their messages, the answers, every tool step with its rich outputs, and notices.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core.objects import ObjectStore
 from core.types import ExecutionError, ExecutionResult, RichOutput, StopReason, ToolRecord
 
 EventKind = Literal["user", "assistant", "tool", "notice"]
@@ -106,6 +109,10 @@ class Transcript:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(event_to_json(event) + "\n")
 
+    def exists(self) -> bool:
+        """Whether anything was said in the conversation."""
+        return self.path.exists()
+
     def events(self) -> list[ChatEvent]:
         """Every event, oldest first; a damaged line is skipped rather than losing the rest."""
         if not self.path.exists():
@@ -117,3 +124,44 @@ class Transcript:
             except (ValueError, TypeError, KeyError):
                 continue
         return events
+
+
+class ObjectTranscript:
+    """The chat events of one conversation as one object each in an object store (S3 has no append).
+
+    Events are read once (in parallel) and then kept in memory: a conversation is served by one replica at a
+    time (sticky sessions), which appends through this object.
+
+    Args:
+        objects: The store.
+        prefix: Where the events live.
+
+    """
+
+    def __init__(self, objects: ObjectStore, prefix: str) -> None:
+        self.objects = objects
+        self.prefix = prefix
+        self._cache: list[ChatEvent] | None = None
+
+    def exists(self) -> bool:
+        """Whether anything was said in the conversation."""
+        return bool(self._cache) or bool(self.objects.children(self.prefix))
+
+    def events(self) -> list[ChatEvent]:
+        """Every event, oldest first."""
+        if self._cache is None:
+            keys = self.objects.keys(self.prefix)
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                blobs = list(pool.map(self.objects.get, keys))
+            self._cache = []
+            for blob in blobs:
+                with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                    self._cache.append(event_from_json(blob.decode("utf-8")))  # type: ignore[union-attr]
+        return list(self._cache)
+
+    def append(self, event: ChatEvent) -> None:
+        """Add an event at the end."""
+        events = self.events()
+        self.objects.put(f"{self.prefix}/{len(events):08d}.json", event_to_json(event).encode("utf-8"))
+        assert self._cache is not None
+        self._cache.append(event)
