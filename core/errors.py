@@ -12,7 +12,13 @@ Errors in the user's code are not exceptions: they come back as data in an
     ├── TablePreviewError       a file's bytes cannot be read as a table for a preview
     ├── ModelConfigError        the chosen model cannot be built (missing setting or package)
     └── SandboxError            the sandbox could not start or could not be reached
-        └── SandboxClosed       the session was closed
+        ├── SandboxClosed       the session was closed
+        └── CloudError          an AWS request of a cloud sandbox (AgentCore) failed; never a raw botocore error
+            ├── AccessDenied          the AWS role lacks a permission (named in the message)
+            ├── Throttled             AWS is throttling requests; try again in a moment
+            ├── CredentialsMissing    AWS credentials are missing or expired
+            ├── CloudRequestInvalid   AWS refused a request as invalid (ValidationException)
+            └── CloudQuotaExceeded    an AWS service quota is reached (also a QuotaExceeded)
 
 Every message is written for the person using the app: plain words, what happened and what to do.
 """
@@ -56,3 +62,27 @@ class SandboxClosed(SandboxError):
 
 class StorageError(InterpreterError):
     """Workspace or conversation storage (a folder or S3) failed."""
+
+
+class CloudError(SandboxError):
+    """An AWS request of a cloud sandbox failed; the message says what to do."""
+
+
+class AccessDenied(CloudError):
+    """The AWS role lacks the permission the message names."""
+
+
+class Throttled(CloudError):
+    """AWS is throttling requests; the same call may work a moment later."""
+
+
+class CredentialsMissing(CloudError):
+    """There are no AWS credentials, or they expired."""
+
+
+class CloudRequestInvalid(CloudError):
+    """AWS refused a request as invalid."""
+
+
+class CloudQuotaExceeded(CloudError, QuotaExceeded):
+    """An AWS service quota (sessions, request size, ...) is reached."""

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from core.errors import StorageError
 from core.workspace.local import atomic_write
 
-S3_RETRIES = {"max_attempts": 5, "mode": "standard"}
+# botocore's "max_attempts" counts retries; "total_max_attempts" counts requests: five in all.
+S3_RETRIES = {"total_max_attempts": 5, "mode": "standard"}
 
 
 class ObjectStore(Protocol):
@@ -85,13 +86,22 @@ class FolderStore:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
 
 
-@functools.cache
 def s3_client() -> Any:
-    """A boto3 S3 client with retries; standard AWS configuration (profiles, AWS_ENDPOINT_URL_S3) applies."""
+    """A boto3 S3 client with retries; standard AWS configuration (profiles, AWS_ENDPOINT_URL_S3) applies.
+
+    Clients are shared per endpoint and profile, since making one costs tens of milliseconds.
+    """
+    keys = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION")
+    return _s3_client(tuple(os.environ.get(key, "") for key in keys))
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(_environment: tuple[str, ...]) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries=S3_RETRIES, connect_timeout=5, read_timeout=30))  # type: ignore[arg-type]
+    config = Config(retries=S3_RETRIES, connect_timeout=5, read_timeout=30, signature_version="s3v4")  # type: ignore[arg-type]
+    return boto3.client("s3", config=config)
 
 
 class BucketStore:

@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from core.config import Settings
 from core.session import Session, open_session
@@ -61,3 +63,46 @@ def tools(session: Session) -> dict[str, Any]:
 def text_of(result: dict[str, Any]) -> str:
     """The text the model receives from a tool result."""
     return "\n".join(block["text"] for block in result["content"] if "text" in block)
+
+
+# -- S3 over real HTTP (moto's server) -------------------------------------------------------------------
+
+BUCKET = "workspace-bucket"
+
+AWS_VARIABLES = [
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+]
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Moto's S3 server on a free port of 127.0.0.1, with fake credentials and no AWS configuration files."""
+    empty = tmp_path_factory.mktemp("aws") / "empty"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as env:
+        for name in AWS_VARIABLES:
+            env.delenv(name, raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        env.setenv("AWS_CONFIG_FILE", str(empty))
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never look for an instance role
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            url = f"http://{host}:{port}"
+            boto3.client("s3", endpoint_url=url).create_bucket(Bucket=BUCKET)
+            yield url
+        finally:
+            server.stop()
