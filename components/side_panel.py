@@ -317,6 +317,25 @@ def render_sandbox_files(session: Session) -> None:
 # -- workspace --------------------------------------------------------------------------------------------
 
 
+def _workspace_download(session: Session, info: FileInfo, label: str) -> None:
+    """A download button; large files of a bucket-backed workspace download straight from S3 (presigned)."""
+    presign_bytes = getattr(session.workspace, "presign_bytes", None)
+    if presign_bytes is not None and info.size > presign_bytes:
+        url = session.workspace.presigned_url(info.path)  # type: ignore[attr-defined]
+        st.link_button(label, url, icon=":material/download:", type="tertiary")
+        return
+    st.download_button(
+        label,
+        data=partial(session.workspace.read, info.path),
+        file_name=_printable(info.path),
+        mime=info.mime_type,
+        key=widget_key("ws_download", info.path),
+        icon=":material/download:",
+        type="tertiary",
+        on_click="ignore",
+    )
+
+
 def _workspace_preview(session: Session, info: FileInfo) -> None:
     kind = classify(info.path, info.size)  # from the name: the bytes are read only if the preview is open
     expander = st.expander(
@@ -328,16 +347,7 @@ def _workspace_preview(session: Session, info: FileInfo) -> None:
     )
     with expander:
         read = partial(session.workspace.read, info.path)
-        st.download_button(
-            "Download",
-            data=read,
-            file_name=_printable(info.path),
-            mime=info.mime_type,
-            key=widget_key("ws_download", info.path),
-            icon=":material/download:",
-            type="tertiary",
-            on_click="ignore",
-        )
+        _workspace_download(session, info, "Download")
         if expander.open:
             _read_and_preview(info.path, read, info.size, widget_key("ws_view", info.path))
 
@@ -375,16 +385,7 @@ def render_workspace(session: Session) -> None:
     limit_key = PREFIX + "ws_limit"
     limit = _limit(limit_key)
     for info in older[:limit]:
-        st.download_button(
-            f"{_label(info.path)} · {human_size(info.size)}",
-            data=partial(session.workspace.read, info.path),
-            file_name=_printable(info.path),
-            mime=info.mime_type,
-            key=widget_key("ws_download", info.path),
-            icon=":material/download:",
-            type="tertiary",
-            on_click="ignore",
-        )
+        _workspace_download(session, info, f"{_label(info.path)} · {human_size(info.size)}")
     _more_button(limit_key, limit, len(older))
 
 
