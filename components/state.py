@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from components.auth import current_user_id
 from core.agent import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
@@ -18,7 +19,6 @@ from core.errors import InterpreterError
 from core.models import build_model, describe_choice, effective_choice
 from core.session import Session, open_session
 
-USER_ID = "local"
 QUERY_KEY = "c"
 HOLDER_KEY = "engines"
 
@@ -30,8 +30,8 @@ def app_settings() -> Settings:
 
 
 def conversation_store() -> ConversationStore:
-    """The conversations of this app's user."""
-    return ConversationStore(app_settings(), USER_ID)
+    """The conversations of the person using this browser session."""
+    return ConversationStore(app_settings(), current_user_id())
 
 
 @dataclass
@@ -83,7 +83,7 @@ def new_conversation() -> None:
 
 def delete_conversation(conversation_id: str) -> None:
     """Delete a conversation and everything of it; close its engine first."""
-    engine = holder().engines.pop(conversation_id, None)
+    engine = holder().engines.pop(f"{current_user_id()}/{conversation_id}", None)
     if engine is not None:
         engine.close()
         engine.session.close()
@@ -115,11 +115,12 @@ def chat_engine(conversation_id: str) -> ChatEngine:
             if not engine.busy:
                 engine.close()
                 state.engines[cid] = _engine_for(engine.session, state)
-    existing = state.engines.get(conversation_id)
+    key = f"{current_user_id()}/{conversation_id}"
+    existing = state.engines.get(key)
     if existing is not None and not existing.session.sandbox.closed:
         return existing
-    session = open_session(conversation_id, app_settings(), user_id=USER_ID)
+    session = open_session(conversation_id, app_settings(), user_id=current_user_id())
     engine = _engine_for(session, state)
     engine.note_resumed()
-    state.engines[conversation_id] = engine
+    state.engines[key] = engine
     return engine

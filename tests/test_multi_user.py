@@ -1,0 +1,75 @@
+"""With login configured, each person sees only their own conversations, files and workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.auth import user_id_for
+from components.state import HOLDER_KEY, app_settings
+
+REPO = Path(__file__).resolve().parents[1]
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s", "client_id": "c",
+        "client_secret": "x", "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}  # fmt: skip
+ISSUER = "https://idp.example"
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", "0")
+    monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
+    app_settings.clear()
+    apps: list[AppTest] = []
+
+    def make(subject: str | None) -> AppTest:
+        app = AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
+        app.secrets["auth"] = AUTH
+        if subject is not None:
+            app.user = {"is_logged_in": True, "sub": subject, "iss": ISSUER, "email": f"{subject}@example.com"}
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
+        for engine in getattr(holder, "engines", {}).values():
+            engine.close()
+            engine.session.close()
+    app_settings.clear()
+
+
+def _page_text(app: AppTest) -> str:
+    parts = [str(e.value) for e in (*app.markdown, *app.code, *app.caption)]
+    return "\n".join(parts + [b.label for b in app.button])
+
+
+def test_login_is_required_when_configured(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None).run()
+    assert [b.label for b in app.button] == ["Log in"]
+    assert not app.chat_input
+
+
+def test_people_cannot_see_or_resume_each_others_conversations(
+    make_app: Callable[..., AppTest], tmp_path: Path
+) -> None:
+    alice = make_app("alice").run()
+    assert "Logged in as alice@example.com" in _page_text(alice)
+    alice.chat_input[0].set_value("!echo alices-secret > secret.txt && cat secret.txt").run()
+    assert "alices-secret" in _page_text(alice)
+    alice_conversation = alice.query_params["c"]
+    alice_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "alice") / alice_conversation
+    assert (alice_folder / "sandbox" / "secret.txt").exists()
+
+    bob = make_app("bob")
+    bob.query_params["c"] = alice_conversation  # a guessed or leaked link
+    bob.run()
+    assert bob.query_params["c"] != alice_conversation
+    assert "alices-secret" not in _page_text(bob)
+    bob.chat_input[0].set_value("!ls; cat secret.txt").run()
+    assert "alices-secret" not in _page_text(bob)
+    bob_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "bob")
+    assert not (bob_folder / alice_conversation).exists()
