@@ -12,8 +12,13 @@ from components.auth import user_id_for
 from components.state import HOLDER_KEY, app_settings
 
 REPO = Path(__file__).resolve().parents[1]
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s", "client_id": "c",
-        "client_secret": "x", "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}  # fmt: skip
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "s",
+    "client_id": "c",
+    "client_secret": "x",
+    "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+}
 ISSUER = "https://idp.example"
 
 

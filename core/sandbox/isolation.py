@@ -72,8 +72,8 @@ class IsolationReport:
 
     @property
     def reduced(self) -> bool:
-        """Whether isolation is weaker than bubblewrap gives."""
-        return self.mechanism != "bubblewrap"
+        """Whether isolation is weaker than bubblewrap gives (an AgentCore microVM is not weaker)."""
+        return self.mechanism not in ("bubblewrap", "agentcore")
 
 
 @dataclass(frozen=True)
