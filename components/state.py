@@ -107,6 +107,15 @@ def _engine_for(session: Session, state: EngineHolder) -> ChatEngine:
     return ChatEngine(session, model, describe_choice(choice), conversation_store())
 
 
+def _close_idle_engines(state: EngineHolder, keep: str) -> None:
+    """Close the engines of conversations this browser left (not busy ones): one open sandbox per tab."""
+    for key, engine in list(state.engines.items()):
+        if key != keep and not engine.busy:
+            engine.close()
+            engine.session.close()
+            del state.engines[key]
+
+
 def chat_engine(conversation_id: str) -> ChatEngine:
     """The engine of a conversation for this browser session, opened (or rebuilt after a model change)."""
     state = holder()
@@ -119,6 +128,7 @@ def chat_engine(conversation_id: str) -> ChatEngine:
     existing = state.engines.get(key)
     if existing is not None and not existing.session.sandbox.closed:
         return existing
+    _close_idle_engines(state, keep=key)
     session = open_session(conversation_id, app_settings(), user_id=current_user_id())
     engine = _engine_for(session, state)
     engine.note_resumed()

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     disk_limit_mb: int = Field(default=5120, ge=1, description="Disk space one session's sandbox may use, in MB.")
     max_file_mb: int = Field(default=1024, ge=1, description="Largest single file sandbox code may write, in MB.")
     max_processes: int = Field(default=256, ge=8, description="Most processes and threads one sandbox may run.")
+    cpu_limit: float = Field(default=1.0, gt=0, description="CPU cores one session's sandbox may use (cgroup).")
+    user_max_sessions: int = Field(default=5, ge=1, description="Sessions one person may have open at once.")
+    user_disk_limit_mb: int = Field(
+        default=20480, ge=1, description="Disk space all of one person's conversations may use, in MB."
+    )
+    user_max_files: int = Field(default=200_000, ge=1, description="Files all of one person's conversations may hold.")
     max_output_chars: int = Field(
         default=20_000, ge=1000, description="Output longer than this is cut (head and tail kept)."
     )

@@ -12,6 +12,8 @@ session.close()
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import re
 import threading
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 from strands.types.tools import AgentTool
 
 from core.config import Settings
-from core.errors import InvalidPathError
+from core.errors import InvalidPathError, QuotaExceeded
 from core.sandbox.base import Sandbox
 from core.sandbox.local import LocalSandbox
 from core.sandbox.pool import pool_for
@@ -31,6 +33,7 @@ from core.uploads import describe_tree
 from core.workspace import NAMESPACE, Workspace
 from core.workspace.local import LocalWorkspace
 
+MB = 1024 * 1024
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -94,6 +97,26 @@ class Session:
         for listener in list(self.listeners):
             listener(entry)
 
+    def check_user_quota(self, adding_bytes: int = 0, adding_files: int = 1) -> None:
+        """Refuse new files when the person's conversations together are over their disk or file limit.
+
+        Raises:
+            QuotaExceeded: With what is used, the limit, and what to do.
+
+        """
+        used_bytes, used_files = user_usage(self.settings, self.user_id)
+        limit_mb, limit_files = self.settings.user_disk_limit_mb, self.settings.user_max_files
+        if used_bytes + adding_bytes > limit_mb * MB:
+            raise QuotaExceeded(
+                f"Your conversations use {used_bytes / MB:,.0f} MB of your {limit_mb:,} MB; this needs "
+                f"{adding_bytes / MB:,.1f} MB more. Delete files or old conversations first."
+            )
+        if used_files + adding_files > limit_files:
+            raise QuotaExceeded(
+                f"Your conversations hold {used_files:,} files, the most allowed is {limit_files:,}. "
+                "Delete files or old conversations first."
+            )
+
     def preload(self, name: str, data: bytes) -> list[str]:
         """Put an upload into the sandbox root before the agent runs (a ZIP is extracted, keeping its folders).
 
@@ -104,7 +127,11 @@ class Session:
         Returns:
             The sandbox paths that arrived.
 
+        Raises:
+            QuotaExceeded: When the person's disk or file quota would be passed.
+
         """
+        self.check_user_quota(adding_bytes=len(data))
         return self.sandbox.preload(name, data)
 
     def describe_upload(self, name: str, paths: list[str]) -> str:
@@ -134,7 +161,25 @@ def open_session(conversation_id: str, settings: Settings | None = None, *, user
     """
     settings = settings or Settings()
     _IdleReaper.ensure_running()
+    open_now = [s for s in list(_OPEN_SESSIONS) if s.user_id == user_id and not s.sandbox.closed]
+    if len(open_now) >= settings.user_max_sessions:
+        raise QuotaExceeded(
+            f"You already have {len(open_now)} sessions open, the most allowed at once "
+            f"(INTERPRETER_USER_MAX_SESSIONS={settings.user_max_sessions}). Close another conversation's tab, or "
+            "wait until an idle one is shut down."
+        )
     return Session(conversation_id, settings, user_id=user_id)
+
+
+def user_usage(settings: Settings, user_id: str) -> tuple[int, int]:
+    """Bytes and files kept on this machine for all of a person's conversations."""
+    total = files = 0
+    for folder, _, names in os.walk(settings.sessions_dir / user_id):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+                files += 1
+    return total, files
 
 
 class _IdleReaper:

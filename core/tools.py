@@ -86,6 +86,7 @@ def build_tools(session: Session) -> list[AgentTool]:
 
     def push(paths: list[str], record: ToolRecord) -> tuple[list[str], list[str]]:
         saved, failed = [], []
+        session.check_user_quota(adding_files=len(paths))
         for path in paths:
             try:
                 info = workspace.write(posixpath.basename(path.rstrip("/")), sandbox.read_file(path))

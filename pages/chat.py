@@ -12,6 +12,7 @@ from components.side_panel import render_side_panel
 from components.state import chat_engine, current_conversation_id, holder
 from components.uploads import preload_uploads
 from core.agent import ActiveTurn, ChatEngine
+from core.errors import InterpreterError
 from core.models import how_to_configure
 
 PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell command to run it directly"
@@ -46,7 +47,11 @@ def follow_turn(engine: ChatEngine, turn: ActiveTurn, already_shown: int, live_f
 
 
 conversation_id = current_conversation_id()
-engine = chat_engine(conversation_id)
+try:
+    engine = chat_engine(conversation_id)
+except InterpreterError as exc:  # a quota, or a cloud backend that cannot be reached
+    st.error(str(exc))
+    st.stop()
 state = holder()
 
 # st.chat_input always sits at the bottom; reading it first lets this run show the new turn at once.

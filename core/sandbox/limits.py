@@ -17,6 +17,7 @@ from core.config import Settings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MB = 1024 * 1024
+CPU_PERIOD_US = 100_000
 # The address-space cap sits this far above the memory limit: an idle Python with numpy and pandas loaded
 # already reserves about 1.1 GB of address space (thread stacks, BLAS buffers) that it never touches.
 ADDRESS_SPACE_HEADROOM = 1536 * MB
@@ -49,6 +50,7 @@ class ResourceLimits:
         self.memory_bytes = settings.memory_limit_mb * MB
         self.max_processes = settings.max_processes
         self.max_file_bytes = settings.max_file_mb * MB
+        self.cpu_limit = settings.cpu_limit
         self.name = f"code-interpreter-{sandbox_id}"
         self.version, self.groups = self._plan_cgroups()
         self.warnings: list[str] = []
@@ -60,15 +62,15 @@ class ResourceLimits:
 
     def _plan_cgroups(self) -> tuple[str, dict[str, Path]]:
         if _writable(CGROUP_ROOT / "memory") and _writable(CGROUP_ROOT / "pids"):
-            return "v1", {
-                "memory": CGROUP_ROOT / "memory" / self.name,
-                "pids": CGROUP_ROOT / "pids" / self.name,
-            }
+            groups = {"memory": CGROUP_ROOT / "memory" / self.name, "pids": CGROUP_ROOT / "pids" / self.name}
+            if _writable(CGROUP_ROOT / "cpu"):
+                groups["cpu"] = CGROUP_ROOT / "cpu" / self.name
+            return "v1", groups
         own = _own_cgroup_v2()
         controllers = CGROUP_ROOT / "cgroup.controllers"
         if own is not None and controllers.exists() and _writable(own):
             with contextlib.suppress(OSError):
-                wanted = {"memory", "pids"}
+                wanted = {"memory", "pids", "cpu"}
                 if wanted <= set((own / "cgroup.controllers").read_text().split()):
                     return "v2", {"unified": own / self.name}
         return "none", {}
@@ -82,12 +84,16 @@ class ResourceLimits:
                 pids.mkdir(exist_ok=True)
                 (memory / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
                 (pids / "pids.max").write_text(str(self.max_processes))
+                if "cpu" in self.groups:
+                    self.groups["cpu"].mkdir(exist_ok=True)
+                    (self.groups["cpu"] / "cpu.cfs_quota_us").write_text(str(int(self.cpu_limit * CPU_PERIOD_US)))
             elif self.version == "v2":
                 group = self.groups["unified"]
                 group.mkdir(exist_ok=True)
                 (group / "memory.max").write_text(str(self.memory_bytes))
                 (group / "memory.swap.max").write_text("0")
                 (group / "pids.max").write_text(str(self.max_processes))
+                (group / "cpu.max").write_text(f"{int(self.cpu_limit * CPU_PERIOD_US)} {CPU_PERIOD_US}")
         except OSError as exc:
             self.warnings.append(f"Could not set up a cgroup ({exc.strerror}); only per-process limits apply.")
             self.version, self.groups = "none", {}
@@ -123,6 +129,18 @@ class ResourceLimits:
             return int((self.groups[name[0]] / name[1]).read_text())
         return None
 
+    def cpu_throttled(self) -> int:
+        """How many scheduling periods the sandbox was held back by its CPU limit so far."""
+        name = {"v1": ("cpu", "cpu.stat"), "v2": ("unified", "cpu.stat")}.get(self.version)
+        if name is None or name[0] not in self.groups:
+            return 0
+        with contextlib.suppress(OSError, ValueError):
+            for line in (self.groups[name[0]] / name[1]).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "nr_throttled":
+                    return int(value)
+        return 0
+
     def oom_kills(self) -> int:
         """How many times the kernel's OOM killer struck inside this sandbox so far."""
         files = {"v1": ("memory", "memory.oom_control"), "v2": ("unified", "memory.events")}.get(self.version)
@@ -143,6 +161,8 @@ class ResourceLimits:
                 f"memory: {mb} MB for the whole session (cgroup {self.version})",
                 f"processes: {self.max_processes} (cgroup {self.version})",
             ]
+            if "cpu" in self.groups or self.version == "v2":
+                lines.append(f"CPU: {self.cpu_limit:g} core(s) (cgroup {self.version})")
         else:
             lines = [
                 f"memory: about {mb} MB per process (address-space rlimit, {ADDRESS_SPACE_HEADROOM // MB} MB above)"
