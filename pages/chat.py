@@ -8,6 +8,8 @@ from streamlit.delta_generator import DeltaGenerator
 from components.chat import render_event, render_running_tool, render_transcript
 from components.conversations import render_conversations
 from components.sandbox_panel import render_isolation, render_live_files
+from components.export import render_export_buttons
+from components.session_life import render_session_life
 from components.side_panel import render_side_panel
 from components.state import chat_engine, current_conversation_id, holder
 from components.uploads import preload_uploads
@@ -70,7 +72,9 @@ with st.sidebar:
     render_isolation(engine.session.sandbox.isolation_report())
     live_files = st.empty()
     if not engine.busy:  # while a turn runs, live_files shows the files without widgets
+        render_session_life(engine)
         render_side_panel(engine.session)
+        render_export_buttons(engine)
 
 st.caption(f"Model: {engine.model_label}")
 if state.model_error:
@@ -87,7 +91,7 @@ if turn is not None:
         events, shown = engine.transcript.events(), len(turn.events)
 else:
     events, shown = engine.transcript.events(), 0
-render_transcript(events)
+render_transcript(events, rerun=None if turn is not None else engine.start_turn)
 if turn is not None:
     follow_turn(engine, turn, shown, live_files)
     st.rerun()

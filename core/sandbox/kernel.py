@@ -153,6 +153,7 @@ class JupyterKernel(abc.ABC):
 
     label = "kernel"
     socket_prefix = "k"
+    late_output_seconds = 0.0
     memory_rlimit = True
     prelude = ""
 
@@ -290,7 +291,19 @@ class JupyterKernel(abc.ABC):
             if message["parent_header"].get("msg_id") != msg_id:
                 continue
             if self._handle(message, collector):
+                self._collect_late_output(msg_id, collector)
                 return stopped
+
+    def _collect_late_output(self, msg_id: str, collector: OutputCollector) -> None:
+        """Take output that a kernel publishes after saying it is idle (Deno's does), until it has been quiet."""
+        if not self.late_output_seconds:
+            return
+        assert self.client is not None
+        with contextlib.suppress(queue.Empty):
+            while True:
+                message = self.client.get_iopub_msg(timeout=self.late_output_seconds)
+                if message["parent_header"].get("msg_id") == msg_id:
+                    self._handle(message, collector)
 
     @staticmethod
     def _handle(message: dict[str, Any], collector: OutputCollector) -> bool:
@@ -360,6 +373,7 @@ class DenoKernel(JupyterKernel):
 
     label = "JavaScript/TypeScript"
     socket_prefix = "js"
+    late_output_seconds = 0.02
     memory_rlimit = False
 
     def __init__(

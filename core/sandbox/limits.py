@@ -63,8 +63,9 @@ class ResourceLimits:
     def _plan_cgroups(self) -> tuple[str, dict[str, Path]]:
         if _writable(CGROUP_ROOT / "memory") and _writable(CGROUP_ROOT / "pids"):
             groups = {"memory": CGROUP_ROOT / "memory" / self.name, "pids": CGROUP_ROOT / "pids" / self.name}
-            if _writable(CGROUP_ROOT / "cpu"):
-                groups["cpu"] = CGROUP_ROOT / "cpu" / self.name
+            for controller in ("cpu", "cpuacct"):
+                if _writable(CGROUP_ROOT / controller):
+                    groups[controller] = CGROUP_ROOT / controller / self.name
             return "v1", groups
         own = _own_cgroup_v2()
         controllers = CGROUP_ROOT / "cgroup.controllers"
@@ -84,6 +85,8 @@ class ResourceLimits:
                 pids.mkdir(exist_ok=True)
                 (memory / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
                 (pids / "pids.max").write_text(str(self.max_processes))
+                if "cpuacct" in self.groups:
+                    self.groups["cpuacct"].mkdir(exist_ok=True)
                 if "cpu" in self.groups:
                     self.groups["cpu"].mkdir(exist_ok=True)
                     (self.groups["cpu"] / "cpu.cfs_quota_us").write_text(str(int(self.cpu_limit * CPU_PERIOD_US)))
@@ -127,6 +130,17 @@ class ResourceLimits:
             return None
         with contextlib.suppress(OSError, ValueError):
             return int((self.groups[name[0]] / name[1]).read_text())
+        return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the whole sandbox used so far, where a cgroup tells."""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if self.version == "v1" and "cpuacct" in self.groups:
+                return int((self.groups["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            if self.version == "v2":
+                for line in (self.groups["unified"] / "cpu.stat").read_text().splitlines():
+                    if line.startswith("usage_usec "):
+                        return int(line.split()[1]) / 1e6
         return None
 
     def cpu_throttled(self) -> int:

@@ -1,0 +1,446 @@
+"""The AgentCore sandbox: the Sandbox protocol over AWS Bedrock AgentCore Code Interpreter.
+
+One AgentCore session per conversation, started at the first use and reused while it is ``READY``. When it
+expired (or :meth:`AgentCoreSandbox.sleep` stopped it to save money: AgentCore bills while a session runs) the
+next call starts a new one, uploads again every file this app wrote or uploaded, runs the call and says so in a
+note. Files that code created in the old session cannot be read from a dead session and are lost.
+
+What AgentCore cannot do, said plainly: ``executeCode`` has no timeout and cannot be interrupted from outside,
+so a Python/JS/TS run ends when the code ends (or at AgentCore's own limits); :meth:`AgentCoreSandbox.interrupt`
+stops the runs that have not started yet. Shell commands are bounded with coreutils ``timeout``. Files travel
+inline, at most 100 MB each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import re
+import secrets
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from core.config import Settings
+from core.errors import (
+    CloudError,
+    InterpreterError,
+    InvalidPathError,
+    SandboxClosed,
+    SandboxError,
+    UploadRejected,
+)
+from core.sandbox.agentcore_stream import (
+    FIGURES,
+    FIGURES_DIR,
+    FIGURES_MARKER,
+    INLINE_LIMIT,
+    MB,
+    PRELUDE,
+    UNZIP,
+    Parsed,
+    botocore_error,
+    check_inline,
+    clean_path,
+    content_entry,
+    error_code,
+    execution_result,
+    file_error,
+    file_infos,
+    is_internal,
+    parse_stream,
+    session_gone,
+    zip_plan,
+)
+from core.sandbox.base import LANGUAGES
+from core.sandbox.isolation import IsolationReport
+from core.types import IMAGE_PNG, STOP_EXPLANATIONS, ExecutionResult, FileInfo, RichOutput, StopReason, guess_mime_type
+from core.uploads import _check_upload_name, _shown
+
+UPLOAD_BATCH_BYTES = 64 * MB
+MIRROR_LIMIT = 512 * MB
+"""How many bytes of written files are kept here to upload again after a session expired."""
+STATUS_CHECK_SECONDS = 60.0
+KILL_GRACE_SECONDS = 5
+MAX_LISTED = 20_000
+
+
+class _SessionGone(Exception):
+    """The AgentCore session expired, was stopped or is unknown."""
+
+
+class AgentCoreSandbox:
+    """A sandbox in an AWS Bedrock AgentCore Code Interpreter session. See :class:`core.sandbox.base.Sandbox`.
+
+    Args:
+        settings: Region, interpreter identifier, session timeout and the output and upload limits.
+        session_name: A name for the AgentCore session (the conversation id); it is sanitised.
+        interpreter: A ``bedrock_agentcore`` ``CodeInterpreter`` (made from the settings when not given).
+
+    """
+
+    def __init__(self, settings: Settings, session_name: str, *, interpreter: Any | None = None) -> None:
+        self.settings = settings
+        self.session_name = re.sub(r"[^A-Za-z0-9_-]+", "-", session_name).strip("-")[:100] or "conversation"
+        region = settings.agentcore_region
+        if interpreter is None:
+            import boto3
+            from bedrock_agentcore.tools.code_interpreter_client import CodeInterpreter
+
+            region = region or boto3.session.Session().region_name or ""
+            if not region:
+                raise CloudError("No AWS region is set for AgentCore. Set INTERPRETER_AGENTCORE_REGION or AWS_REGION.")
+            try:
+                interpreter = CodeInterpreter(region)
+            except Exception as exc:
+                mapped = botocore_error(exc, action="CreateClient", where=region)
+                raise mapped or CloudError(f"The AgentCore client for {region} could not be made: {exc}") from None
+        self.interpreter = interpreter
+        self.where = (
+            f"the code interpreter {settings.agentcore_identifier!r} in {getattr(interpreter, 'region', region)}"
+        )
+        self.cancel = threading.Event()
+        self.closed = False
+        self.last_used = time.monotonic()
+        self.pending_notes: list[str] = []
+        self._lock = threading.RLock()
+        self._session_id: str | None = None
+        self._session_wall = time.time()
+        self._checked_at = 0.0
+        self._restart_reason: str | None = None
+        self._prelude_done = False
+        self._mirror: dict[tuple[str, str], bytes] = {}
+        self._unkept: set[str] = set()
+        self._written_at: dict[str, float] = {}
+
+    # -- AWS calls and the session ------------------------------------------------------------------------
+
+    def _aws(self, action: str, call: Callable[[], Any]) -> Any:
+        """Run one AWS call; every botocore error becomes a typed error (or ``_SessionGone``)."""
+        try:
+            return call()
+        except Exception as exc:
+            if action in ("InvokeCodeInterpreter", "GetCodeInterpreterSession") and session_gone(*error_code(exc)):
+                raise _SessionGone(error_code(exc)[1]) from None
+            mapped = botocore_error(exc, action=action, where=self.where)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    def _invoke(self, method: str, arguments: dict[str, Any]) -> Parsed:
+        parsed: Parsed = self._aws(
+            "InvokeCodeInterpreter", lambda: parse_stream(self.interpreter.invoke(method, arguments)["stream"])
+        )
+        self._checked_at = time.monotonic()
+        return parsed
+
+    def _call(self, method: str, arguments: dict[str, Any], *, prelude: bool = False) -> Parsed:
+        """Invoke a tool of the session, restarting an expired session and trying once more."""
+        for attempt in range(2):
+            try:
+                self._ensure_session()
+                if prelude and not self._prelude_done:
+                    self._invoke("executeCode", {"code": PRELUDE, "language": "python"})
+                    self._prelude_done = True
+                return self._invoke(method, arguments)
+            except _SessionGone:
+                self._drop_session("The AgentCore session expired and was restarted: variables were lost.")
+                if attempt:
+                    raise CloudError(
+                        "The AgentCore session ended again right after a restart; try again later."
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _ensure_session(self) -> None:
+        if self.closed:
+            raise SandboxClosed("This session's sandbox was closed; open the session again.")
+        if self._session_id is not None and time.monotonic() - self._checked_at > STATUS_CHECK_SECONDS:
+            try:
+                status = self._aws("GetCodeInterpreterSession", self.interpreter.get_session).get("status")
+            except _SessionGone:
+                status = "TERMINATED"
+            if status != "READY":
+                raise _SessionGone(f"status {status}")
+            self._checked_at = time.monotonic()
+        if self._session_id is None:
+            self._start_session()
+
+    def _start_session(self) -> None:
+        settings = self.settings
+        self._session_id = str(
+            self._aws(
+                "StartCodeInterpreterSession",
+                lambda: self.interpreter.start(
+                    identifier=settings.agentcore_identifier,
+                    name=self.session_name,
+                    session_timeout_seconds=settings.agentcore_session_timeout,
+                ),
+            )
+        )
+        self._session_wall, self._checked_at, self._prelude_done = time.time(), time.monotonic(), False
+        reason, self._restart_reason = self._restart_reason, None
+        if reason is None:
+            return
+        try:
+            restored = self._restore()
+        except BaseException:
+            self._drop_session(reason)
+            raise
+        if restored:
+            shown = ", ".join(restored[:10]) + (f" and {len(restored) - 10} more" if len(restored) > 10 else "")
+            reason += f" Re-uploaded the files this app wrote or uploaded: {shown}."
+        if self._unkept:
+            reason += f" Too large to keep for re-upload, so lost: {', '.join(sorted(self._unkept)[:10])}."
+        self.pending_notes.append(
+            reason + " Files created by code in the old session are lost unless they were saved to the workspace."
+        )
+
+    def _drop_session(self, reason: str | None) -> None:
+        """Forget the session (stopping it if it still runs); the next call starts a new one."""
+        if self._session_id is None:
+            return
+        self._session_id = None
+        self._restart_reason = reason
+        with contextlib.suppress(Exception):  # a dead or unreachable session times out by itself
+            self.interpreter.stop()
+
+    def _restore(self) -> list[str]:
+        """Upload again what this app wrote or uploaded (in the original order) into a new session."""
+        restored: list[str] = []
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for (kind, name), data in [*self._mirror.items(), (("end", ""), b"")]:
+            if batch and (kind != "file" or size + len(data) > UPLOAD_BATCH_BYTES):
+                if self._invoke("writeFiles", {"content": batch}).is_error:
+                    raise SandboxError("The files of the expired AgentCore session could not be uploaded again.")
+                batch, size = [], 0
+            if kind == "zip":
+                self._extract_zip(name, data, self._invoke)
+                restored.append(f"{name} (unpacked again)")
+            elif kind == "file":
+                batch.append(content_entry(name, data))
+                size += len(data)
+                restored.append(name)
+        return restored
+
+    def _remember(self, kind: str, name: str, data: bytes) -> None:
+        self._mirror.pop((kind, name), None)
+        self._unkept.discard(name)
+        if sum(map(len, self._mirror.values())) + len(data) <= MIRROR_LIMIT:
+            self._mirror[kind, name] = data
+        else:
+            self._unkept.add(name)
+
+    def _forget(self, path: str) -> None:
+        inside = lambda p: p == path or p.startswith(path + "/")  # noqa: E731
+        self._mirror = {key: data for key, data in self._mirror.items() if key[0] == "zip" or not inside(key[1])}
+        self._unkept = {p for p in self._unkept if not inside(p)}
+        self._written_at = {p: t for p, t in self._written_at.items() if not inside(p)}
+
+    # -- running code -------------------------------------------------------------------------------------
+
+    def _finish(self, result: ExecutionResult) -> ExecutionResult:
+        result.notes[:0] = self.pending_notes
+        self.pending_notes = []
+        return result
+
+    def _begin(self) -> ExecutionResult | None:
+        if self.closed:
+            raise SandboxClosed("This session's sandbox was closed; open the session again.")
+        self.last_used = time.monotonic()
+        if self.cancel.is_set():
+            stopped = StopReason.INTERRUPTED
+            return self._finish(ExecutionResult(stopped=stopped, notes=[STOP_EXPLANATIONS[stopped]]))
+        return None
+
+    def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
+        """Run Python, JavaScript or TypeScript in the AgentCore session (``timeout`` cannot be enforced there)."""
+        if language not in LANGUAGES:
+            raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
+        with self._lock:
+            if (refused := self._begin()) is not None:
+                return refused
+            started = time.monotonic()
+            parsed = self._call("executeCode", {"code": code, "language": language}, prelude=language == "python")
+            limit = self.settings.max_output_chars
+            result = execution_result(parsed, language=language, limit=limit, duration=time.monotonic() - started)
+            if language == "python":
+                self._collect_figures(result)
+            return self._finish(result)
+
+    def _collect_figures(self, result: ExecutionResult) -> None:
+        """Add the figures the run left open as PNG images (saved, read and deleted in the sandbox)."""
+        try:
+            parsed = self._call("executeCode", {"code": FIGURES, "language": "python"})
+            lines = (parsed.stdout if parsed.stdout is not None else parsed.text).splitlines()
+            found = [json.loads(line[len(FIGURES_MARKER) :]) for line in lines if line.startswith(FIGURES_MARKER)]
+            paths = [str(path) for path in found[-1]] if found else []
+            if not paths:
+                return
+            images = self._call("readFiles", {"paths": paths}).resources
+            result.outputs.extend(RichOutput(mime_type=IMAGE_PNG, data=image.data) for image in images)
+            with contextlib.suppress(InterpreterError):
+                self._call("removeFiles", {"paths": [*paths, FIGURES_DIR]})
+        except (InterpreterError, ValueError) as error:
+            result.notes.append(f"Figures left open by the code could not be collected: {error}")
+
+    def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
+        """Run a bash command line in the sandbox's working folder, stopped after ``timeout`` seconds."""
+        with self._lock:
+            if (refused := self._begin()) is not None:
+                return refused
+            limit = timeout or self.settings.execution_timeout
+            line = f"bash -c {shlex.quote(command)}"
+            timed = f"timeout -k {KILL_GRACE_SECONDS} {limit:g} {line}"
+            wrapped = f"if command -v timeout >/dev/null 2>&1; then {timed}; else {line}; fi"
+            started = time.monotonic()
+            parsed = self._call("executeCommand", {"command": wrapped})
+            elapsed = time.monotonic() - started
+            result = execution_result(parsed, language=None, limit=self.settings.max_output_chars, duration=elapsed)
+            if result.exit_code in (124, 137) and elapsed >= limit:
+                result.stopped = StopReason.TIMEOUT
+                result.notes.insert(0, f"{STOP_EXPLANATIONS[StopReason.TIMEOUT]} (limit {limit:g} s)")
+            return self._finish(result)
+
+    def interrupt(self) -> None:
+        """Stop the runs that are about to start; AgentCore cannot interrupt a run in progress (it ends by itself)."""
+        self.cancel.set()
+
+    def clear_interrupt(self) -> None:
+        """Let runs go ahead again after :meth:`interrupt`."""
+        self.cancel.clear()
+
+    # -- files --------------------------------------------------------------------------------------------
+
+    def read_file(self, path: str) -> bytes:
+        """The bytes of a sandbox file (text and binary alike)."""
+        relative = clean_path(path)
+        with self._lock:
+            parsed = self._call("readFiles", {"paths": [relative]})
+        if parsed.is_error or not parsed.resources:
+            raise file_error(parsed, relative, "read")
+        return parsed.resources[0].data
+
+    def write_file(self, path: str, data: bytes) -> FileInfo:
+        """Create or replace a file (at most 100 MB); parent folders are created."""
+        relative = clean_path(path)
+        if relative == ".":
+            raise InvalidPathError(f"{path!r} is a folder; give a file name.")
+        check_inline(relative, data)
+        with self._lock:
+            parsed = self._call("writeFiles", {"content": [content_entry(relative, data)]})
+            if parsed.is_error:
+                raise file_error(parsed, relative, "write")
+            self._remember("file", relative, data)
+            self._written_at[relative] = now = time.time()
+        return FileInfo(path=relative, size=len(data), modified=now, mime_type=guess_mime_type(relative))
+
+    def _list_folder(self, folder: str) -> list[FileInfo]:
+        parsed = self._call("listFiles", {"directoryPath": folder})
+        if parsed.is_error:
+            if "not a directory" in parsed.message.lower() and folder != ".":
+                same = [i for i in self._list_folder(posixpath.dirname(folder) or ".") if i.path == folder]
+                if same:
+                    return same
+            raise file_error(parsed, folder, "list")
+        return file_infos(parsed, folder, self._written_at, self._session_wall)
+
+    def list_files(self, path: str = ".", recursive: bool = False) -> list[FileInfo]:
+        """The entries of a folder sorted by path (folders included), or the one file named."""
+        relative = clean_path(path)
+        with self._lock:
+            entries = self._list_folder(relative)
+            folders = [e.path for e in entries if e.is_dir and not is_internal(e.path)] if recursive else []
+            while folders and len(entries) < MAX_LISTED:
+                children = self._list_folder(folders.pop(0))
+                entries += children
+                folders += [e.path for e in children if e.is_dir]
+        return sorted((e for e in entries if not is_internal(e.path)), key=lambda e: e.path)
+
+    def remove(self, path: str) -> None:
+        """Delete a file or a whole folder (never the working folder itself)."""
+        relative = clean_path(path)
+        if relative == ".":
+            raise InvalidPathError("The sandbox root itself cannot be removed; name the files to delete.")
+        with self._lock:
+            parsed = self._call("removeFiles", {"paths": [relative]})
+            if parsed.is_error:
+                raise file_error(parsed, relative, "remove")
+            self._forget(relative)
+
+    def preload(self, name: str, data: bytes) -> list[str]:
+        """Put an upload in the working folder; a ZIP is checked here, then unpacked there keeping its folders."""
+        if len(data) > self.settings.max_upload_mb * MB:
+            raise UploadRejected(
+                f"{_shown(str(name))} is {len(data) / MB:,.1f} MB, larger than the upload limit of "
+                f"{self.settings.max_upload_mb:,} MB (setting INTERPRETER_MAX_UPLOAD_MB). Upload a smaller file."
+            )
+        _check_upload_name(name)
+        if not name.lower().endswith(".zip"):
+            self.write_file(name, data)
+            return [name]
+        with self._lock:
+            arrived = self._extract_zip(name, data, self._call)
+            self._remember("zip", name, data)
+            return arrived
+
+    def _extract_zip(self, name: str, data: bytes, call: Callable[[str, dict[str, Any]], Parsed]) -> list[str]:
+        plan, arrived = zip_plan(name, data, self.settings)
+        check_inline(name, data)
+        stem = f".upload-{secrets.token_hex(8)}"
+        archive, plan_file = f"{stem}.zip", f"{stem}.json"
+        entries = [{"path": archive, "blob": data}, content_entry(plan_file, json.dumps(plan).encode())]
+        sent = call("writeFiles", {"content": entries})
+        if sent.is_error:
+            raise UploadRejected(f"{_shown(name)} could not be sent to AgentCore: {sent.message}. Nothing was kept.")
+        command = shlex.join(["python3", "-c", UNZIP, archive, plan_file, stem])
+        done = call("executeCommand", {"command": command})
+        if done.is_error or done.exit_code:
+            detail = (done.stderr or done.text).strip().splitlines()[-1:] or ["could not be unpacked"]
+            raise UploadRejected(f"The archive {_shown(name)} {detail[0]}. Nothing was kept.")
+        return arrived
+
+    # -- life ---------------------------------------------------------------------------------------------
+
+    def start_kernel(self) -> None:
+        """Start the AgentCore session now instead of at the first use (files are restored, a note waits)."""
+        with self._lock:
+            self._call("listFiles", {"directoryPath": "."})
+
+    def running_kernels(self) -> list[str]:
+        """``["agentcore"]`` while an AgentCore session is running."""
+        return ["agentcore"] if self._session_id is not None else []
+
+    def isolation_report(self) -> IsolationReport:
+        """What isolates this sandbox: an AgentCore session (its own microVM in AWS)."""
+        return IsolationReport(
+            mechanism="agentcore",
+            network="as configured on the code interpreter (the AWS default has no internet; a custom interpreter "
+            "can have public network)",
+            limits=[
+                "Each AgentCore session runs in its own microVM in AWS, separate from this machine.",
+                f"A session lives at most {self.settings.agentcore_session_timeout:,} s; after it, variables are lost.",
+                "Code runs cannot be interrupted or timed out from here; shell commands stop after the time limit.",
+                f"Files go to and from the session inline, at most {INLINE_LIMIT / MB:,.0f} MB each.",
+            ],
+            warnings=[],
+        )
+
+    def sleep(self, idle_seconds: float | None = None) -> bool:
+        """Stop the AgentCore session (it is billed while it runs); the next call starts a new one with the files."""
+        with self._lock:
+            if self._session_id is None:
+                return False
+            why = f"idle for {idle_seconds / 60:.0f} minutes" if idle_seconds is not None else "idle"
+            self._drop_session(f"The AgentCore session was stopped while {why} and was restarted: variables were lost.")
+            return True
+
+    def close(self) -> None:
+        """Stop the AgentCore session; later calls raise ``SandboxClosed``."""
+        with self._lock:
+            if not self.closed:
+                self._drop_session(None)
+                self.closed = True

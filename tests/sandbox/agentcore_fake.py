@@ -1,0 +1,375 @@
+"""A fake of AgentCore's data-plane boto3 client (``bedrock-agentcore``) for the AgentCore sandbox tests.
+
+``FakeAgentCoreDataPlane`` offers the four methods ``CodeInterpreter`` calls: start, get and stop a code
+interpreter session, and ``invoke_code_interpreter``. Every request is validated against botocore's service
+model (types, required members, unknown members as boto3 does; enums, lengths and patterns as the service
+does). Each session runs its code with a real :class:`~core.sandbox.local.LocalSandbox` in a folder of its own,
+and answers are shaped like the service's: ``{"sessionId", "stream": [{"result": {"content": [...],
+"structuredContent": {...}, "isError": bool}}]}``.
+
+How the fake renders a result (the service model allows these blocks; the real service's choices may differ):
+stdout and a code error's traceback are ``text`` blocks, images ``image`` blocks (bytes), other displayed values
+(tables, HTML, Plotly, the last expression) ``resource`` blocks with their MIME type and the plain-text fallback
+as the block's ``description``, files ``resource`` blocks, folder entries ``resource_link`` blocks. Like
+AgentCore's ``executeCode`` (as far as is known) it runs no post-run hook: figures left open stay open.
+
+Tests can throttle the next calls, put an exception event in the next stream, and expire sessions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.model import ListShape, Shape, StructureShape
+from botocore.validate import ParamValidator
+
+from core.config import Settings
+from core.errors import FileNotFoundInSandbox, InterpreterError
+from core.sandbox.local import LocalSandbox
+from core.types import ExecutionResult, guess_mime_type
+
+# The local kernel's prelude shows open figures after each run; AgentCore's executeCode does not.
+NO_FIGURE_HOOK = """\
+def _fake_no_hook():
+    from IPython import get_ipython
+    events = get_ipython().events
+    for callback in list(events.callbacks["post_execute"]):
+        if getattr(callback, "__name__", "") == "flush_figures":
+            events.unregister("post_execute", callback)
+_fake_no_hook()
+del _fake_no_hook
+"""
+REQUIRED_ARGUMENTS = {
+    "executeCode": ("code",),
+    "executeCommand": ("command",),
+    "readFiles": ("paths",),
+    "writeFiles": ("content",),
+    "removeFiles": ("paths",),
+    "getTask": ("taskId",),
+    "stopTask": ("taskId",),
+    "startCommandExecution": ("command",),
+}
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def client_error(code: str, message: str, operation: str, status: int, **extra: Any) -> ClientError:
+    """A ``ClientError`` shaped as botocore raises it for a modeled error of this service."""
+    response = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+        "message": message,
+        **extra,
+    }
+    return ClientError(response, operation)  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeSession:
+    """One code interpreter session of the fake."""
+
+    session_id: str
+    identifier: str
+    name: str
+    timeout: int
+    folder: Path
+    status: str = "READY"
+    sandbox: LocalSandbox | None = None
+
+    def local(self, settings: Settings) -> LocalSandbox:
+        if self.sandbox is None:
+            self.sandbox = LocalSandbox(settings, self.folder)
+        return self.sandbox
+
+    def terminate(self) -> None:
+        self.status = "TERMINATED"
+        if self.sandbox is not None:
+            self.sandbox.close()
+
+
+class FakeAgentCoreDataPlane:
+    """Stands in for ``CodeInterpreter.data_plane_client``; see the module docstring."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.model = botocore.session.get_session().get_service_model("bedrock-agentcore")
+        self.settings = Settings(data_dir=folder, kernel_pool_size=0, execution_timeout=60, max_output_chars=20_000_000)
+        self.sessions: dict[str, FakeSession] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._throttled = 0
+        self._stream_failure: tuple[str, str] | None = None
+
+    # -- test controls --------------------------------------------------------------------------------
+
+    def throttle(self, calls: int = 1) -> None:
+        """Answer the next ``calls`` requests with a ThrottlingException."""
+        self._throttled = calls
+
+    def fail_stream(self, event: str, message: str) -> None:
+        """Put the exception event ``event`` (e.g. ``accessDeniedException``) in the next invoke's stream."""
+        self._stream_failure = (event, message)
+
+    def expire(self, session_id: str | None = None) -> None:
+        """Terminate a session (all running ones by default), as its timeout would; its files are gone."""
+        for session in self.sessions.values():
+            if session.status == "READY" and session_id in (None, session.session_id):
+                session.terminate()
+
+    def invocations(self, tool: str | None = None) -> list[dict[str, Any]]:
+        """The ``arguments`` of every invoke (of one tool when named)."""
+        return [
+            params.get("arguments", {})
+            for operation, params in self.calls
+            if operation == "InvokeCodeInterpreter" and tool in (None, params.get("name"))
+        ]
+
+    def operations(self) -> list[str]:
+        """The operations called, in order."""
+        return [operation for operation, _ in self.calls]
+
+    def running(self) -> list[FakeSession]:
+        """The sessions that are READY."""
+        return [s for s in self.sessions.values() if s.status == "READY"]
+
+    def close(self) -> None:
+        """Stop every session's local sandbox."""
+        for session in self.sessions.values():
+            session.terminate()
+
+    # -- validation -----------------------------------------------------------------------------------
+
+    def _accept(self, operation: str, params: dict[str, Any]) -> None:
+        self.calls.append((operation, params))
+        shape = self.model.operation_model(operation).input_shape
+        report = ParamValidator().validate(params, shape)
+        if report.has_errors():
+            raise ParamValidationError(report=report.generate_report())
+        problems: list[str] = []
+        _check_values(params, shape, shape.name, problems)
+        if problems:
+            raise client_error(
+                "ValidationException", "; ".join(problems), operation, 400, reason="FieldValidationFailed"
+            )
+        if self._throttled:
+            self._throttled -= 1
+            raise client_error("ThrottlingException", "Rate exceeded", operation, 429)
+
+    def _session(self, operation: str, params: dict[str, Any], *, running: bool) -> FakeSession:
+        session = self.sessions.get(params.get("sessionId") or "")
+        if session is None or session.identifier != params["codeInterpreterIdentifier"]:
+            raise client_error("ResourceNotFoundException", "Session not found", operation, 404)
+        if running and session.status != "READY":
+            raise client_error(
+                "ResourceNotFoundException", f"Session {session.session_id} is terminated", operation, 404
+            )
+        return session
+
+    # -- the client's methods -------------------------------------------------------------------------
+
+    def start_code_interpreter_session(self, **params: Any) -> dict[str, Any]:
+        self._accept("StartCodeInterpreterSession", params)
+        session_id = secrets.token_hex(13)
+        self.sessions[session_id] = FakeSession(
+            session_id=session_id,
+            identifier=params["codeInterpreterIdentifier"],
+            name=params.get("name", ""),
+            timeout=params.get("sessionTimeoutSeconds", 900),
+            folder=self.folder / "sessions" / "agentcore" / session_id,
+        )
+        return {
+            "codeInterpreterIdentifier": params["codeInterpreterIdentifier"],
+            "sessionId": session_id,
+            "createdAt": _now(),
+        }
+
+    def get_code_interpreter_session(self, **params: Any) -> dict[str, Any]:
+        self._accept("GetCodeInterpreterSession", params)
+        session = self._session("GetCodeInterpreterSession", params, running=False)
+        return {
+            "codeInterpreterIdentifier": session.identifier,
+            "sessionId": session.session_id,
+            "name": session.name,
+            "createdAt": _now(),
+            "sessionTimeoutSeconds": session.timeout,
+            "status": session.status,
+        }
+
+    def stop_code_interpreter_session(self, **params: Any) -> dict[str, Any]:
+        self._accept("StopCodeInterpreterSession", params)
+        session = self._session("StopCodeInterpreterSession", params, running=False)
+        session.terminate()
+        return {
+            "codeInterpreterIdentifier": session.identifier,
+            "sessionId": session.session_id,
+            "lastUpdatedAt": _now(),
+        }
+
+    def invoke_code_interpreter(self, **params: Any) -> dict[str, Any]:
+        self._accept("InvokeCodeInterpreter", params)
+        session = self._session("InvokeCodeInterpreter", params, running=True)
+        name, arguments = params["name"], params.get("arguments", {})
+        missing = [key for key in REQUIRED_ARGUMENTS.get(name, ()) if key not in arguments]
+        if missing:
+            raise client_error(
+                "ValidationException", f"{name} needs {', '.join(missing)}", "InvokeCodeInterpreter", 400
+            )
+        if self._stream_failure is not None:
+            (event, message), self._stream_failure = self._stream_failure, None
+            return {"sessionId": session.session_id, "stream": [{event: {"message": message}}]}
+        handler = getattr(self, f"_tool_{name}", None)
+        result = handler(session.local(self.settings), arguments) if handler else _error(f"{name} is not faked")
+        return {"sessionId": session.session_id, "stream": [{"result": result}]}
+
+    # -- tools ----------------------------------------------------------------------------------------
+
+    def _tool_executeCode(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+        language = arguments.get("language", "python")
+        if arguments.get("clearContext"):
+            sandbox.sleep()
+        if language == "python":
+            sandbox.execute(NO_FIGURE_HOOK)
+        result = sandbox.execute(arguments["code"], language=language)
+        content: list[dict[str, Any]] = []
+        for number, output in enumerate(result.outputs):
+            if isinstance(output.data, bytes) and output.mime_type.startswith("image/"):
+                content.append({"type": "image", "data": output.data, "mimeType": output.mime_type})
+                continue
+            text = output.data if isinstance(output.data, str) else json.dumps(output.data)
+            uri = f"output://{number}"
+            block = {
+                "type": "resource",
+                "resource": {"type": "text", "uri": uri, "mimeType": output.mime_type, "text": text},
+            }
+            content.append({**block, "description": output.text} if output.text else block)
+        stderr, failed = result.stderr, result.error is not None or result.stopped is not None
+        if result.error is not None:
+            message = result.error.traceback or f"{result.error.name}: {result.error.value}"
+            stderr += message
+            content.insert(0, {"type": "text", "text": message})
+        elif result.stopped is not None:
+            content.insert(0, {"type": "text", "text": f"Execution stopped: {result.stopped.value}"})
+        elif result.stdout:
+            content.insert(0, {"type": "text", "text": result.stdout})
+        return _result(content, result, stderr=stderr, exit_code=int(failed), is_error=failed)
+
+    def _tool_executeCommand(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+        result = sandbox.run_command(arguments["command"])
+        exit_code = result.exit_code if result.exit_code is not None else -1
+        content = [{"type": "text", "text": result.stdout or result.stderr}] if result.stdout or result.stderr else []
+        failed = exit_code != 0 or result.stopped is not None
+        return _result(content, result, stderr=result.stderr, exit_code=exit_code, is_error=failed)
+
+    def _tool_readFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+        content, problems = [], []
+        for path in arguments["paths"]:
+            try:
+                data = sandbox.read_file(path)
+            except InterpreterError as error:
+                problems.append(_problem(path, error))
+                continue
+            resource: dict[str, Any] = {"uri": f"file:///{path}", "mimeType": guess_mime_type(path)}
+            try:
+                resource.update(type="text", text=data.decode("utf-8"))
+            except UnicodeDecodeError:
+                resource.update(type="blob", blob=data)
+            content.append({"type": "resource", "resource": resource})
+        return _files_result(content, problems)
+
+    def _tool_writeFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+        problems = []
+        for item in arguments["content"]:
+            if ("text" in item) == ("blob" in item):
+                problems.append(f"{item['path']}: give exactly one of text and blob")
+                continue
+            data = item["text"].encode() if "text" in item else bytes(item["blob"])
+            try:
+                sandbox.write_file(item["path"], data)
+            except InterpreterError as error:
+                problems.append(_problem(item["path"], error))
+        count = len(arguments["content"]) - len(problems)
+        return _files_result([{"type": "text", "text": f"Successfully wrote {count} file(s)"}], problems)
+
+    def _tool_listFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+        folder = arguments.get("directoryPath") or "."
+        try:
+            entries = sandbox.list_files(folder)
+        except InterpreterError as error:
+            return _error(_problem(folder, error))
+        if len(entries) == 1 and not entries[0].is_dir and entries[0].path == folder.strip("/"):
+            return _error(f"Not a directory: {folder}")
+        content = []
+        for entry in entries:
+            link: dict[str, Any] = {"type": "resource_link", "name": entry.path.rsplit("/", 1)[-1]}
+            link["uri"] = f"file:///{entry.path}"
+            if entry.is_dir:
+                link["description"] = "Directory"
+            else:
+                link.update(description="File", mimeType=entry.mime_type, size=entry.size)
+            content.append(link)
+        return {"content": content, "isError": False}
+
+    def _tool_removeFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+        problems = []
+        for path in arguments["paths"]:
+            try:
+                sandbox.remove(path)
+            except InterpreterError as error:
+                problems.append(_problem(path, error))
+        return _files_result([{"type": "text", "text": "Removed"}], problems)
+
+
+def _check_values(value: Any, shape: Shape, where: str, problems: list[str]) -> None:
+    """What the service checks that botocore's client-side validation does not: enums, lengths, patterns."""
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                _check_values(value[name], member, f"{where}.{name}", problems)
+    elif isinstance(shape, ListShape) and isinstance(value, list):
+        for number, item in enumerate(value):
+            _check_values(item, shape.member, f"{where}[{number}]", problems)
+    elif isinstance(value, str | bytes | bytearray):
+        enum, limit, pattern = shape.metadata.get("enum"), shape.metadata.get("max"), shape.metadata.get("pattern")
+        if enum and value not in enum:
+            problems.append(f"{where}: {value!r} is not one of {enum}")
+        if limit is not None and len(value) > limit:
+            problems.append(f"{where}: longer than {limit}")
+        if pattern and isinstance(value, str) and not re.fullmatch(pattern, value):
+            problems.append(f"{where}: does not match {pattern}")
+
+
+def _problem(path: str, error: Exception) -> str:
+    if isinstance(error, FileNotFoundInSandbox):
+        return f"No such file or directory: {path!r}"
+    return f"Cannot access {path!r}: {error}"
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def _files_result(content: list[dict[str, Any]], problems: list[str]) -> dict[str, Any]:
+    if problems:
+        return {"content": [*content, {"type": "text", "text": "\n".join(problems)}], "isError": True}
+    return {"content": content, "isError": False}
+
+
+def _result(
+    content: list[dict[str, Any]], result: ExecutionResult, *, stderr: str, exit_code: int, is_error: bool
+) -> dict[str, Any]:
+    structured = {
+        "stdout": result.stdout,
+        "stderr": stderr,
+        "exitCode": exit_code,
+        "executionTime": result.duration * 1000,
+    }
+    return {"content": content, "structuredContent": structured, "isError": is_error}

@@ -1,0 +1,393 @@
+"""The AgentCore sandbox against a fake AgentCore data plane: the Sandbox contract, then what only AgentCore has
+(sessions that expire, AWS errors, uploads unpacked inside the session)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from bedrock_agentcore.tools.code_interpreter_client import CodeInterpreter
+
+from core.config import Settings
+from core.errors import (
+    AccessDenied,
+    CloudError,
+    CredentialsMissing,
+    InvalidPathError,
+    QuotaExceeded,
+    SandboxClosed,
+    Throttled,
+    UploadRejected,
+)
+from core.sandbox import agentcore, agentcore_stream
+from core.sandbox.agentcore import AgentCoreSandbox
+from core.sandbox.base import Sandbox
+from core.tools import build_tools
+from core.types import IMAGE_PNG
+from tests.conftest import text_of
+from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
+from tests.sandbox.contract import SandboxContract, make_zip
+
+MakeSandbox = Callable[..., AgentCoreSandbox]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_aws_network() -> Iterator[None]:
+    """Nothing here may reach AWS (or the EC2 metadata service): only loopback connections are let through."""
+    connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"network call to {address} in a fake AgentCore test")
+        connect(self, address)  # type: ignore[arg-type]
+
+    socket.socket.connect = guarded  # type: ignore[method-assign,assignment]
+    yield
+    socket.socket.connect = connect  # type: ignore[method-assign]
+
+
+def fake_interpreter(fake: FakeAgentCoreDataPlane) -> CodeInterpreter:
+    """A real CodeInterpreter whose data-plane client is the fake.
+
+    Static test credentials: without any, creating the boto3 clients asks the EC2 metadata service for some.
+    """
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    interpreter = CodeInterpreter(region="us-east-1", session=session)
+    interpreter.data_plane_client = fake
+    return interpreter
+
+
+def agentcore_settings(folder: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": folder,
+        "kernel_pool_size": 0,
+        "execution_timeout": 60,
+        "agentcore_region": "us-east-1",
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def shared_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeAgentCoreDataPlane]:
+    fake = FakeAgentCoreDataPlane(tmp_path_factory.mktemp("agentcore-fake"))
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(
+    shared_fake: FakeAgentCoreDataPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AgentCoreSandbox]:
+    settings = agentcore_settings(tmp_path_factory.mktemp("agentcore-data"))
+    sandbox = AgentCoreSandbox(settings, "contract", interpreter=fake_interpreter(shared_fake))
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def sandbox(shared_sandbox: AgentCoreSandbox) -> Iterator[AgentCoreSandbox]:
+    """One AgentCore session (one fake kernel) for the contract; files are removed after each test."""
+    yield shared_sandbox
+    for entry in shared_sandbox.list_files("."):
+        shared_sandbox.remove(entry.path)
+
+
+class TestAgentCoreSandboxFake(SandboxContract):
+    """The Sandbox contract against the fake AgentCore data plane."""
+
+    @pytest.mark.xfail(reason="AgentCore's executeCode has no timeout and cannot be interrupted", run=False)
+    def test_timeout_interrupts_and_keeps_state(self, sandbox: Sandbox) -> None:
+        super().test_timeout_interrupts_and_keeps_state(sandbox)
+
+    @pytest.mark.xfail(reason="AgentCore's executeCode has no timeout and cannot be interrupted", run=False)
+    def test_javascript_timeout_is_interrupted(self, sandbox: Sandbox) -> None:
+        super().test_javascript_timeout_is_interrupted(sandbox)
+
+    @pytest.mark.xfail(
+        reason="an AgentCore session is a whole microVM: a link to its /etc is not an escape, the service reads it",
+        strict=True,
+    )
+    def test_symlink_made_by_code_pointing_outside_is_refused(self, sandbox: Sandbox) -> None:
+        super().test_symlink_made_by_code_pointing_outside_is_refused(sandbox)
+
+
+# -- what only AgentCore has ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeAgentCoreDataPlane]:
+    fake = FakeAgentCoreDataPlane(tmp_path / "fake")
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def make_sandbox(fake: FakeAgentCoreDataPlane, tmp_path: Path) -> Iterator[MakeSandbox]:
+    made: list[AgentCoreSandbox] = []
+
+    def make(name: str = "conv-1", **overrides: object) -> AgentCoreSandbox:
+        sandbox = AgentCoreSandbox(
+            agentcore_settings(tmp_path / "data", **overrides), name, interpreter=fake_interpreter(fake)
+        )
+        made.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in made:
+        sandbox.close()
+
+
+@pytest.fixture
+def own(make_sandbox: MakeSandbox) -> AgentCoreSandbox:
+    return make_sandbox()
+
+
+def test_fake_session_starts_lazily_with_the_settings(fake: FakeAgentCoreDataPlane, make_sandbox: MakeSandbox) -> None:
+    sandbox = make_sandbox("conv 1/ü?", agentcore_session_timeout=1200)
+    assert fake.calls == [] and sandbox.running_kernels() == []
+    assert sandbox.run_command("echo hi").stdout == "hi\n"
+    operation, params = fake.calls[0]
+    assert operation == "StartCodeInterpreterSession"
+    assert params == {
+        "codeInterpreterIdentifier": "aws.codeinterpreter.v1",
+        "name": "conv-1",
+        "sessionTimeoutSeconds": 1200,
+    }
+    assert sandbox.running_kernels() == ["agentcore"]
+    assert len(fake.sessions) == 1
+
+
+def test_fake_session_expiry_restarts_transparently(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    own.write_file("kept.txt", b"kept by the app")
+    own.preload("data.zip", make_zip({"in/zip.txt": "from the zip"}))
+    own.execute("lost = 1\nopen('made_by_code.txt', 'w').write('x')")
+    fake.expire()
+    result = own.execute("import os\nprint(open('kept.txt').read(), open('in/zip.txt').read(), 'lost' in dir())")
+    assert result.stdout.strip() == "kept by the app from the zip False"
+    (note,) = result.notes
+    assert "The AgentCore session expired and was restarted: variables were lost" in note
+    assert "kept.txt" in note and "data.zip" in note and "saved to the workspace" in note
+    assert not own.run_command("ls made_by_code.txt").ok
+    assert fake.operations().count("StartCodeInterpreterSession") == 2
+    assert len(fake.running()) == 1
+    assert own.execute("print(1)").notes == []
+
+
+def test_fake_expiry_found_by_status_check_after_a_quiet_minute(
+    fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own.write_file("kept.txt", b"k")
+    fake.expire()
+    monkeypatch.setattr(agentcore, "STATUS_CHECK_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert own.read_file("kept.txt") == b"k"
+    operations = fake.operations()
+    checked = operations.index("GetCodeInterpreterSession")
+    # The dead session is never invoked: the status check finds it gone, then a new one starts.
+    assert operations[checked + 1 : checked + 3] == ["StopCodeInterpreterSession", "StartCodeInterpreterSession"]
+    assert operations.count("InvokeCodeInterpreter") == 3  # write, re-upload, read
+    assert any("expired" in note for note in own.pending_notes)
+
+
+def test_fake_is_error_result_becomes_an_error(own: AgentCoreSandbox) -> None:
+    result = own.execute("print('before')\nraise ValueError('bad input')")
+    assert result.stdout == "before\n"
+    assert result.error is not None and (result.error.name, result.error.value) == ("ValueError", "bad input")
+    assert "Traceback" in result.error.traceback and "ValueError" not in result.stderr
+    failed = own.run_command("ls no-such-file")
+    assert failed.exit_code == 2 and "no-such-file" in failed.stderr and failed.error is None
+
+
+def test_fake_binary_file_round_trip_sends_a_blob(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    data = bytes(range(256))
+    info = own.write_file("all-bytes.bin", data)
+    assert (info.path, info.size) == ("all-bytes.bin", 256)
+    (sent,) = fake.invocations("writeFiles")
+    assert sent["content"] == [{"path": "all-bytes.bin", "blob": data}]
+    assert own.read_file("all-bytes.bin") == data
+    own.write_file("text.txt", "naïve\n".encode())
+    assert fake.invocations("writeFiles")[-1]["content"] == [{"path": "text.txt", "text": "naïve\n"}]
+    assert own.read_file("text.txt") == "naïve\n".encode()
+
+
+def test_fake_throttling_is_a_typed_error_with_a_plain_message(
+    fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox
+) -> None:
+    own.run_command("true")
+    fake.throttle(1)
+    with pytest.raises(Throttled, match="AgentCore is throttling requests; try again in a moment"):
+        own.run_command("echo 2")
+    assert own.run_command("echo 3").stdout == "3\n"
+    fake.fail_stream("throttlingException", "Rate exceeded")
+    with pytest.raises(Throttled):
+        own.read_file("anything.txt")
+
+
+def test_fake_throttling_through_the_tools(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    session = SimpleNamespace(
+        sandbox=own,
+        workspace=None,
+        settings=own.settings,
+        record=lambda record: None,
+        check_user_quota=lambda **_: None,
+    )
+    tools: dict[str, Any] = {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
+    fake.throttle(1)
+    result = tools["execute_command"](command="echo 1")
+    assert result["status"] == "error"
+    assert text_of(result) == "AgentCore is throttling requests; try again in a moment."
+    assert text_of(tools["execute_command"](command="echo 42")).startswith("[stdout]\n42")
+
+
+def test_fake_stream_exceptions_and_denied_access(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    own.run_command("true")
+    fake.fail_stream("accessDeniedException", "not authorized")
+    with pytest.raises(AccessDenied, match="bedrock-agentcore:InvokeCodeInterpreter") as raised:
+        own.run_command("true")
+    assert "not authorized" in str(raised.value)
+    fake.fail_stream("internalServerException", "")
+    with pytest.raises(CloudError, match="internal error"):
+        own.run_command("true")
+
+
+def test_fake_missing_credentials_are_a_typed_error(tmp_path: Path) -> None:
+    interpreter = SimpleNamespace(region="us-east-1")
+
+    def start(**_: object) -> str:
+        from botocore.exceptions import NoCredentialsError
+
+        raise NoCredentialsError()
+
+    interpreter.start = start  # type: ignore[attr-defined]
+    sandbox = AgentCoreSandbox(agentcore_settings(tmp_path), "c", interpreter=interpreter)
+    with pytest.raises(CredentialsMissing, match="AWS credentials are missing or expired"):
+        sandbox.execute("1")
+
+
+def test_fake_close_stops_the_agentcore_session(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    own.run_command("true")
+    (session,) = fake.running()
+    own.close()
+    assert own.closed and fake.operations()[-1] == "StopCodeInterpreterSession"
+    assert fake.calls[-1][1]["sessionId"] == session.session_id and session.status == "TERMINATED"
+    with pytest.raises(SandboxClosed):
+        own.run_command("true")
+    own.close()
+    assert fake.operations().count("StopCodeInterpreterSession") == 1
+
+
+def test_fake_sleep_stops_the_session_and_the_next_run_restores_files(
+    fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox
+) -> None:
+    assert not own.sleep()
+    own.write_file("kept.txt", b"k")
+    assert own.sleep(idle_seconds=1800)
+    assert fake.running() == [] and own.running_kernels() == []
+    own.start_kernel()
+    assert len(fake.running()) == 1 and own.running_kernels() == ["agentcore"]
+    result = own.run_command("cat kept.txt")
+    assert result.stdout == "k"
+    assert any("stopped while idle for 30 minutes" in note and "kept.txt" in note for note in result.notes)
+
+
+def test_fake_removed_files_are_not_restored(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    own.write_file("dir/a.txt", b"a")
+    own.write_file("b.txt", b"b")
+    own.remove("dir")
+    fake.expire()
+    assert sorted(f.path for f in own.list_files(".", recursive=True)) == ["b.txt"]
+
+
+def test_fake_figures_are_collected_and_cleaned_up(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    result = own.execute("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.figure()\nplt.bar([1], [2])")
+    images = [o for o in result.outputs if o.mime_type == IMAGE_PNG]
+    assert len(images) == 2 and all(isinstance(i.data, bytes) and i.data.startswith(b"\x89PNG") for i in images)
+    (read,) = fake.invocations("readFiles")
+    assert read["paths"] == [".figures/fig-1.png", ".figures/fig-2.png"]
+    assert fake.invocations("removeFiles")[-1]["paths"] == [*read["paths"], ".figures"]
+    assert own.list_files(".") == [] and own.run_command("ls -a").stdout.split() == [".", ".."]
+    assert own.execute("print(1)").outputs == []
+    preludes = [a for a in fake.invocations("executeCode") if "MPLBACKEND" in a["code"]]
+    assert len(preludes) == 1
+
+
+def test_fake_zip_upload_is_unpacked_inside_keeping_folders(
+    fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox
+) -> None:
+    archive = make_zip({"report/2024/q1.csv": "a,b\n1,2\n", "report/readme.md": "# hi", "__MACOSX/._x": "junk"})
+    assert own.preload("report.zip", archive) == ["report/2024/q1.csv", "report/readme.md"]
+    listed = {f.path: f for f in own.list_files(".", recursive=True)}
+    assert set(listed) == {"report", "report/2024", "report/2024/q1.csv", "report/readme.md"}
+    assert listed["report"].is_dir and listed["report/readme.md"].size == 4
+    assert own.read_file("report/2024/q1.csv") == b"a,b\n1,2\n"
+    assert [a["command"].split()[0] for a in fake.invocations("executeCommand")] == ["python3"]
+    assert own.run_command("ls -a").stdout.split() == [".", "..", "report"]
+
+
+def test_fake_zip_slip_is_refused_before_anything_is_sent(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ok.txt", "fine")
+        archive.writestr("../evil.txt", "escape")
+    with pytest.raises(UploadRejected, match="zip slip"):
+        own.preload("evil.zip", buffer.getvalue())
+    assert fake.invocations("writeFiles") == [] and fake.calls == []
+
+
+def test_fake_failed_extraction_leaves_nothing(own: AgentCoreSandbox) -> None:
+    own.write_file("data", b"a file where the archive has a folder")
+    with pytest.raises(UploadRejected, match="folder 'data' but a file"):
+        own.preload("clash.zip", make_zip({"new.txt": "n", "data/inner.txt": "x"}))
+    assert own.run_command("ls -a").stdout.split() == [".", "..", "data"]
+
+
+def test_fake_files_over_the_inline_limit_are_refused(
+    fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agentcore_stream, "INLINE_LIMIT", 10)
+    with pytest.raises(QuotaExceeded, match="at most"):
+        own.write_file("big.bin", b"x" * 11)
+    assert fake.invocations() == []
+
+
+def test_fake_paths_and_listing_details(own: AgentCoreSandbox) -> None:
+    for path in ("/etc/passwd", "../x", "a/../../x", "nul\x00"):
+        with pytest.raises(InvalidPathError):
+            own.list_files(path)
+    own.write_file("sub/x.json", b"{}")
+    assert [f.path for f in own.list_files("sub/x.json")] == ["sub/x.json"]
+    assert own.list_files("sub/../sub")[0].mime_type == "application/json"
+
+
+def test_fake_interrupt_refuses_new_runs_until_cleared(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    own.interrupt()
+    result = own.execute("print(1)")
+    assert result.stopped is not None and result.stopped.value == "interrupted"
+    assert own.run_command("echo 1").stopped is not None and fake.invocations() == []
+    own.clear_interrupt()
+    assert own.run_command("echo 1").stdout == "1\n"
+
+
+def test_fake_isolation_is_not_reported_as_reduced(own: AgentCoreSandbox) -> None:
+    report = own.isolation_report()
+    assert report.mechanism == "agentcore" and not report.reduced and report.warnings == []
+    assert "no internet" in report.network
+
+
+def test_fake_default_interpreter_is_made_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    sandbox = AgentCoreSandbox(agentcore_settings(tmp_path, agentcore_region="eu-west-1"), "c")
+    assert isinstance(sandbox.interpreter, CodeInterpreter) and sandbox.interpreter.region == "eu-west-1"
+    assert sandbox.interpreter.session_id is None

@@ -1,0 +1,57 @@
+"""Editing and re-running a step, and the sandbox's life in the side panel (AppTest, real sandboxes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from components.session_life import RESTORED
+from components.state import HOLDER_KEY
+from tests.test_chat_page import _texts, make_app  # noqa: F401 - the fixture
+
+
+def _engine(app: AppTest):  # type: ignore[no-untyped-def]
+    return next(iter(app.session_state[HOLDER_KEY].engines.values()))
+
+
+def _captions(app: AppTest) -> str:
+    return "\n".join(str(c.value) for c in app.caption)
+
+
+def test_edit_and_rerun_a_step_runs_the_new_code_and_tells_the_agent(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    app.chat_input[0].set_value("```python\nvalue = 20\nprint(value + 1)\n```").run()
+    assert "21" in _texts(app)
+    editor = next(t for t in app.text_area if t.key and t.key.startswith("edit_step_"))
+    assert "print(value + 1)" in editor.value
+    editor.set_value("print(value * 2)").run()
+    next(b for b in app.button if b.key == editor.key.replace("edit_", "rerun_")).click().run()
+    assert "40" in _texts(app)
+    assert any("print(value * 2)" in note for note in _engine(app).context_for_agent)
+
+
+def test_side_panel_shows_life_memory_and_restores_an_expired_sandbox(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    app.chat_input[0].set_value("```python\nkept = 'yes'\nopen('f.txt', 'w').write('file')\n```").run()
+    assert "Sandbox running (python)" in _captions(app)
+    assert "memory" in _captions(app) and "CPU" in _captions(app)
+
+    _engine(app).session.sandbox.sleep(idle_seconds=3600)  # as if the idle timeout had passed
+    app.run()
+    assert "The sandbox is asleep" in _captions(app)
+    next(b for b in app.button if b.key == "session_life_restore").click().run()
+    assert any(RESTORED in str(i.value) for i in app.info)
+    assert "Sandbox running (python)" in _captions(app)
+    app.chat_input[0].set_value("```python\nprint(open('f.txt').read(), 'kept' in dir())\n```").run()
+    assert "file False" in _texts(app)
+
+
+def test_side_panel_says_why_the_last_run_died(make_app: Callable[..., AppTest], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("INTERPRETER_EXECUTION_TIMEOUT", "1")
+    app = make_app(None)
+    app.run()
+    app.chat_input[0].set_value("```python\nimport time\ntime.sleep(30)\n```").run()
+    assert "Last run: The run took longer than the time limit" in _captions(app)
