@@ -9,6 +9,7 @@ and of shell commands (a ``MemoryError`` instead of a kill), the size of one fil
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from pathlib import Path
@@ -35,6 +36,39 @@ def _own_cgroup_v2() -> Path | None:
             if line.startswith("0::"):
                 return CGROUP_ROOT / line[3:].lstrip("/")
     return None
+
+
+V2_CONTROLLERS = ("memory", "pids", "cpu")
+APP_LEAF = "code-interpreter-app"
+
+
+@functools.cache
+def delegated_v2_parent() -> Path | None:
+    """The cgroup v2 folder under which sandbox cgroups get memory, pids and cpu limits, or ``None``.
+
+    cgroup v2 hands controllers down only from a cgroup that holds no processes itself, and the app's own
+    cgroup holds the app (in a container: every process of it). So, once per process, the app's processes move
+    into a leaf ``code-interpreter-app`` and the controllers are switched on for the children; sandboxes become
+    the leaf's siblings. Nothing changes when that is not allowed: the sandboxes then use rlimits only.
+    """
+    own = _own_cgroup_v2()
+    if own is None or not (CGROUP_ROOT / "cgroup.controllers").exists():
+        return None
+    parent = own.parent if own.name == APP_LEAF else own
+    try:
+        if not set(V2_CONTROLLERS) <= set((parent / "cgroup.controllers").read_text().split()):
+            return None
+        enabled = set((parent / "cgroup.subtree_control").read_text().split())
+        if not set(V2_CONTROLLERS) <= enabled:
+            leaf = parent / APP_LEAF
+            leaf.mkdir(exist_ok=True)
+            for pid in (parent / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):  # a process may have ended meanwhile
+                    (leaf / "cgroup.procs").write_text(pid)
+            (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in V2_CONTROLLERS))
+        return parent
+    except OSError:
+        return None
 
 
 class ResourceLimits:
@@ -67,13 +101,9 @@ class ResourceLimits:
                 if _writable(CGROUP_ROOT / controller):
                     groups[controller] = CGROUP_ROOT / controller / self.name
             return "v1", groups
-        own = _own_cgroup_v2()
-        controllers = CGROUP_ROOT / "cgroup.controllers"
-        if own is not None and controllers.exists() and _writable(own):
-            with contextlib.suppress(OSError):
-                wanted = {"memory", "pids", "cpu"}
-                if wanted <= set((own / "cgroup.controllers").read_text().split()):
-                    return "v2", {"unified": own / self.name}
+        parent = delegated_v2_parent()
+        if parent is not None:
+            return "v2", {"unified": parent / self.name}
         return "none", {}
 
     def create(self) -> None:

@@ -147,6 +147,12 @@ def test_upload_chat_chart_table_downloads_and_reload(app_server: tuple[str, Pat
             sidebar.get_by_role("button", name="Download all").click()
         with zipfile.ZipFile(everything.value.path()) as archive:
             assert archive.read("chart.png") == saved.read_bytes()
+        with page.expect_download() as notebook_download:
+            sidebar.get_by_role("button", name="Export notebook (.ipynb)").click()
+        notebook = json.loads(Path(notebook_download.value.path()).read_text())
+        code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+        assert any("groupby('month'" in "".join(cell["source"]) for cell in code_cells)
+        assert any(output.get("data", {}).get("image/png") for cell in code_cells for output in cell["outputs"])
 
         page.reload()
         expect(page.locator("[data-testid=stChatMessage]").get_by_text("March was the best month")).to_be_visible()
@@ -170,7 +176,7 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(app_server: tup
         stop = page.get_by_role("button", name="Stop", exact=True)
         expect(stop).to_be_visible()
         stop.click()
-        expect(page.get_by_text("The run was stopped on request.")).to_be_visible()
+        expect(page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.")).to_be_visible()
         chat_input.fill("```python\nprint(kept)\n```")
         chat_input.press("Enter")
         expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True)).to_be_visible()

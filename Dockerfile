@@ -1,0 +1,75 @@
+# The code-interpreter chat app in one image: Streamlit, the Strands agent and the local sandbox
+# (Jupyter kernels under bubblewrap, user-mode networking by slirp4netns).
+#
+#   docker compose up --build          (compose.yaml sets the options bubblewrap needs; see the README)
+#
+# Debian 12, like the machines the project is developed and tested on.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+# What the sandbox runs on the host side:
+#   bubblewrap   namespaces and the read-only view of the system (bwrap)
+#   slirp4netns  the sandbox's own network: the internet, but not this container's services
+#   iproute2     `ip`, to block the metadata address and the container's own addresses inside that network
+#   util-linux   prlimit (per-process limits), unshare and nsenter (the network namespace)
+#   tini         a real init as PID 1: forwards signals and reaps the kernels' orphaned processes
+# Not pinned: Debian 12's security updates should come in with each rebuild.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        bubblewrap slirp4netns iproute2 util-linux tini \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# The virtualenv must be a real, fixed path: every sandbox bind-mounts it read-only as the sandbox's Python
+# (with its numpy, pandas, matplotlib, Deno, ...), so it may not live under /tmp or a home folder, which the
+# sandbox replaces with its own. The app's source folder (/app, where .env would be) stays invisible inside.
+ENV VIRTUAL_ENV=/app/.venv \
+    PATH=/app/.venv/bin:$PATH
+RUN python -m venv /app/.venv
+
+# The dependencies first, read from pyproject.toml, in their own layer: editing the code does not reinstall
+# them. The optional model clients (OpenAI-compatible, Anthropic, Ollama) are included, as `./dev.sh app` does.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extras = p['optional-dependencies']; \
+print('\n'.join(p['dependencies'] + extras['openai'] + extras['anthropic'] + extras['ollama']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# Then the project itself (.dockerignore keeps out .venv, data, .env, .git and caches).
+COPY . .
+RUN pip install --no-deps . \
+    && rm -rf build ./*.egg-info
+
+# Conversations, sandboxes, workspaces and the Settings page's model.json: mount a volume here.
+ENV INTERPRETER_DATA_DIR=/data
+RUN mkdir -p /data
+VOLUME /data
+
+# Streamlit's own upload limit; keep it equal to INTERPRETER_MAX_UPLOAD_MB if you change that
+# (`./dev.sh app` passes one to the other; here both are plain environment variables).
+ENV STREAMLIT_SERVER_MAX_UPLOAD_SIZE=200
+
+EXPOSE 8501
+
+# Streamlit answers "ok" on /_stcore/health once the server is up (slim has no curl: Python's urllib does).
+# Served under a sub-path (STREAMLIT_SERVER_BASE_URL_PATH=x), the endpoint is /x/_stcore/health: the check
+# follows that variable (not a --server.baseUrlPath flag given on the command line).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; p = os.environ.get('STREAMLIT_SERVER_BASE_URL_PATH', '').strip('/'); urllib.request.urlopen('http://127.0.0.1:8501/' + (p + '/' if p else '') + '_stcore/health', timeout=4)"]
+
+# Runs as root inside the container, on purpose: the app needs root to create a network namespace for each
+# sandbox and enter it (slirp4netns, nsenter), to create cgroups for the session limits where the container
+# offers a writable one, and to run bubblewrap with the capabilities compose.yaml grants. The code the agent
+# writes never runs as this root: bubblewrap starts it as uid 1000 in its own user namespace with every
+# capability dropped, a read-only system and only its session's folders writable.
+ENTRYPOINT ["tini", "--"]
+CMD ["streamlit", "run", "app.py", "--server.headless", "true", "--server.port", "8501", \
+     "--server.address", "0.0.0.0", "--browser.gatherUsageStats", "false"]
