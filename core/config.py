@@ -87,7 +87,10 @@ class Settings(BaseSettings):
         description="Code interpreter id: the AWS-managed default (no internet) or your own (public network).",
     )
     agentcore_session_timeout: int = Field(
-        default=900, ge=60, le=28800, description="Seconds an AgentCore session lives without use."
+        default=900,
+        ge=60,
+        le=28800,
+        description="Seconds an AgentCore session lives (the service ends it then, busy or not); it restarts on use.",
     )
 
     @property
