@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from streamlit.testing.v1 import AppTest
 
+from components.state import HOLDER_KEY, app_settings
 from core.config import Settings
 from core.session import Session, open_session
 
@@ -63,6 +66,39 @@ def tools(session: Session) -> dict[str, Any]:
 def text_of(result: dict[str, Any]) -> str:
     """The text the model receives from a tool result."""
     return "\n".join(block["text"] for block in result["content"] if "text" in block)
+
+
+# -- the chat page under AppTest ------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    apps: list[AppTest] = []
+
+    def make(steps: list[dict] | None = None) -> AppTest:  # type: ignore[type-arg]
+        monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", "0")
+        if steps is None:
+            monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
+        else:
+            script = tmp_path / "steps.json"
+            script.write_text(json.dumps(steps))
+            monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "scripted")
+            monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
+        app_settings.clear()
+        app = AppTest.from_file(str(REPO / "pages" / "chat.py"), default_timeout=90)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
+        for engine in getattr(holder, "engines", {}).values():
+            engine.close()
+            engine.session.close()
+    app_settings.clear()
 
 
 # -- S3 over real HTTP (moto's server) -------------------------------------------------------------------

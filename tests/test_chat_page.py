@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
-
-from components.state import HOLDER_KEY, app_settings
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
     "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "df = pd.read_csv('data/numbers.csv')\nprint('rows', len(df))\ndf.plot(x='x', y='y')\nplt.savefig('chart.png')\ndf"
 )
-
-
-@pytest.fixture
-def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
-    apps: list[AppTest] = []
-
-    def make(steps: list[dict] | None = None) -> AppTest:  # type: ignore[type-arg]
-        monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", "0")
-        if steps is None:
-            monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
-        else:
-            script = tmp_path / "steps.json"
-            script.write_text(json.dumps(steps))
-            monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "scripted")
-            monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
-        app_settings.clear()
-        app = AppTest.from_file(str(REPO / "pages" / "chat.py"), default_timeout=90)
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
-        for engine in getattr(holder, "engines", {}).values():
-            engine.close()
-            engine.session.close()
-    app_settings.clear()
 
 
 def _texts(app: AppTest) -> str:

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.session_life import RESTORED
 from components.state import HOLDER_KEY
-from tests.test_chat_page import _texts, make_app  # noqa: F401 - the fixture
+from tests.test_chat_page import _texts
 
 
 def _engine(app: AppTest):  # type: ignore[no-untyped-def]
