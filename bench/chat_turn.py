@@ -1,8 +1,8 @@
 """Chat-turn overhead: the app's engine (and the chat page) against the same Strands agent called directly.
 
-Run from the repository root:
+Run from the repository root (``.venv/bin/python -m bench`` runs it with the others):
 
-    .venv/bin/python -m bench.chat_turn [--json bench/chat_turn.json]
+    .venv/bin/python -m bench.chat_turn [--json bench/chat_turn.json] [--quick]
 
 Each turn replays the same script with the scripted model: one execute_code call, then a short answer. The
 direct figure is ``Agent(model, tools)(prompt)`` on the same session; the engine figure adds what the app
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -22,40 +21,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from strands import Agent
+from streamlit.testing.v1 import AppTest
 
-from strands import Agent  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from bench.common import ROOT, Row, environment, progress, report
+from core.agent import ChatEngine
+from core.config import Settings
+from core.conversations import ConversationStore
+from core.scripted_model import ScriptedModel
+from core.session import open_session
 
-from core.agent import ChatEngine  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.conversations import ConversationStore  # noqa: E402
-from core.scripted_model import ScriptedModel  # noqa: E402
-from core.session import open_session  # noqa: E402
-
-STEPS = [{"tool": "execute_code", "input": {"code": "x = 1"}}, {"text": "Done: x is set."}]
-TURNS = 30
+STEPS: list[dict[str, Any]] = [{"tool": "execute_code", "input": {"code": "x = 1"}}, {"text": "Done: x is set."}]
+GOAL_MS = 50.0
 
 
-def _median_ms(samples: list[float]) -> float:
-    return round(statistics.median(samples) * 1000, 2)
-
-
-def measure_engine(settings: Settings) -> tuple[float, float]:
-    """Median seconds per turn: the agent called directly, and through the app's ChatEngine."""
+def measure_engine(settings: Settings, turns: int) -> tuple[list[float], list[float]]:
+    """Seconds per turn: the agent called directly, and through the app's ChatEngine."""
     store = ConversationStore(settings)
     session = open_session(store.create().id, settings)
     direct, engine_times = [], []
     try:
         session.sandbox.execute("warm = 1")
-        for _ in range(TURNS):
+        for _ in range(turns):
             agent = Agent(model=ScriptedModel(STEPS), tools=list[Any](session.tools), callback_handler=None)
             started = time.perf_counter()
             agent("go")
             direct.append(time.perf_counter() - started)
-        for _ in range(TURNS):
+        for _ in range(turns):
             engine = ChatEngine(session, ScriptedModel(STEPS), "scripted model", store)
             started = time.perf_counter()
             turn = engine.start_turn("go")
@@ -66,54 +58,65 @@ def measure_engine(settings: Settings) -> tuple[float, float]:
             engine.close()
     finally:
         session.close()
-    return statistics.median(direct), statistics.median(engine_times)
+    return direct, engine_times
 
 
-def measure_page(folder: Path) -> float:
-    """Median seconds of one chat-page run that answers a message (AppTest)."""
+def measure_page(folder: Path, messages: int) -> list[float]:
+    """Seconds of chat-page runs that answer a message (AppTest), the first one left out."""
     script = folder / "steps.json"
-    script.write_text(json.dumps(STEPS * 20))
-    os.environ.update(
-        INTERPRETER_DATA_DIR=str(folder / "page-data"),
-        INTERPRETER_MODEL_PROVIDER="scripted",
-        INTERPRETER_SCRIPTED_MODEL_FILE=str(script),
-        INTERPRETER_KERNEL_POOL_SIZE="0",
-    )
-    app = AppTest.from_file(str(ROOT / "pages" / "chat.py"), default_timeout=60).run()
-    samples = []
-    for number in range(6):
-        started = time.perf_counter()
-        app.chat_input[0].set_value(f"go {number}").run()
-        samples.append(time.perf_counter() - started)
-    for engine in app.session_state["engines"].engines.values():
-        engine.close()
-        engine.session.close()
-    return statistics.median(samples[1:])
+    script.write_text(json.dumps(STEPS * (messages + 2)))
+    variables = {
+        "INTERPRETER_DATA_DIR": str(folder / "page-data"),
+        "INTERPRETER_MODEL_PROVIDER": "scripted",
+        "INTERPRETER_SCRIPTED_MODEL_FILE": str(script),
+        "INTERPRETER_KERNEL_POOL_SIZE": "0",
+    }
+    with environment(variables):
+        app = AppTest.from_file(str(ROOT / "pages" / "chat.py"), default_timeout=60)
+        samples = []
+        try:
+            app.run()
+            for number in range(messages + 1):
+                if app.exception:
+                    raise RuntimeError(f"The chat page failed: {app.exception[0].message}")
+                started = time.perf_counter()
+                app.chat_input[0].set_value(f"go {number}").run()
+                samples.append(time.perf_counter() - started)
+            if app.exception:
+                raise RuntimeError(f"The chat page failed: {app.exception[0].message}")
+        finally:
+            if "engines" in app.session_state:
+                for engine in app.session_state["engines"].engines.values():
+                    engine.close()
+                    engine.session.close()
+    return samples[1:]
 
 
-def main() -> None:
-    """Measure and print the table."""
+def bench_chat_turn(tmp: Path, quick: bool = False) -> list[Row]:
+    turns, messages = (10, 3) if quick else (30, 5)
+    direct, engine = measure_engine(Settings(data_dir=tmp / "chat-turn", kernel_pool_size=0), turns)
+    page = measure_page(tmp, messages)
+    direct_ms, engine_ms, page_ms = (statistics.median(s) * 1000 for s in (direct, engine, page))
+    return [
+        Row("app overhead per chat turn (engine - agent called directly)", engine_ms - direct_ms, "ms",
+            goal=GOAL_MS, extra=f"engine {engine_ms:.1f} ms, direct {direct_ms:.1f} ms, medians of {turns}; "
+            f"chat page run for one message (AppTest) {page_ms:.0f} ms",
+            detail={"direct_ms": direct_ms, "engine_ms": engine_ms, "page_ms": page_ms, "turns": turns,
+                    "direct_samples_s": direct, "engine_samples_s": engine, "page_samples_s": page}),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", default=str(ROOT / "bench" / "chat_turn.json"))
-    arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as temp:
-        folder = Path(temp)
-        direct, engine = measure_engine(Settings(data_dir=folder / "data", kernel_pool_size=0))
-        page = measure_page(folder)
-    overhead = engine - direct
-    rows = [
-        ("chat turn, agent called directly", f"{_median_ms([direct])} ms", "-", "-"),
-        ("chat turn through the app's engine", f"{_median_ms([engine])} ms", "-", "-"),
-        ("app overhead per chat turn", f"{_median_ms([overhead])} ms", "<= 50 ms", "yes" if overhead <= 0.05 else "no"),
-        ("chat page run for one message (AppTest)", f"{_median_ms([page])} ms", "-", "-"),
-    ]
-    print("| benchmark | result | goal | met? |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    Path(arguments.json).write_text(
-        json.dumps({"direct_s": direct, "engine_s": engine, "overhead_s": overhead, "page_s": page}, indent=2)
-    )
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "chat_turn.json")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    arguments = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-chat-turn-") as folder:
+        progress("bench_chat_turn ...")
+        rows = bench_chat_turn(Path(folder), arguments.quick)
+    report(rows, json_path=arguments.json)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Side panel benchmark: how long the panel takes to render with 1,000 workspace and 1,000 sandbox files.
 
-Run from the repository root (about ten seconds):
+Run from the repository root (about ten seconds; ``.venv/bin/python -m bench`` runs it with the others):
 
     .venv/bin/python -m bench.side_panel [--json bench/side_panel.json] [--runs 5]
 
@@ -11,17 +11,14 @@ calls of ``at.run()`` after one warm-up run. ``at.run()`` also pays for AppTest 
 through a script runner, building the element tree), so the same is measured for an empty script; the
 difference is the panel's own cost. The goal (<= 0.5 s) applies to the full ``at.run()`` time.
 
-Prints a Markdown table (benchmark | result | goal (<= 0.5 s) | met?) and writes the figures as JSON.
+Prints the machine and a Markdown table (benchmark | result | goal | met?) and writes the figures as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -29,16 +26,15 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import cast
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from streamlit.testing.v1 import AppTest
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from core.config import Settings  # noqa: E402
-from core.session import open_session  # noqa: E402
+from bench.common import ROOT, Row, environment, progress, report
+from core.config import Settings
+from core.sandbox.local import LocalSandbox
+from core.session import open_session
+from core.workspace.local import LocalWorkspace
 
 GOAL_SECONDS = 0.5
 WORKSPACE_TEXT, WORKSPACE_PNG = 950, 50
@@ -93,11 +89,12 @@ def fill(data_dir: Path, conversation_id: str) -> None:
             session.workspace.write(name, data)
         for index in range(WORKSPACE_PNG):
             session.workspace.write(f"chart-{index:02d}.png", png)
+        workspace_root = cast(LocalWorkspace, session.workspace).root
         # Spread modification times so "newest first" mixes charts, tables and notes as a real session would.
         for position, info in enumerate(sorted(session.workspace.list(), key=lambda i: i.path)):
             stamp = now - (position * 7919 % 1000)
-            os.utime(session.workspace.root / info.path, (stamp, stamp))
-        root = session.sandbox.root
+            os.utime(workspace_root / info.path, (stamp, stamp))
+        root = cast(LocalSandbox, session.sandbox).root
         for index in range(SANDBOX_FILES):
             folder = root if index % 2 == 0 else root / f"folder-{index % SANDBOX_FOLDERS:02d}" / "sub"
             folder.mkdir(parents=True, exist_ok=True)
@@ -115,91 +112,57 @@ def script_file(folder: Path, name: str, body: str) -> Path:
 def time_runs(script: Path, runs: int) -> tuple[float, list[float]]:
     """Median seconds of ``runs`` calls of ``at.run()`` after one warm-up, and all samples."""
     at = AppTest.from_file(str(script), default_timeout=120)
-    at.run()
-    if at.exception:
-        raise RuntimeError(f"{script.name} failed: {at.exception[0].message}")
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
+    try:
         at.run()
-        samples.append(time.perf_counter() - started)
         if at.exception:
             raise RuntimeError(f"{script.name} failed: {at.exception[0].message}")
-    return statistics.median(samples), samples
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            at.run()
+            samples.append(time.perf_counter() - started)
+            if at.exception:
+                raise RuntimeError(f"{script.name} failed: {at.exception[0].message}")
+        return statistics.median(samples), samples
+    finally:
+        if "bench_session" in at.session_state:
+            at.session_state["bench_session"].close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "side_panel.json")
-    parser.add_argument("--runs", type=int, default=5)
-    arguments = parser.parse_args()
-
-    temp = Path(tempfile.mkdtemp(prefix="side-panel-bench-"))
+def bench_side_panel(tmp: Path, quick: bool = False, runs: int | None = None) -> list[Row]:
+    runs = runs or (3 if quick else 5)
+    temp = Path(tempfile.mkdtemp(prefix="side-panel-bench-", dir=tmp))
     try:
         conversation_id = "bench-side-panel"
         started = time.perf_counter()
         fill(temp / "data", conversation_id)
         fill_seconds = time.perf_counter() - started
-        os.environ["SIDE_PANEL_BENCH_DATA"] = str(temp / "data")
-        os.environ["SIDE_PANEL_BENCH_CONVERSATION"] = conversation_id
-        os.chdir(ROOT)  # AppTest scripts import the project's packages
-        empty, empty_samples = time_runs(script_file(temp, "empty.py", EMPTY_SCRIPT), arguments.runs)
-        panel, panel_samples = time_runs(script_file(temp, "panel.py", PANEL_SCRIPT), arguments.runs)
+        variables = {"SIDE_PANEL_BENCH_DATA": str(temp / "data"), "SIDE_PANEL_BENCH_CONVERSATION": conversation_id}
+        with environment(variables, cwd=ROOT):  # AppTest scripts import the project's packages
+            empty, empty_samples = time_runs(script_file(temp, "empty.py", EMPTY_SCRIPT), runs)
+            panel, panel_samples = time_runs(script_file(temp, "panel.py", PANEL_SCRIPT), runs)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+    files = f"{WORKSPACE_TEXT + WORKSPACE_PNG:,} workspace + {SANDBOX_FILES:,} sandbox files"
+    return [
+        Row(f"side panel render, {files} (AppTest run)", panel, "s", goal=GOAL_SECONDS,
+            extra=f"median of {runs}; AppTest's own cost (empty script) {empty:.3f} s",
+            detail={"samples_s": panel_samples, "empty_script_s": empty, "empty_script_samples_s": empty_samples,
+                    "panel_own_cost_s": panel - empty, "fill_s": fill_seconds}),
+    ]  # fmt: skip
 
-    rows: list[dict[str, Any]] = [
-        {
-            "benchmark": "side panel render, 1,000 workspace + 1,000 sandbox files (AppTest at.run, median)",
-            "seconds": panel,
-            "goal": GOAL_SECONDS,
-            "met": panel <= GOAL_SECONDS,
-            "samples": panel_samples,
-        },
-        {
-            "benchmark": "AppTest baseline: empty script (at.run, median)",
-            "seconds": empty,
-            "goal": None,
-            "met": None,
-            "samples": empty_samples,
-        },
-        {
-            "benchmark": "side panel's own cost (panel - baseline)",
-            "seconds": panel - empty,
-            "goal": None,
-            "met": None,
-            "samples": [],
-        },
-    ]
-    processor = platform.processor() or platform.machine()
-    print(f"Machine: {os.cpu_count()} cores, {processor}, Python {platform.python_version()}")
-    print(f"Filling the session took {fill_seconds:.1f} s; {arguments.runs} timed runs after one warm-up.\n")
-    print(f"| benchmark | result | goal (<= {GOAL_SECONDS} s) | met? |")
-    print("|---|---|---|---|")
-    for row in rows:
-        goal = "-" if row["goal"] is None else f"<= {row['goal']} s"
-        met = "-" if row["met"] is None else ("yes" if row["met"] else "no")
-        print(f"| {row['benchmark']} | {row['seconds']:.3f} s | {goal} | {met} |")
-    arguments.json.write_text(
-        json.dumps(
-            {
-                "date": datetime.date.today().isoformat(),
-                "machine": {
-                    "cores": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(),
-                },
-                "workspace_files": WORKSPACE_TEXT + WORKSPACE_PNG,
-                "sandbox_files": SANDBOX_FILES,
-                "runs": arguments.runs,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"\nWrote {arguments.json.relative_to(ROOT) if arguments.json.is_relative_to(ROOT) else arguments.json}")
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "side_panel.json")
+    parser.add_argument("--runs", type=int, default=5)
+    arguments = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-side-panel-") as folder:
+        progress("bench_side_panel ...")
+        rows = bench_side_panel(Path(folder), runs=arguments.runs)
+    report(rows, json_path=arguments.json)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

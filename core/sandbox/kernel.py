@@ -56,7 +56,7 @@ def __ci_setup():
             publish_display_data({"image/png": png, "text/plain": repr(figure)})
 
     get_ipython().events.register("post_execute", flush_figures)
-    for module in ("numpy", "pandas", "matplotlib.pyplot"):
+    for module in ("numpy", "pandas"):  # matplotlib.pyplot would add 23 MB to every idle session
         try:
             __import__(module)
         except ImportError:
@@ -197,13 +197,34 @@ class JupyterKernel(abc.ABC):
         client.start_channels()
         self.client = client
         try:
-            client.wait_for_ready(timeout=START_TIMEOUT_SECONDS)
+            self._wait_until_ready(START_TIMEOUT_SECONDS)
         except RuntimeError as exc:
             log = log_file.read_text(errors="replace")[-2000:]
             self.shutdown()
             raise SandboxError(f"The {self.label} kernel did not start: {exc}. Its log ends with:\n{log}") from exc
         if self.prelude:
             self._run_prelude()
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        """Ask for kernel_info until the kernel answers, as long as its process lives.
+
+        jupyter_client's own ``wait_for_ready`` gives up when a heartbeat is late by a second, which happens when
+        the machine is busy; the process being alive is the better sign.
+        """
+        assert self.client is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive:
+                raise RuntimeError("the kernel process exited while starting")
+            msg_id = self.client.kernel_info()
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    if self.client.get_shell_msg(timeout=1)["parent_header"].get("msg_id") == msg_id:
+                        with contextlib.suppress(queue.Empty):
+                            while True:  # the start-up status messages
+                                self.client.get_iopub_msg(timeout=0.1)
+                        return
+        raise RuntimeError(f"no answer within {timeout:g} s")
 
     def _write_connection_file(self, name: str, folder: str, key: str) -> str:
         info: dict[str, str | int] = {
@@ -373,7 +394,7 @@ class DenoKernel(JupyterKernel):
 
     label = "JavaScript/TypeScript"
     socket_prefix = "js"
-    late_output_seconds = 0.02
+    late_output_seconds = 0.005
     memory_rlimit = False
 
     def __init__(

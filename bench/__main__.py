@@ -1,0 +1,61 @@
+"""All benchmarks in one run: one Markdown table (benchmark | result | goal | met?) and one JSON file.
+
+Run from the repository root (about three minutes on 2 cores; ``--quick``: fewer repetitions, under two):
+
+    .venv/bin/python -m bench [--json bench/results.json] [--quick]
+
+Prints the machine and the table on stdout, progress on stderr, and writes every figure (with samples and
+details) to the JSON file. Each part also runs on its own: ``python -m bench.engine``, ``bench.sessions``,
+``bench.side_panel``, ``bench.chat_turn``. Everything started (sessions, kernels, the kernel pool, temporary
+folders) is stopped and removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from bench import chat_turn, engine, sessions, side_panel
+from bench.common import ROOT, Row, machine, progress, report
+from core.sandbox.pool import close_pools
+
+BENCHMARKS = (*engine.BENCHMARKS, *sessions.BENCHMARKS, side_panel.bench_side_panel, chat_turn.bench_chat_turn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json", help="JSON output")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    info = machine()
+    rows: list[Row] = []
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+            for bench in BENCHMARKS:
+                progress(f"{bench.__name__} ...")
+                began = time.monotonic()
+                try:
+                    rows += bench(Path(folder), args.quick)
+                except Exception as exc:  # one broken benchmark must not hide the others
+                    traceback.print_exc()
+                    rows.append(Row.failure(bench.__name__, exc))
+                timings[bench.__name__] = time.monotonic() - began
+    finally:
+        close_pools()
+    total = time.monotonic() - started
+    progress(f"done in {total:.0f} s")
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    report(rows, info, args.json, quick=args.quick, run_time_s=total, part_times_s=timings, load_average_at_end=load)
+    print(f"(run time {total:.0f} s{', --quick' if args.quick else ''})")
+    return 1 if any(row.failed for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
