@@ -65,6 +65,7 @@ def render_tool_step(
         direct: Whether the person ran it (not the agent).
         key: A key unique on the page, needed for the re-run editor.
         rerun: Sends a message that runs code directly; offers "Edit and re-run" when given with ``key``.
+
     """
     failed = record.status != "success"
     icon = ":material/error:" if failed else ":material/check_circle:"
@@ -108,6 +109,7 @@ def render_transcript(events: Iterable[ChatEvent], rerun: Callable[[str], object
     Args:
         events: The events, oldest first.
         rerun: Sends a message that runs code directly; enables "Edit and re-run" on code steps.
+
     """
     group: list[tuple[int, ChatEvent]] = []
     for number, event in enumerate(events):

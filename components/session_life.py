@@ -42,7 +42,13 @@ def render_session_life(engine: ChatEngine) -> None:
         )
     else:
         st.caption(":material/bedtime: The sandbox is asleep: files are kept, variables are gone.")
-        st.button("Restore sandbox", key="session_life_restore", icon=":material/restart_alt:", on_click=_restore, args=(engine,))
+        st.button(
+            "Restore sandbox",
+            key="session_life_restore",
+            icon=":material/restart_alt:",
+            on_click=_restore,
+            args=(engine,),
+        )
     figures = []
     if status.memory_used is not None:
         figures.append(f"memory {status.memory_used / 2**20:,.0f} of {status.memory_limit / 2**20:,.0f} MB")

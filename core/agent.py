@@ -219,9 +219,22 @@ class ChatEngine:
                 asyncio.run(self._stream(turn, text))
         except Exception as exc:  # the UI shows plain words, never a traceback
             self._flush_text(turn)
-            self.add_event(ChatEvent(kind="notice", level="error", text=explain_model_error(exc)))
+            explanation = explain_model_error(exc)
+            self.add_event(ChatEvent(kind="notice", level="error", text=explanation))
+            self._close_unanswered_message(explanation)
         finally:
             turn.update(done=True, running_tool=None)
+
+    def _close_unanswered_message(self, explanation: str) -> None:
+        """Answer a user message the model failed on, so the saved history keeps alternating user/assistant."""
+        agent = self.agent
+        if agent is None or not agent.messages or agent.messages[-1]["role"] != "user":
+            return
+        message: Any = {"role": "assistant", "content": [{"text": f"(No answer: {explanation})"}]}
+        agent.messages.append(message)
+        manager = getattr(agent, "_session_manager", None)
+        if manager is not None:
+            manager.append_message(message, agent)
 
     def _run_direct(self, tool_name: str, tool_input: dict[str, Any]) -> None:
         self._direct = True

@@ -72,7 +72,7 @@ class ConversationStore:
 
     def list(self) -> list[Conversation]:
         """Every conversation, most recently used first."""
-        found = [self.get(name) for name in self.objects.children(self.user_id) if SAFE_ID.match(name)]
+        found = [self.get(name) for name in self.objects.children(self.user_id) if SAFE_ID.fullmatch(name)]
         return sorted((c for c in found if c is not None), key=lambda c: c.updated, reverse=True)
 
     def create(self) -> Conversation:
@@ -119,5 +119,5 @@ class ConversationStore:
     def _require(self, conversation_id: str) -> Conversation:
         conversation = self.get(conversation_id)
         if conversation is None:
-            raise InvalidPathError(f"There is no conversation {conversation_id[:80]!r}.")
+            raise InvalidPathError(f"There is no conversation {str(conversation_id)[:80]!r}.")
         return conversation

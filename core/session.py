@@ -18,6 +18,7 @@ import re
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,12 +35,14 @@ from core.workspace import NAMESPACE, Workspace
 from core.workspace.local import LocalWorkspace
 
 MB = 1024 * 1024
+HISTORY_LIMIT = 200
+"""The most recent tool calls a session keeps in memory (the transcript keeps them all on disk)."""
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def check_id(value: str, what: str) -> str:
     """Return ``value`` if it is a safe id (1-128 letters, digits, ``._-``), else raise ``InvalidPathError``."""
-    if not isinstance(value, str) or not SAFE_ID.match(value):
+    if not isinstance(value, str) or not SAFE_ID.fullmatch(value):
         raise InvalidPathError(
             f"Invalid {what} {str(value)[:80]!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit."
@@ -84,7 +87,7 @@ class Session:
         self.folder: Path = settings.sessions_dir / self.user_id / self.conversation_id
         self.sandbox: Sandbox = make_sandbox(settings, self.folder, f"{self.user_id}-{self.conversation_id}")
         self.workspace: Workspace = make_workspace(settings, self.folder, self.user_id, self.conversation_id)
-        self.history: list[ToolRecord] = []
+        self.history: deque[ToolRecord] = deque(maxlen=HISTORY_LIMIT)
         self.listeners: list[Callable[[ToolRecord], None]] = []
         from core.tools import build_tools
 

@@ -24,10 +24,51 @@ if TYPE_CHECKING:
     from core.session import Session
 
 FILE_OPERATIONS = ("read", "write", "list", "remove")
+OUTPUT_LIMIT_FACTOR = 2
+"""A tool result's text is cut (head and tail kept) past this many times ``max_output_chars``."""
+
+
+def _printable(text: str) -> str:
+    """Text that can be encoded as UTF-8: undecodable bytes of file names become backslash escapes."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    omitted = len(text) - 2 * half
+    return f"{text[:half]}\n\n[... {omitted:,} characters omitted: the result was too long ...]\n\n{text[-half:]}"
 
 
 def _result(status: str, text: str, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"status": status, "content": [{"text": text}, *(extra or [])]}
+    return {"status": status, "content": [{"text": _printable(text)}, *(extra or [])]}
+
+
+def _check_arguments(name: str, signature: inspect.Signature, arguments: dict[str, Any]) -> None:
+    """Refuse unknown or missing arguments and non-text values for text parameters, in plain words."""
+    known = signature.parameters
+    for key in arguments:
+        if key not in known:
+            raise InterpreterError(f"{name} has no argument {key!r}; its arguments are: {', '.join(known)}.")
+    for parameter in known.values():
+        if parameter.name not in arguments:
+            if parameter.default is inspect.Parameter.empty:
+                raise InterpreterError(f"{name} needs the argument {parameter.name!r}.")
+            continue
+        value = arguments[parameter.name]
+        if parameter.annotation in ("str", str) and not isinstance(value, str):
+            raise InterpreterError(
+                f"The argument {parameter.name!r} of {name} must be text, not {type(value).__name__}."
+            )
 
 
 def _as_list(value: Any, name: str) -> list[Any]:
@@ -50,20 +91,22 @@ def _guarded(session: Session, name: str) -> Callable[[Callable[..., dict[str, A
             try:
                 if session.sandbox.cancel.is_set():
                     raise InterpreterError("Not run: the user pressed Stop.")
+                _check_arguments(name, public, kwargs)
                 outcome = body(record=record, **kwargs)
             except InterpreterError as exc:
                 outcome = _result("error", str(exc))
             except Exception as exc:  # a tool must never raise into the agent
                 outcome = _result("error", f"Internal error in {name}: {type(exc).__name__}: {exc}")
+            limit = OUTPUT_LIMIT_FACTOR * session.settings.max_output_chars
+            outcome["content"][0]["text"] = _bounded(outcome["content"][0]["text"], limit)
             record.status, record.text = outcome["status"], outcome["content"][0]["text"]
             session.record(record)
             return outcome
 
         # The model must not see the internal 'record' argument in the tool's schema.
         signature = inspect.signature(body)
-        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[p for p in signature.parameters.values() if p.name != "record"]
-        )
+        public = signature.replace(parameters=[p for p in signature.parameters.values() if p.name != "record"])
+        run.__signature__ = public  # type: ignore[attr-defined]
         run.__annotations__ = {k: v for k, v in body.__annotations__.items() if k != "record"}
         del run.__wrapped__  # type: ignore[attr-defined]
         return run
@@ -94,6 +137,8 @@ def build_tools(session: Session) -> list[AgentTool]:
                 record.saved_files.append(info.path)
             except InterpreterError as exc:
                 failed.append(f"{path}: {exc}")
+            except OSError as exc:  # the host's file system refused (no space, ...): no host path in the message
+                failed.append(f"{path}: it could not be saved ({exc.strerror or type(exc).__name__}).")
         return saved, failed
 
     def finish_run(result: ExecutionResult, record: ToolRecord, saved: str = "") -> dict[str, Any]:
@@ -164,13 +209,25 @@ def build_tools(session: Session) -> list[AgentTool]:
         if not items:
             needed = "content=[{'path': ..., 'text': ...}]" if operation == "write" else "paths=[...]"
             return _result("error", f"The {operation!r} operation needs {needed}.")
-        lines, failures = [], 0
-        for item in items:
+        lines, failures, size = [], 0, 0
+        budget = OUTPUT_LIMIT_FACTOR * session.settings.max_output_chars
+        for number, item in enumerate(items):
+            if operation in ("read", "list") and size > budget:
+                done = "read" if operation == "read" else "listed"
+                lines.append(
+                    f"{len(items) - number:,} more path(s) were not {done}: the result reached its size limit. "
+                    "Ask for fewer files at once."
+                )
+                break
             try:
                 lines.append(_file_operation(sandbox, operation, item, session.settings.max_output_chars))
             except InterpreterError as exc:
                 failures += 1
                 lines.append(f"{_label(item)}: error: {exc}")
+            except OSError as exc:  # e.g. a file where a folder is needed: no host path in the message
+                failures += 1
+                lines.append(f"{_label(item)}: error: the file system refused it ({exc.strerror or exc}).")
+            size += len(lines[-1])
         return _result("error" if failures else "success", "\n\n".join(lines))
 
     @tool

@@ -79,7 +79,7 @@ def _result_from_dict(data: dict[str, Any]) -> ExecutionResult:
 
 def event_to_json(event: ChatEvent) -> str:
     """One JSON line for an event (bytes become base64)."""
-    return json.dumps(_encode(asdict(event)), ensure_ascii=False, default=str)
+    return json.dumps(_encode(asdict(event)), default=str)  # ASCII-escaped: lone surrogates survive too
 
 
 def event_from_json(line: str) -> ChatEvent:

@@ -7,8 +7,8 @@ from streamlit.delta_generator import DeltaGenerator
 
 from components.chat import render_event, render_running_tool, render_transcript
 from components.conversations import render_conversations
-from components.sandbox_panel import render_isolation, render_live_files
 from components.export import render_export_buttons
+from components.sandbox_panel import render_isolation, render_live_files
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
 from components.state import chat_engine, current_conversation_id, holder

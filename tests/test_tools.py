@@ -170,7 +170,7 @@ def test_tools_record_history_for_the_ui(tools: dict[str, Any], session: Session
     seen = []
     session.listeners.append(seen.append)
     tools["execute_code"](code=CHART, output_filename="chart.png")
-    assert [r.tool for r in session.history] == ["execute_code"] and seen == session.history
+    assert [r.tool for r in session.history] == ["execute_code"] and seen == list(session.history)
     record = session.history[0]
     assert record.result is not None and record.result.stdout.strip() == "saved"
     assert record.saved_files == ["chart.png"]

@@ -136,7 +136,7 @@ def _describe_exit(returncode: int) -> str:
     number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
     if number:
         with contextlib.suppress(ValueError):
-            return f"killed by signal {number} ({signal.Signals(number).name})"
+            return f"was killed by signal {number} ({signal.Signals(number).name})"
     return f"exited with code {returncode}"
 
 

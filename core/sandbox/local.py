@@ -9,14 +9,16 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
-from core.errors import FileNotFoundInSandbox, InvalidPathError, QuotaExceeded, SandboxClosed
+from core.errors import FileNotFoundInSandbox, InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
 from core.sandbox.base import LANGUAGES
 from core.sandbox.isolation import Isolation, IsolationReport, SessionDirs
 from core.sandbox.kernel import DenoKernel, JupyterKernel, PythonKernel
-from core.sandbox.paths import relative_to_root, resolve_in_root
+from core.sandbox.paths import check_path_text, relative_to_root, resolve_in_root
 from core.sandbox.process import ProcessRunner
 from core.types import ExecutionResult, FileInfo, guess_mime_type
 from core.uploads import save_upload
@@ -24,6 +26,10 @@ from core.uploads import save_upload
 MB = 1024 * 1024
 QUICK_RUN_SECONDS = 0.05
 QUICK_RUN_MAX_BYTES = 100 * MB
+USAGE_MAX_AGE_SECONDS = 1.0
+"""A measured disk usage is trusted this long by file writes (walking a big tree on every write is quadratic)."""
+MAX_COMMAND_BYTES = 100_000
+"""Longer command lines cannot be passed to bash as one argument (Linux allows 128 KiB per argument)."""
 DENO = shutil.which("deno", path=os.path.dirname(sys.executable)) or "deno"
 RESTART_NOTES = {
     kind: f"A new {label} kernel was started: variables from earlier runs were lost; files were kept."
@@ -31,11 +37,39 @@ RESTART_NOTES = {
 }
 
 
+def _release(isolation: Isolation, runtime: Path) -> None:
+    """Tear down a sandbox's cgroup, network and runtime folder (also when it is dropped without close)."""
+    isolation.close()
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
 def session_dirs(session_dir: Path, runtime: Path) -> SessionDirs:
     """The folders of a sandbox whose session lives in ``session_dir``."""
     return SessionDirs(
         root=session_dir / "sandbox", home=session_dir / "home", tmp=session_dir / "tmp", runtime=runtime
     )
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """A snapshot of a sandbox's life.
+
+    Attributes:
+        running: The kernels running (``python``, ``deno``); empty once idle ones were shut down.
+        idle_seconds: Seconds since the last run.
+        idle_timeout: Seconds of idleness after which kernels are shut down.
+        memory_used: Bytes used now by the whole sandbox, where the host tells.
+        memory_limit: The session's memory limit in bytes.
+        cpu_seconds: CPU time used so far, where the host tells.
+
+    """
+
+    running: list[str]
+    idle_seconds: float
+    idle_timeout: float
+    memory_used: int | None
+    memory_limit: int
+    cpu_seconds: float | None
 
 
 class LocalSandbox:
@@ -55,6 +89,7 @@ class LocalSandbox:
         self.dirs.create()
         self.isolation = Isolation(settings, self.dirs, self.sandbox_id)
         self.isolation.start()
+        self._release = weakref.finalize(self, _release, self.isolation, self.dirs.runtime)
         self.cancel = threading.Event()
         self.runner = ProcessRunner(self.isolation, settings.max_output_chars, self.cancel)
         self._kernels: dict[str, JupyterKernel] = {}
@@ -64,7 +99,7 @@ class LocalSandbox:
         self.closed = False
         self.last_used = time.monotonic()
         self.pending_notes: list[str] = []
-        self._known_usage = self.disk_usage()
+        self._measure_usage()
 
     @property
     def root(self) -> Path:
@@ -116,14 +151,22 @@ class LocalSandbox:
         with self._lock:
             self.last_used = time.monotonic()
             kernel = self._ensure_kernel("python" if language == "python" else "deno")
-            return self._finish(kernel.execute(code, timeout or self.settings.execution_timeout))
+            limit_hits = self._process_limit_hits()
+            return self._finish(kernel.execute(code, timeout or self.settings.execution_timeout), limit_hits)
 
     def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
         """Run a bash command line in the sandbox root."""
         with self._lock:
             if self.closed:
                 raise SandboxClosed("This session's sandbox was closed; open the session again.")
+            size = len(command.encode("utf-8", "surrogateescape"))
+            if size > MAX_COMMAND_BYTES:
+                raise InterpreterError(
+                    f"The command is {size:,} bytes long; the limit is {MAX_COMMAND_BYTES:,}. Write a long script "
+                    "to a file with file_operations and run that file (for example 'bash script.sh')."
+                )
             self.last_used = time.monotonic()
+            limit_hits = self._process_limit_hits()
             result = self.runner.run(["bash", "-c", command], timeout or self.settings.execution_timeout)
             if (
                 result.exit_code
@@ -135,15 +178,33 @@ class LocalSandbox:
                     "This sandbox has no network (INTERPRETER_SANDBOX_NETWORK=none), so packages cannot be "
                     "downloaded. Use what is installed, or ask the operator to allow network access."
                 )
-            return self._finish(result)
+            return self._finish(result, limit_hits)
 
-    def _finish(self, result: ExecutionResult) -> ExecutionResult:
+    def _process_limit_hits(self) -> int:
+        """How often the session's cgroup refused a new process so far (0 where no cgroup tells)."""
+        groups = self.isolation.limits.groups
+        group = groups.get("pids") or groups.get("unified")
+        try:
+            for line in (group / "pids.events").read_text().splitlines() if group else []:
+                key, _, value = line.partition(" ")
+                if key == "max":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def _finish(self, result: ExecutionResult, limit_hits: int | None = None) -> ExecutionResult:
         result.notes[:0] = self.pending_notes
         self.pending_notes = []
+        if limit_hits is not None and self._process_limit_hits() > limit_hits:
+            result.notes.append(
+                f"The sandbox's limit of {self.settings.max_processes} processes was reached, so some processes "
+                "could not start (setting INTERPRETER_MAX_PROCESSES)."
+            )
         limit = self.settings.disk_limit_mb * MB
         # Walking a big tree costs milliseconds; a run this short cannot have written enough to matter.
         if result.duration > QUICK_RUN_SECONDS or self._known_usage + QUICK_RUN_MAX_BYTES > limit:
-            self._known_usage = self.disk_usage()
+            self._measure_usage()
         if self._known_usage > limit:
             result.notes.append(
                 f"The sandbox uses {self._known_usage / MB:,.0f} MB, more than its {self.settings.disk_limit_mb:,} MB "
@@ -181,9 +242,16 @@ class LocalSandbox:
                     continue
         return total
 
+    def _measure_usage(self) -> None:
+        self._known_usage = self.disk_usage()
+        self._usage_measured = time.monotonic()
+        self._usage_exact = True
+
     def _check_disk(self, extra: int) -> None:
         limit = self.settings.disk_limit_mb * MB
-        self._known_usage = self.disk_usage()
+        stale = time.monotonic() - self._usage_measured > USAGE_MAX_AGE_SECONDS
+        if stale or (self._known_usage + extra > limit and not self._usage_exact):
+            self._measure_usage()
         if self._known_usage + extra > limit:
             raise QuotaExceeded(
                 f"The sandbox's disk limit ({self.settings.disk_limit_mb:,} MB) would be exceeded. Delete files first."
@@ -216,6 +284,7 @@ class LocalSandbox:
             Path(temp).unlink(missing_ok=True)
             raise
         self._known_usage += len(data)
+        self._usage_exact = False  # an overwritten file is counted twice until the next measurement
         return self._info(target)
 
     def _info(self, target: Path) -> FileInfo:
@@ -247,8 +316,13 @@ class LocalSandbox:
 
     def remove(self, path: str) -> None:
         """Delete a file, a link or a whole folder (never the root itself)."""
+        check_path_text(path)
         given = Path(self.root) / path if not os.path.isabs(path) else None
-        if given is not None and given.is_symlink():
+        try:
+            is_link = given is not None and given.is_symlink()
+        except OSError:  # too long for the file system, say: resolving below explains it
+            is_link = False
+        if given is not None and is_link:
             self._resolve(os.path.dirname(path) or ".")
             given.unlink()
             return
@@ -261,12 +335,13 @@ class LocalSandbox:
             shutil.rmtree(target)
         else:
             target.unlink()
+        self._usage_measured = float("-inf")  # measure again before the next write
 
     def preload(self, name: str, data: bytes) -> list[str]:
         """Put an upload in the sandbox root; a ZIP is extracted there keeping its folders."""
         self._check_disk(len(data))
         arrived = save_upload(name, data, self.root, settings=self.settings)
-        self._known_usage = self.disk_usage()
+        self._measure_usage()
         return arrived
 
     # -- life ---------------------------------------------------------------------------------------------
@@ -274,6 +349,17 @@ class LocalSandbox:
     def isolation_report(self) -> IsolationReport:
         """What isolates this sandbox."""
         return self.isolation.report()
+
+    def status(self) -> SandboxStatus:
+        """What the side panel shows about the sandbox's life: kernels, idle time, memory, CPU."""
+        return SandboxStatus(
+            running=self.running_kernels(),
+            idle_seconds=time.monotonic() - self.last_used,
+            idle_timeout=self.settings.idle_timeout,
+            memory_used=self.isolation.limits.memory_used(),
+            memory_limit=self.settings.memory_limit_mb * MB,
+            cpu_seconds=self.isolation.limits.cpu_seconds(),
+        )
 
     def memory_used(self) -> int | None:
         """Bytes of memory the sandbox uses now, where the host tells."""
@@ -309,5 +395,4 @@ class LocalSandbox:
             self.closed = True
             self.sleep()
             self.runner.interrupt()
-            self.isolation.close()
-            shutil.rmtree(self.dirs.runtime, ignore_errors=True)
+            self._release()

@@ -176,7 +176,9 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(app_server: tup
         stop = page.get_by_role("button", name="Stop", exact=True)
         expect(stop).to_be_visible()
         stop.click()
-        expect(page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.")).to_be_visible()
+        expect(
+            page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.")
+        ).to_be_visible()
         chat_input.fill("```python\nprint(kept)\n```")
         chat_input.press("Enter")
         expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True)).to_be_visible()
