@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import json
@@ -10,6 +11,7 @@ import platform
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -208,3 +210,18 @@ def environment(variables: dict[str, str], cwd: Path | None = None) -> Iterator[
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def run_main(benchmarks: list[Callable[[Path, bool], list[Row]]], name: str, argv: list[str] | None = None) -> int:
+    """The command line shared by the benchmark scripts: run ``benchmarks``, print the table, write JSON."""
+    parser = argparse.ArgumentParser(description=f"Benchmark {name}; see the module docstring.")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / f"{name}.json", help="JSON output")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as folder:
+        for bench in benchmarks:
+            progress(f"{bench.__name__} ...")
+            rows += bench(Path(folder), args.quick)
+    report(rows, json_path=args.json)
+    return 0

@@ -10,14 +10,12 @@ as JSON. Everything started (temporary folders, sessions, kernels, the kernel po
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import zipfile
 from functools import partial
@@ -27,7 +25,7 @@ from typing import cast
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-from bench.common import ROOT, Row, execute_tool, median_ms, progress, report, run_code, timed
+from bench.common import Row, execute_tool, median_ms, run_code, run_main, timed
 from core.config import Settings
 from core.sandbox.local import LocalSandbox
 from core.sandbox.pool import close_pools, pool_for
@@ -225,17 +223,7 @@ BENCHMARKS = (bench_round_trip, bench_new_session, bench_deno, bench_preload)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the engine; see the module docstring.")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "engine.json", help="JSON output")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    args = parser.parse_args(argv)
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as folder:
-        for bench in BENCHMARKS:
-            progress(f"{bench.__name__} ...")
-            rows += bench(Path(folder), args.quick)
-    report(rows, json_path=args.json)
-    return 0
+    return run_main(BENCHMARKS, "engine", argv)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,9 @@ What dominates is measured on a plain ipykernel: its memory bare and after each 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +31,7 @@ from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from bench.common import ROOT, Row, execute_tool, progress, report, run_code, summary_ms
+from bench.common import Row, execute_tool, progress, run_code, run_main, summary_ms
 from bench.engine import raw_execute, start_raw_kernel
 from core.config import Settings
 from core.session import Session, open_session
@@ -380,17 +378,7 @@ BENCHMARKS = (bench_concurrency, bench_idle_memory)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark many sessions; see the module docstring.")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "sessions.json", help="JSON output")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    args = parser.parse_args(argv)
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="bench-sessions-") as folder:
-        for bench in BENCHMARKS:
-            progress(f"{bench.__name__} ...")
-            rows += bench(Path(folder), args.quick)
-    report(rows, json_path=args.json)
-    return 0
+    return run_main(BENCHMARKS, "sessions", argv)
 
 
 if __name__ == "__main__":

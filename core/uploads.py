@@ -33,7 +33,8 @@ _JUNK_NAMES = {".DS_Store"}
 _Tree = dict[str, "_Tree"]
 
 
-def _shown(name: str, limit: int = 80) -> str:
+def shown_name(name: str, limit: int = 80) -> str:
+    """A name for a message: quoted, and shortened when long."""
     return repr(name if len(name) <= limit else name[: limit - 3] + "...")
 
 
@@ -41,7 +42,7 @@ def _entry_parts(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...] | None:
     """Check one entry and return its path parts, or ``None`` for an entry to skip."""
     raw = info.filename
     name = raw.replace("\\", "/")
-    where = f"{archive} contains an entry named {_shown(raw)}"
+    where = f"{archive} contains an entry named {shown_name(raw)}"
     if "\x00" in name:
         raise UploadRejected(f"{where} with a NUL character. The archive was refused; nothing was kept.")
     if name.startswith("/") or _DRIVE.match(name):
@@ -74,7 +75,7 @@ def _check_sizes(info: zipfile.ZipInfo, archive: str, max_ratio: float) -> None:
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > max_ratio:
         raise UploadRejected(
-            f"{archive} looks like a ZIP bomb: the entry {_shown(info.filename)} would expand "
+            f"{archive} looks like a ZIP bomb: the entry {shown_name(info.filename)} would expand "
             f"{ratio:,.0f} times (from {info.compress_size:,} to {info.file_size:,} bytes), more than the "
             f"limit of {max_ratio:g} (setting INTERPRETER_MAX_UNZIP_RATIO). Nothing was kept."
         )
@@ -88,7 +89,7 @@ def _copy_entry(archive_file: zipfile.ZipFile, info: zipfile.ZipInfo, target: Pa
             written += len(chunk)
             if written > info.file_size or written > budget:
                 raise UploadRejected(
-                    f"{archive} holds more data than its headers declare (entry {_shown(info.filename)}): "
+                    f"{archive} holds more data than its headers declare (entry {shown_name(info.filename)}): "
                     "the archive is damaged or forged. Nothing was kept."
                 )
             sink.write(chunk)
@@ -150,13 +151,13 @@ def extract_zip(
         UploadRejected: When the archive is invalid, unsafe or too large; ``dest`` is then unchanged.
 
     """
-    archive = _shown(archive_name) if archive_name != "The archive" else archive_name
+    archive = shown_name(archive_name) if archive_name != "The archive" else archive_name
     try:
         archive_file = zipfile.ZipFile(io.BytesIO(data))
     except Exception as error:  # any failure to parse untrusted bytes means "not a ZIP archive"
         raise UploadRejected(f"{archive} is not a valid ZIP archive ({error}). Nothing was kept.") from None
     with archive_file:
-        files = _check_entries(archive_file.infolist(), archive, max_total_bytes, max_entries, max_ratio)
+        files = check_entries(archive_file.infolist(), archive, max_total_bytes, max_entries, max_ratio)
         folders = {parts for parts, info in files.items() if info is None}
         folders |= {parts[:-1] for parts, info in files.items() if info is not None and len(parts) > 1}
         created_dest = not dest.exists()
@@ -192,7 +193,7 @@ def extract_zip(
     return sorted(PurePosixPath(*parts).as_posix() for parts, info in files.items() if info is not None)
 
 
-def _check_entries(
+def check_entries(
     infos: list[zipfile.ZipInfo], archive: str, max_total_bytes: int, max_entries: int, max_ratio: float
 ) -> dict[tuple[str, ...], zipfile.ZipInfo | None]:
     """Check every entry before anything is written; map path parts to entries (``None`` for folders)."""
@@ -221,11 +222,14 @@ def _check_entries(
     return entries
 
 
-def _check_upload_name(name: str) -> None:
+def check_upload_name(name: str) -> None:
+    """Refuse an upload name that is not a plain file name (``UploadRejected``)."""
     if not isinstance(name, str) or not name:
         raise UploadRejected("The uploaded file has no name. Give it a name such as 'data.csv'.")
     if "/" in name or "\\" in name:
-        raise UploadRejected(f"The upload name {_shown(name)} contains a folder separator. Give only the file name.")
+        raise UploadRejected(
+            f"The upload name {shown_name(name)} contains a folder separator. Give only the file name."
+        )
     try:
         validate_name(name)
     except InvalidPathError as error:
@@ -251,11 +255,11 @@ def save_upload(name: str, data: bytes, dest: Path, *, settings: Settings) -> li
     limit = settings.max_upload_mb * MB
     if len(data) > limit:
         raise UploadRejected(
-            f"{_shown(str(name))} is {len(data) / MB:,.1f} MB, larger than the upload limit of "
+            f"{shown_name(str(name))} is {len(data) / MB:,.1f} MB, larger than the upload limit of "
             f"{settings.max_upload_mb:,} MB (setting INTERPRETER_MAX_UPLOAD_MB). Upload a smaller file "
             "or ask the administrator to raise the limit."
         )
-    _check_upload_name(name)
+    check_upload_name(name)
     if name.lower().endswith(".zip"):
         return extract_zip(
             data,
@@ -268,11 +272,11 @@ def save_upload(name: str, data: bytes, dest: Path, *, settings: Settings) -> li
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / name
     if target.is_dir() and not target.is_symlink():
-        raise UploadRejected(f"A folder named {_shown(name)} is already there. Rename the file and try again.")
+        raise UploadRejected(f"A folder named {shown_name(name)} is already there. Rename the file and try again.")
     try:
         atomic_write(target, data)
     except OSError as error:
-        raise UploadRejected(f"{_shown(name)} could not be saved: {error.strerror or error}.") from None
+        raise UploadRejected(f"{shown_name(name)} could not be saved: {error.strerror or error}.") from None
     return [name]
 
 

@@ -13,8 +13,10 @@ from moto.server import ThreadedMotoServer
 from streamlit.testing.v1 import AppTest
 
 from components.state import HOLDER_KEY, app_settings
+from core.agent import ActiveTurn
 from core.config import Settings
 from core.session import Session, open_session
+from core.transcript import ChatEvent
 
 
 @pytest.fixture
@@ -68,6 +70,24 @@ def text_of(result: dict[str, Any]) -> str:
     return "\n".join(block["text"] for block in result["content"] if "text" in block)
 
 
+def close_app_engines(app: AppTest) -> None:
+    """Close the engines (sandboxes) an AppTest run opened."""
+    holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
+    for engine in getattr(holder, "engines", {}).values():
+        engine.close()
+        engine.session.close()
+
+
+def finish(turn: ActiveTurn) -> list[ChatEvent]:
+    """Wait for a chat turn to end and return its events."""
+    version = -1
+    while True:
+        snapshot = turn.wait(version, 5)
+        version = turn.version
+        if snapshot.done:
+            return snapshot.events
+
+
 # -- the chat page under AppTest ------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,10 +114,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
 
     yield make
     for app in apps:
-        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
-        for engine in getattr(holder, "engines", {}).values():
-            engine.close()
-            engine.session.close()
+        close_app_engines(app)
     app_settings.clear()
 
 

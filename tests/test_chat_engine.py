@@ -8,20 +8,12 @@ from typing import Any
 import pytest
 from strands.models import Model
 
-from core.agent import ActiveTurn, ChatEngine, parse_direct_run
+from core.agent import ChatEngine, parse_direct_run
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.scripted_model import ScriptedModel
 from core.session import Session
-
-
-def finish(turn: ActiveTurn) -> list[Any]:
-    version = -1
-    while True:
-        snapshot = turn.wait(version, 5)
-        version = turn.version
-        if snapshot.done:
-            return snapshot.events
+from tests.conftest import finish
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from core.conversations import ConversationStore
 from core.scripted_model import ScriptedModel
 from core.session import Session
 from core.transcript import ChatEvent
-from tests.conftest import BUCKET, text_of
-from tests.test_chat_engine import finish
+from tests.conftest import BUCKET, finish, text_of
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from core.agent import ActiveTurn, ChatEngine
+from core.agent import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.errors import QuotaExceeded
 from core.scripted_model import ScriptedModel
 from core.session import Session, open_session
 from core.types import StopReason
-from tests.conftest import text_of
+from tests.conftest import finish, text_of
 from tests.processes import descendants, memory_kb, process_table, reset_peak_memory
 
 MB = 1024 * 1024
@@ -286,15 +286,6 @@ class RecordingModel(ScriptedModel):
         self.calls.append([dict(m) for m in messages])
         async for event in super().stream(messages, *args, **kwargs):
             yield event
-
-
-def finish(turn: ActiveTurn) -> list[Any]:
-    version = -1
-    while True:
-        snapshot = turn.wait(version, 5)
-        version = turn.version
-        if snapshot.done:
-            return snapshot.events
 
 
 def test_restart_mid_conversation_keeps_files_workspace_and_agent_memory(

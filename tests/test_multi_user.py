@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.auth import user_id_for
-from components.state import HOLDER_KEY, app_settings
+from components.state import app_settings
+from tests.conftest import close_app_engines
 
 REPO = Path(__file__).resolve().parents[1]
 AUTH = {
@@ -40,10 +41,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
 
     yield make
     for app in apps:
-        holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
-        for engine in getattr(holder, "engines", {}).values():
-            engine.close()
-            engine.session.close()
+        close_app_engines(app)
     app_settings.clear()
 
 

@@ -15,7 +15,7 @@ import pytest
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from core.agent import ActiveTurn, ChatEngine
+from core.agent import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.notebook import (
@@ -29,6 +29,7 @@ from core.scripted_model import ScriptedModel
 from core.session import open_session
 from core.transcript import ChatEvent
 from core.types import TABLE_JSON, ExecutionResult, StopReason, ToolRecord
+from tests.conftest import finish
 
 CSV = "region,amount\nnorth,10\nsouth,20\neast,30\nwest,40\n"
 LOAD = "import pandas as pd\nsales = pd.read_csv('sales/q1.csv')\nprint('total', sales['amount'].sum())"
@@ -53,15 +54,6 @@ SCRIPT: list[dict[str, Any]] = [
     {"tool": "execute_code", "input": {"code": "print(open('out/notes.txt').read().split())"}},
     {"text": "Total sales are **100**; dividing by zero failed."},
 ]
-
-
-def finish(turn: ActiveTurn) -> list[ChatEvent]:
-    version = -1
-    while True:
-        snapshot = turn.wait(version, 5)
-        version = turn.version
-        if snapshot.done:
-            return snapshot.events
 
 
 def sales_zip() -> bytes:

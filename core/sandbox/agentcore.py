@@ -58,7 +58,7 @@ from core.sandbox.agentcore_stream import (
 from core.sandbox.base import LANGUAGES
 from core.sandbox.isolation import IsolationReport
 from core.types import IMAGE_PNG, STOP_EXPLANATIONS, ExecutionResult, FileInfo, RichOutput, StopReason, guess_mime_type
-from core.uploads import _check_upload_name, _shown
+from core.uploads import check_upload_name, shown_name
 
 UPLOAD_BATCH_BYTES = 64 * MB
 MIRROR_LIMIT = 512 * MB
@@ -375,10 +375,10 @@ class AgentCoreSandbox:
         """Put an upload in the working folder; a ZIP is checked here, then unpacked there keeping its folders."""
         if len(data) > self.settings.max_upload_mb * MB:
             raise UploadRejected(
-                f"{_shown(str(name))} is {len(data) / MB:,.1f} MB, larger than the upload limit of "
+                f"{shown_name(str(name))} is {len(data) / MB:,.1f} MB, larger than the upload limit of "
                 f"{self.settings.max_upload_mb:,} MB (setting INTERPRETER_MAX_UPLOAD_MB). Upload a smaller file."
             )
-        _check_upload_name(name)
+        check_upload_name(name)
         if not name.lower().endswith(".zip"):
             self.write_file(name, data)
             return [name]
@@ -395,12 +395,14 @@ class AgentCoreSandbox:
         entries = [{"path": archive, "blob": data}, content_entry(plan_file, json.dumps(plan).encode())]
         sent = call("writeFiles", {"content": entries})
         if sent.is_error:
-            raise UploadRejected(f"{_shown(name)} could not be sent to AgentCore: {sent.message}. Nothing was kept.")
+            raise UploadRejected(
+                f"{shown_name(name)} could not be sent to AgentCore: {sent.message}. Nothing was kept."
+            )
         command = shlex.join(["python3", "-c", UNZIP, archive, plan_file, stem])
         done = call("executeCommand", {"command": command})
         if done.is_error or done.exit_code:
             detail = (done.stderr or done.text).strip().splitlines()[-1:] or ["could not be unpacked"]
-            raise UploadRejected(f"The archive {_shown(name)} {detail[0]}. Nothing was kept.")
+            raise UploadRejected(f"The archive {shown_name(name)} {detail[0]}. Nothing was kept.")
         return arrived
 
     # -- life ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from core.errors import (
     UploadRejected,
 )
 from core.sandbox.output import MAX_RICH_OUTPUTS, OutputCollector, strip_ansi
-from core.sandbox.paths import MAX_PATH_LENGTH
+from core.sandbox.paths import check_path_text
 from core.types import (
     JSON,
     PLOTLY_JSON,
@@ -53,7 +53,7 @@ from core.types import (
     RichOutput,
     guess_mime_type,
 )
-from core.uploads import _check_entries, _shown
+from core.uploads import check_entries, shown_name
 
 STREAM_EXCEPTIONS = (
     "accessDeniedException",
@@ -465,12 +465,7 @@ finally:
 
 def clean_path(path: str) -> str:
     """Check a sandbox path and normalise it (relative, POSIX); refuse absolute paths, escapes and NUL."""
-    if not isinstance(path, str) or not path.strip():
-        raise InvalidPathError("A path is required (for example 'data.csv' or '.').")
-    if "\x00" in path:
-        raise InvalidPathError(f"The path {path[:80]!r} contains a NUL byte, which no file name can hold.")
-    if len(path) > MAX_PATH_LENGTH:
-        raise InvalidPathError(f"The path is {len(path)} characters long; the limit is {MAX_PATH_LENGTH}.")
+    check_path_text(path)
     if path.startswith("/"):
         raise InvalidPathError(f"{path!r} is an absolute path. Use a path relative to the sandbox's working folder.")
     normal = posixpath.normpath(path)
@@ -507,11 +502,11 @@ def zip_plan(name: str, data: bytes, settings: Settings) -> tuple[dict[str, Any]
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except Exception as error:  # any failure to parse untrusted bytes means "not a ZIP archive"
-        raise UploadRejected(f"{_shown(name)} is not a valid ZIP archive ({error}). Nothing was kept.") from None
+        raise UploadRejected(f"{shown_name(name)} is not a valid ZIP archive ({error}). Nothing was kept.") from None
     with archive:
         infos = archive.infolist()
-        entries = _check_entries(
-            infos, _shown(name), settings.max_unzip_mb * MB, settings.max_unzip_entries, settings.max_unzip_ratio
+        entries = check_entries(
+            infos, shown_name(name), settings.max_unzip_mb * MB, settings.max_unzip_entries, settings.max_unzip_ratio
         )
     index = {id(info): number for number, info in enumerate(infos)}
     files = [[index[id(info)], "/".join(parts), info.file_size] for parts, info in entries.items() if info is not None]
