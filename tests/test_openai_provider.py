@@ -138,4 +138,4 @@ def test_an_unreachable_endpoint_is_explained_in_plain_words(session: Session) -
     assert "cannot be reached" in text
     assert f"127.0.0.1:{port}" in text
     assert "Traceback" not in text
-    assert session.history == []
+    assert list(session.history) == []
