@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,15 @@ def tools(session: Session) -> dict[str, Any]:
 def text_of(result: dict[str, Any]) -> str:
     """The text the model receives from a tool result."""
     return "\n".join(block["text"] for block in result["content"] if "text" in block)
+
+
+def make_zip(entries: dict[str, bytes] | dict[str, str], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A ZIP archive, in memory, holding ``entries`` (name to content)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def close_app_engines(app: AppTest) -> None:

@@ -27,7 +27,7 @@ from core.conversations import ConversationStore
 from core.errors import FileNotFoundInSandbox, InvalidPathError, UploadRejected
 from core.scripted_model import ScriptedModel
 from core.session import Session, open_session
-from tests.conftest import text_of
+from tests.conftest import make_zip, text_of
 
 MB = 1024 * 1024
 
@@ -396,14 +396,6 @@ def test_non_text_ids_are_refused_in_plain_words(make_settings: Callable[..., Se
 
 
 # -- upload names and archives ---------------------------------------------------------------------------------
-
-
-def make_zip(entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def many_entries_zip(count: int) -> bytes:

@@ -12,8 +12,7 @@ from core.config import Settings
 from core.errors import InvalidPathError
 from core.sandbox.pool import pool_for
 from core.session import Session, open_session, sweep_idle_sessions
-from tests.conftest import text_of
-from tests.sandbox.contract import make_zip
+from tests.conftest import make_zip, text_of
 
 
 def test_public_api_as_documented(settings: Settings) -> None:

@@ -14,17 +14,10 @@ import pytest
 from core.config import Settings
 from core.errors import UploadRejected
 from core.uploads import describe_tree, extract_zip, save_upload
+from tests.conftest import make_zip
 
 MB = 1024 * 1024
 LIMITS: dict[str, Any] = {"max_total_bytes": 100 * MB, "max_entries": 1000, "max_ratio": 200.0}
-
-
-def make_zip(entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def patch_headers(data: bytes, *, local_offset: int, central_offset: int, fmt: str, value: int) -> bytes:

@@ -3,22 +3,12 @@ provides a ``sandbox`` fixture (and ``fresh_sandbox`` when it cannot be reused a
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 
 from core.errors import FileNotFoundInSandbox, InvalidPathError
 from core.sandbox.base import Sandbox
 from core.types import IMAGE_PNG, PLOTLY_JSON, TABLE_JSON, StopReason
-
-
-def make_zip(files: dict[str, bytes | str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+from tests.conftest import make_zip
 
 
 class SandboxContract:
