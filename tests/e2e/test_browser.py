@@ -119,16 +119,16 @@ def test_upload_chat_chart_table_downloads_and_reload(app_server: tuple[str, Pat
         sidebar.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
             str(_sales_zip(tmp_path / "sales.zip"))
         )
-        expect(page.get_by_text("is in the sandbox")).to_be_visible()
-        expect(sidebar.get_by_text("sales/")).to_be_visible()
+        expect(page.get_by_text("is in the sandbox").first).to_be_visible()
+        expect(sidebar.get_by_text("sales/").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "1-uploaded.png"))
 
         chat_input.fill("Which month sold best? Chart it.")
         chat_input.press("Enter")
         messages = page.locator("[data-testid=stChatMessage]")
-        expect(messages.get_by_text("March was the best month")).to_be_visible()
-        expect(messages.get_by_text("Best month: Mar (340)")).to_be_visible()
-        expect(messages.get_by_text("groupby('month', sort=False)")).to_be_visible()
+        expect(messages.get_by_text("March was the best month").first).to_be_visible()
+        expect(messages.get_by_text("Best month: Mar (340)").first).to_be_visible()
+        expect(messages.get_by_text("groupby('month', sort=False)").first).to_be_visible()
         expect(messages.locator("[data-testid=stImage] img").first).to_be_visible()
         expect(messages.locator("[data-testid=stDataFrame]").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "2-answer.png"))
@@ -155,8 +155,10 @@ def test_upload_chat_chart_table_downloads_and_reload(app_server: tuple[str, Pat
         assert any(output.get("data", {}).get("image/png") for cell in code_cells for output in cell["outputs"])
 
         page.reload()
-        expect(page.locator("[data-testid=stChatMessage]").get_by_text("March was the best month")).to_be_visible()
-        expect(page.get_by_text("variables from before were lost")).to_be_visible()
+        expect(
+            page.locator("[data-testid=stChatMessage]").get_by_text("March was the best month").first
+        ).to_be_visible()
+        expect(page.get_by_text("variables from before were lost").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "4-reloaded.png"))
         browser.close()
 
@@ -181,6 +183,6 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(app_server: tup
         ).to_be_visible()
         chat_input.fill("```python\nprint(kept)\n```")
         chat_input.press("Enter")
-        expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True)).to_be_visible()
+        expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True).first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "5-stopped.png"))
         browser.close()
