@@ -179,7 +179,7 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(app_server: tup
         expect(stop).to_be_visible()
         stop.click()
         expect(
-            page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.")
+            page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.").first
         ).to_be_visible()
         chat_input.fill("```python\nprint(kept)\n```")
         chat_input.press("Enter")
