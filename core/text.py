@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#!|~$=])")
+_LIST_START = re.compile(r"^(\s*(?:\d+)?)([-+.])")
 _BACKTICK_RUN = re.compile(r"`+")
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\s*(\(|\[)")
 _DATA_URL = re.compile(r"\(\s*<?data:image/", re.IGNORECASE)
@@ -20,7 +21,8 @@ def escape_markdown(text: str) -> str:
 
     Newlines become spaces: labels and captions are one line.
     """
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+    return _LIST_START.sub(r"\1\\\2", escaped)
 
 
 def fence(text: str, language: str = "text") -> str:
