@@ -25,7 +25,7 @@ from strands import Agent
 from streamlit.testing.v1 import AppTest
 
 from bench.common import ROOT, Row, environment, progress, report
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.scripted_model import ScriptedModel

@@ -1,25 +1,28 @@
-"""Rendering the chat: messages, answers, notices and tool steps (code, output, rich results)."""
+"""Rendering the chat: messages, answers, notices, finished tool steps and the step happening now."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
 
 from components.results import render_result
-from core.transcript import ChatEvent
+from core.chat.transcript import ChatEvent
+from core.chat.turn import LiveStep
+from core.text import escape_markdown, safe_markdown
 from core.types import ToolRecord
 
 TOOL_TITLES = {
-    "execute_code": "Ran {language} code",
-    "execute_command": "Ran a shell command",
-    "file_operations": "File operation: {operation}",
-    "ci_push_to_workspace": "Saved files to the workspace",
-    "workspace_list": "Listed the workspace",
-    "workspace_read": "Read {path} from the workspace",
+    "execute_code": ("Ran {language} code", "Running {language} code", "Writing {language} code"),
+    "execute_command": ("Ran a shell command", "Running a shell command", "Writing a shell command"),
+    "file_operations": ("File operation: {operation}", "File operation: {operation}", "Preparing a file operation"),
+    "ci_push_to_workspace": ("Saved files to the workspace", "Saving files to the workspace", "Choosing files"),
+    "workspace_list": ("Listed the workspace", "Listing the workspace", "Listing the workspace"),
+    "workspace_read": ("Read {path} from the workspace", "Reading {path}", "Choosing a workspace file"),
 }
+TENSES = {"done": 0, "running": 1, "writing": 2}
 
 
 def tool_code(tool: str, tool_input: dict[str, Any]) -> tuple[str, str]:
@@ -31,15 +34,26 @@ def tool_code(tool: str, tool_input: dict[str, Any]) -> tuple[str, str]:
     return json.dumps(tool_input, indent=2, ensure_ascii=False), "json"
 
 
-def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False) -> str:
-    """A short title for a tool step."""
-    template = TOOL_TITLES.get(tool, tool)
-    values = {"language": "python", "operation": "?", "path": "a file"} | {k: str(v) for k, v in tool_input.items()}
+def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, tense: str = "done") -> str:
+    """A short title for a tool step, safe to show as Markdown (its values come from the model).
+
+    Args:
+        tool: The tool's name.
+        tool_input: Its arguments.
+        direct: Whether the person ran it (not the agent).
+        tense: ``done``, ``running`` or ``writing`` (the model is still writing the call).
+
+    """
+    templates = TOOL_TITLES.get(tool)
+    template = templates[TENSES[tense]] if templates else tool
+    values = {"language": "python", "operation": "?", "path": "a file"} | {
+        k: str(v)[:80] for k, v in tool_input.items()
+    }
     try:
         title = template.format(**values)
-    except (KeyError, IndexError):
+    except (KeyError, IndexError, ValueError):
         title = tool
-    return f"{title} (run by you)" if direct else title
+    return escape_markdown(f"{title} (run by you)" if direct else title)
 
 
 def as_message(code: str, language: str) -> str:
@@ -58,12 +72,12 @@ def _edit_and_rerun(code: str, language: str, key: str, rerun: Callable[[str], o
 def render_tool_step(
     record: ToolRecord, *, direct: bool = False, key: str = "", rerun: Callable[[str], object] | None = None
 ) -> None:
-    """A finished tool step: a collapsible box with the code, then everything it produced.
+    """A finished tool step: a collapsible box with the code, then everything it produced, in order.
 
     Args:
         record: The step.
         direct: Whether the person ran it (not the agent).
-        key: A key unique on the page, needed for the re-run editor.
+        key: A key unique on the page, needed for the re-run editor and long outputs.
         rerun: Sends a message that runs code directly; offers "Edit and re-run" when given with ``key``.
 
     """
@@ -75,44 +89,51 @@ def render_tool_step(
         if rerun is not None and key and record.tool in ("execute_code", "execute_command"):
             _edit_and_rerun(code, language, key, rerun)
         if record.result is not None:
-            render_result(record.result)
+            render_result(record.result, key=key)
+        elif failed:
+            st.error(escape_markdown(record.text[:2000]), icon=":material/error:")
         else:
-            (st.error if failed else st.code)(record.text)
+            st.code(record.text, language=None)
         for name in record.saved_files:
-            st.caption(f":material/save: Saved to the workspace: code-interpreter/{name}")
+            st.caption(f":material/save: Saved to the workspace: code-interpreter/{escape_markdown(name)}")
 
 
-def render_running_tool(tool: str, tool_input: dict[str, Any]) -> None:
-    """The tool step running now."""
-    with st.status(tool_title(tool, tool_input) + " …", state="running", expanded=True):
-        code, language = tool_code(tool, tool_input)
-        st.code(code, language=language)
+def render_live_step(step: LiveStep) -> None:
+    """The tool call happening now: its code as the model writes it, then its output as the code produces it."""
+    seconds = int(step.elapsed)
+    title = tool_title(step.tool, step.input, tense=step.phase) + f" … {seconds} s"
+    with st.status(title, state="running", expanded=True):
+        code, language = tool_code(step.tool, step.input)
+        st.code(code + (" ▌" if step.phase == "writing" else ""), language=language)
+        if step.result is not None:
+            render_result(step.result)
 
 
 def render_event(event: ChatEvent, *, key: str = "", rerun: Callable[[str], object] | None = None) -> None:
     """One event inside a chat message (``key`` and ``rerun`` enable editing a tool step's code)."""
-    if event.kind in ("user", "assistant"):
-        st.markdown(event.text)
+    if event.kind == "user" or event.kind == "assistant":
+        st.markdown(safe_markdown(event.text))
     elif event.kind == "tool" and event.tool is not None:
         render_tool_step(event.tool, direct=event.source == "direct", key=key, rerun=rerun)
     elif event.kind == "notice":
-        {"error": st.error, "warning": st.warning}.get(event.level, st.info)(event.text)
+        {"error": st.error, "warning": st.warning}.get(event.level, st.info)(safe_markdown(event.text))
 
 
 def _role(event: ChatEvent) -> str:
     return "user" if event.kind == "user" else "assistant"
 
 
-def render_transcript(events: Iterable[ChatEvent], rerun: Callable[[str], object] | None = None) -> None:
-    """The conversation: consecutive events of one side share one chat message.
+def render_events(events: Sequence[ChatEvent], *, first: int = 0, rerun: Callable[[str], object] | None = None) -> None:
+    """Events as chat messages: consecutive events of one side share one message.
 
     Args:
         events: The events, oldest first.
+        first: The number of the first event in the conversation (keys stay the same as the window moves).
         rerun: Sends a message that runs code directly; enables "Edit and re-run" on code steps.
 
     """
     group: list[tuple[int, ChatEvent]] = []
-    for number, event in enumerate(events):
+    for number, event in enumerate(events, start=first):
         if group and _role(group[-1][1]) != _role(event):
             _render_group(group, rerun)
             group = []
@@ -124,4 +145,4 @@ def render_transcript(events: Iterable[ChatEvent], rerun: Callable[[str], object
 def _render_group(group: list[tuple[int, ChatEvent]], rerun: Callable[[str], object] | None) -> None:
     with st.chat_message(_role(group[0][1])):
         for number, event in group:
-            render_event(event, key=f"step_{number}", rerun=rerun)
+            render_event(event, key=f"step_{number}" if rerun is not None else "", rerun=rerun)

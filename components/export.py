@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
 from core.conversations import DEFAULT_TITLE
 from core.notebook import export_everything, export_file_name, notebook_bytes, transcript_to_notebook
 

@@ -1,4 +1,8 @@
-"""Rendering an ExecutionResult: streams, errors, notes and rich outputs (images, tables, Plotly, HTML)."""
+"""Rendering an ExecutionResult: printed text and rich outputs in the order the code produced them.
+
+Everything here comes from code the agent or the person ran, so it is untrusted: text is shown literally, HTML
+and SVG run only inside a sandboxed frame, and Markdown images from elsewhere become links, never fetches.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,25 @@ import pandas as pd
 import plotly.io
 import streamlit as st
 
+from components.frames import render_sandboxed_html
+from core.text import safe_markdown
 from core.types import (
     IMAGE_SVG,
     JSON,
     PLOTLY_JSON,
+    STDERR,
     TABLE_JSON,
     TEXT_HTML,
     TEXT_MARKDOWN,
     ExecutionResult,
     RichOutput,
 )
+
+COLLAPSE_CHARS = 6000
+COLLAPSE_LINES = 80
+EDGE_LINES = 20
+EDGE_CHARS = 2000
+SCROLL_HEIGHT = 420
 
 
 def table_frame(table: dict) -> pd.DataFrame:  # type: ignore[type-arg]
@@ -28,35 +41,98 @@ def table_frame(table: dict) -> pd.DataFrame:  # type: ignore[type-arg]
     return frame.set_index(present) if present else frame
 
 
-def render_output(output: RichOutput) -> None:
-    """Render one rich output the way it is meant to be seen."""
-    if output.is_image and isinstance(output.data, bytes):
+def _head_and_tail(text: str) -> tuple[str, str, int]:
+    """The first and last lines of a long text and how many lines lie between."""
+    lines = text.splitlines()
+    if len(lines) > 2 * EDGE_LINES:
+        return (
+            "\n".join(lines[:EDGE_LINES])[:EDGE_CHARS],
+            "\n".join(lines[-EDGE_LINES:])[-EDGE_CHARS:],
+            len(lines) - 2 * EDGE_LINES,
+        )
+    return text[:EDGE_CHARS], text[-EDGE_CHARS:], 0
+
+
+def is_long(text: str) -> bool:
+    """Whether printed text is shown collapsed to its head and tail."""
+    return len(text) > COLLAPSE_CHARS or text.count("\n") > COLLAPSE_LINES
+
+
+def render_text(text: str, *, stderr: bool = False, key: str = "") -> None:
+    """Printed text, literally; long text collapsed to head and tail, with "Show all" and a download.
+
+    Args:
+        text: The text.
+        stderr: Whether it went to standard error.
+        key: A key unique on the page; without one (a step still running) only head and tail are shown.
+
+    """
+    if stderr:
+        st.caption("stderr")
+    if not is_long(text):
+        st.code(text, language=None)
+        return
+    head, tail, hidden = _head_and_tail(text)
+    lines = text.count("\n") + 1
+    st.caption(
+        f":material/unfold_less: Long output: {len(text):,} characters in {lines:,} lines. "
+        f"The first and last {EDGE_LINES} lines are shown."
+    )
+    between = f"\n⋮ {hidden:,} more lines ⋮\n" if hidden else "\n⋮\n"
+    st.code(head + between + tail, language=None)
+    if not key:
+        return
+    show_all, download = st.columns([1, 1])
+    if show_all.toggle("Show all", key=f"{key}_all"):
+        st.code(text, language=None, height=SCROLL_HEIGHT)
+    download.download_button(
+        "Download the full output",
+        data=text,
+        file_name="output.txt",
+        mime="text/plain",
+        key=f"{key}_download",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+def render_output(output: RichOutput, key: str = "") -> None:
+    """Render one output the way it is meant to be seen."""
+    if output.is_stream:
+        render_text(str(output.data), stderr=output.mime_type == STDERR, key=key)
+    elif output.is_image and isinstance(output.data, bytes):
         st.image(output.data)
     elif output.mime_type == TABLE_JSON and isinstance(output.data, dict):
         st.dataframe(table_frame(output.data))
     elif output.mime_type == PLOTLY_JSON and isinstance(output.data, dict):
         st.plotly_chart(plotly.io.from_json(json.dumps(output.data)))
     elif output.mime_type in (TEXT_HTML, IMAGE_SVG):
-        st.html(str(output.data))
+        render_sandboxed_html(str(output.data))
     elif output.mime_type == TEXT_MARKDOWN:
-        st.markdown(str(output.data))
+        st.markdown(safe_markdown(str(output.data)))
     elif output.mime_type == JSON:
         st.json(output.data)
     else:
         st.code(str(output.data), language=None)
 
 
-def render_result(result: ExecutionResult) -> None:
-    """Render everything a run produced, in the order a reader needs it."""
-    if result.stdout:
-        st.code(result.stdout, language=None)
-    if result.stderr:
-        st.caption("stderr")
-        st.code(result.stderr, language=None)
-    for output in result.outputs:
-        render_output(output)
+def render_result(result: ExecutionResult, key: str = "") -> None:
+    """Render everything a run produced, in order, then its error, exit code and notes.
+
+    Args:
+        result: The run.
+        key: A key unique on the page, for the widgets of long outputs (none while the run goes on).
+
+    """
+    if not any(output.is_stream for output in result.outputs):  # kept before outputs were in order
+        if result.stdout:
+            render_text(result.stdout, key=f"{key}_stdout" if key else "")
+        if result.stderr:
+            render_text(result.stderr, stderr=True, key=f"{key}_stderr" if key else "")
+    for number, output in enumerate(result.outputs):
+        render_output(output, key=f"{key}_{number}" if key else "")
     if result.error is not None:
-        st.error(f"{result.error.name}: {result.error.value}")
+        st.error(f"{result.error.name}: {result.error.value}", icon=":material/error:")
         with st.expander("Traceback"):
             st.code(result.error.traceback, language=None)
     if result.exit_code not in (None, 0):

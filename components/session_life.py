@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core.agent import ChatEngine
-from core.transcript import ChatEvent
+from core.chat.engine import ChatEngine
+from core.chat.transcript import ChatEvent
 from core.types import STOP_EXPLANATIONS
 
 RESTORED = "The sandbox was restored: a new kernel with your files; variables from before were lost."

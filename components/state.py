@@ -1,26 +1,26 @@
-"""The one owner of ``st.session_state``: this browser session's conversation, engine and upload bookkeeping.
+"""The one owner of ``st.session_state`` and of the server's shared resources (settings, chat engines).
 
-Engines (sandbox, workspace, agent) live as long as the browser session: when Streamlit drops the session,
-the holder below is garbage-collected and its finaliser closes them (the idle reaper frees kernels earlier).
+Engines (sandbox, workspace, agent) belong to the server process, not to a tab: see ``core.chat.registry``.
+A tab keeps only what it already uploaded.
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import streamlit as st
 
 from components.auth import current_user_id
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
+from core.chat.registry import EngineRegistry
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.errors import InterpreterError
-from core.models import build_model, describe_choice, effective_choice
+from core.models import ModelChoice, build_model, describe_choice, effective_choice
 from core.session import Session, open_session
 
 QUERY_KEY = "c"
-HOLDER_KEY = "engines"
+TAB_KEY = "tab_state"
 
 
 @st.cache_resource
@@ -34,29 +34,26 @@ def conversation_store() -> ConversationStore:
     return ConversationStore(app_settings(), current_user_id())
 
 
+@st.cache_resource
+def engine_registry() -> EngineRegistry:
+    """The chat engines of this server process, shared by every browser tab (turns outlive their tab)."""
+    settings = app_settings()
+    return EngineRegistry(settings.unwatched_turn_timeout, settings.idle_timeout)
+
+
 @dataclass
-class EngineHolder:
-    """This browser session's open engines, by conversation id, and what it already uploaded."""
+class TabState:
+    """What one browser tab remembers: the uploads it already handled."""
 
-    engines: dict[str, ChatEngine] = field(default_factory=dict)
-    model_error: str = ""
     seen_uploads: set[str] = field(default_factory=set)
-    resumed: set[str] = field(default_factory=set)
 
 
-def _close_engines(engines: dict[str, ChatEngine]) -> None:
-    for engine in engines.values():
-        engine.close()
-        engine.session.close()
-
-
-def holder() -> EngineHolder:
-    """This browser session's holder, created on first use."""
-    current = st.session_state.get(HOLDER_KEY)
+def holder() -> TabState:
+    """This browser tab's state, created on first use."""
+    current = st.session_state.get(TAB_KEY)
     if current is None:
-        current = EngineHolder()
-        weakref.finalize(current, _close_engines, current.engines)
-        st.session_state[HOLDER_KEY] = current
+        current = TabState()
+        st.session_state[TAB_KEY] = current
     return current  # type: ignore[no-any-return]
 
 
@@ -83,10 +80,7 @@ def new_conversation() -> None:
 
 def delete_conversation(conversation_id: str) -> None:
     """Delete a conversation and everything of it; close its engine first."""
-    engine = holder().engines.pop(f"{current_user_id()}/{conversation_id}", None)
-    if engine is not None:
-        engine.close()
-        engine.session.close()
+    engine_registry().close(current_user_id(), conversation_id)
     conversation_store().delete(conversation_id)
     if st.query_params.get(QUERY_KEY) == conversation_id:
         del st.query_params[QUERY_KEY]
@@ -97,40 +91,37 @@ def model_label() -> str:
     return describe_choice(effective_choice(app_settings()))
 
 
-def _engine_for(session: Session, state: EngineHolder) -> ChatEngine:
-    choice = effective_choice(app_settings())
+def _new_engine(session: Session, choice: ModelChoice) -> ChatEngine:
     try:
-        model = build_model(choice)
-        state.model_error = ""
+        model, error = build_model(choice), ""
     except InterpreterError as exc:
-        model, state.model_error = None, str(exc)
-    return ChatEngine(session, model, describe_choice(choice), conversation_store())
+        model, error = None, str(exc)
+    engine = ChatEngine(session, model, describe_choice(choice), conversation_store(), model_error=error)
+    engine.model_choice = choice
+    return engine
 
 
-def _close_idle_engines(state: EngineHolder, keep: str) -> None:
-    """Close the engines of conversations this browser left (not busy ones): one open sandbox per tab."""
-    for key, engine in list(state.engines.items()):
-        if key != keep and not engine.busy:
-            engine.close()
-            engine.session.close()
-            del state.engines[key]
+def _open_engine(conversation_id: str, choice: ModelChoice) -> ChatEngine:
+    session = open_session(conversation_id, app_settings(), user_id=current_user_id())
+    engine = _new_engine(session, choice)
+    engine.note_resumed()
+    return engine
 
 
 def chat_engine(conversation_id: str) -> ChatEngine:
-    """The engine of a conversation for this browser session, opened (or rebuilt after a model change)."""
-    state = holder()
-    if st.session_state.pop("model_changed", False):
-        for cid, engine in list(state.engines.items()):
-            if not engine.busy:
-                engine.close()
-                state.engines[cid] = _engine_for(engine.session, state)
-    key = f"{current_user_id()}/{conversation_id}"
-    existing = state.engines.get(key)
-    if existing is not None and not existing.session.sandbox.closed:
-        return existing
-    _close_idle_engines(state, keep=key)
-    session = open_session(conversation_id, app_settings(), user_id=current_user_id())
-    engine = _engine_for(session, state)
-    engine.note_resumed()
-    state.engines[key] = engine
+    """The engine of a conversation (shared by every tab that shows it), rebuilt after a model change.
+
+    Raises:
+        InterpreterError: When the person has too many busy sessions, or a cloud backend cannot be reached.
+
+    """
+    settings, registry, user = app_settings(), engine_registry(), current_user_id()
+    choice = effective_choice(settings)
+    engine = registry.open(
+        user, conversation_id, lambda: _open_engine(conversation_id, choice), settings.user_max_sessions
+    )
+    if engine.model_choice != choice and not engine.busy:  # the Settings page changed the model
+        engine.close()
+        engine = registry.replace(user, conversation_id, _new_engine(engine.session, choice))
+    engine.watched()
     return engine

@@ -8,9 +8,9 @@ from typing import Protocol
 import streamlit as st
 
 from components.state import holder
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
+from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
-from core.transcript import ChatEvent
 from core.uploads import describe_tree
 
 

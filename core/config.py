@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     idle_timeout: float = Field(
         default=1800, gt=0, description="Seconds without use after which a session's kernel is shut down."
+    )
+    unwatched_turn_timeout: float = Field(
+        default=1800,
+        gt=0,
+        description="Seconds a turn keeps running while no browser tab shows its conversation; then it is stopped.",
     )
     kernel_pool_size: int = Field(
         default=1,
@@ -70,6 +75,20 @@ class Settings(BaseSettings):
         default=None, description="JSON script for the 'scripted' provider (tests and demos)."
     )
 
+    allow_anonymous: bool = Field(
+        default=False,
+        description="Serve on an address other than loopback without a login (anyone who reaches it may run code).",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers besides loopback names and IP addresses (comma-separated; "
+        "'*.example.com' for subdomains, '*' for any).",
+    )
+    admin_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With login: the e-mail addresses (comma-separated) of the people who may change the model.",
+    )
+
     sandbox_backend: Literal["local", "agentcore"] = Field(
         default="local", description="Where code runs: 'local' (bubblewrap here) or 'agentcore' (AWS)."
     )
@@ -92,6 +111,14 @@ class Settings(BaseSettings):
         le=28800,
         description="Seconds an AgentCore session lives (the service ends it then, busy or not); it restarts on use.",
     )
+
+    @field_validator("allowed_hosts", "admin_emails", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """A comma-separated string (as in the environment) becomes a list of its non-empty items."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @property
     def sessions_dir(self) -> Path:

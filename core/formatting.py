@@ -42,7 +42,7 @@ def describe_execution(result: ExecutionResult) -> str:
         parts.append(f"[stdout]\n{result.stdout.rstrip()}")
     if result.stderr:
         parts.append(f"[stderr]\n{result.stderr.rstrip()}")
-    parts.extend(_describe_output(o) for o in result.outputs)
+    parts.extend(_describe_output(o) for o in result.rich_outputs)
     if result.error is not None:
         parts.append(f"[error] {result.error.name}: {result.error.value}\n{result.error.traceback}".rstrip())
     if result.exit_code is not None:

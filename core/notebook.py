@@ -24,9 +24,9 @@ import pandas as pd
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from core.chat.transcript import ChatEvent
 from core.errors import FileNotFoundInSandbox
-from core.transcript import ChatEvent
-from core.types import PLOTLY_JSON, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
+from core.types import PLOTLY_JSON, STDERR, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
 from core.workspace.base import Workspace
 
 NOTEBOOK_NAME = "conversation.ipynb"
@@ -91,13 +91,19 @@ def _rich_output(output: RichOutput, count: int) -> NotebookNode:
 
 
 def _outputs(result: ExecutionResult, count: int, command: str | None) -> list[NotebookNode]:
-    """What a run produced as notebook outputs: streams, rich outputs, then the error."""
+    """What a run produced as notebook outputs, in the order it produced them, then the error."""
     outputs = [
         new_output("stream", name=name, text=text)
         for name, text in (("stdout", result.stdout), ("stderr", result.stderr))
-        if text
+        if text and not any(output.is_stream for output in result.outputs)  # kept before outputs were ordered
     ]
-    outputs += [_rich_output(output, count) for output in result.outputs]
+    for output in result.outputs:
+        if output.is_stream:
+            outputs.append(
+                new_output("stream", name="stderr" if output.mime_type == STDERR else "stdout", text=output.data)
+            )
+        else:
+            outputs.append(_rich_output(output, count))
     if result.error is not None:
         traceback = result.error.traceback.splitlines() or [f"{result.error.name}: {result.error.value}"]
         outputs.append(new_output("error", ename=result.error.name, evalue=result.error.value, traceback=traceback))

@@ -28,8 +28,9 @@ from core.config import Settings
 from core.errors import InvalidPathError, QuotaExceeded
 from core.sandbox.base import Sandbox
 from core.sandbox.local import LocalSandbox
+from core.sandbox.output import OutputListener
 from core.sandbox.pool import pool_for
-from core.types import ToolRecord
+from core.types import ExecutionResult, ToolRecord
 from core.uploads import describe_tree
 from core.workspace import NAMESPACE, Workspace
 from core.workspace.local import LocalWorkspace
@@ -89,6 +90,7 @@ class Session:
         self.workspace: Workspace = make_workspace(settings, self.folder, self.user_id, self.conversation_id)
         self.history: deque[ToolRecord] = deque(maxlen=HISTORY_LIMIT)
         self.listeners: list[Callable[[ToolRecord], None]] = []
+        self.output_listeners: list[OutputListener] = []
         from core.tools import build_tools
 
         self.tools: list[AgentTool] = build_tools(self)
@@ -99,6 +101,11 @@ class Session:
         self.history.append(entry)
         for listener in list(self.listeners):
             listener(entry)
+
+    def publish_output(self, partial: ExecutionResult) -> None:
+        """Tell the output listeners what the running step has produced so far (the page shows it live)."""
+        for listener in list(self.output_listeners):
+            listener(partial)
 
     def check_user_quota(self, adding_bytes: int = 0, adding_files: int = 1) -> None:
         """Refuse new files when the person's conversations together are over their disk or file limit.

@@ -161,7 +161,7 @@ def build_tools(session: Session) -> list[AgentTool]:
             output_filename: A file the code saves in the sandbox; it is copied to the workspace after the run.
 
         """
-        result = sandbox.execute(code, language=language)
+        result = sandbox.execute(code, language=language, on_output=session.publish_output)
         saved = ""
         if output_filename:
             done, failed = push([output_filename], record)
@@ -182,7 +182,7 @@ def build_tools(session: Session) -> list[AgentTool]:
             command: The command line to run.
 
         """
-        return finish_run(sandbox.run_command(command), record)
+        return finish_run(sandbox.run_command(command, on_output=session.publish_output), record)
 
     @tool
     @_guarded(session, "file_operations")

@@ -15,6 +15,9 @@ TEXT_MARKDOWN = "text/markdown"
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
 TABLE_JSON = "application/vnd.dataresource+json"
 JSON = "application/json"
+STDOUT = "application/x.stream.stdout"
+STDERR = "application/x.stream.stderr"
+STREAM_TYPES = (STDOUT, STDERR)
 
 
 class StopReason(enum.StrEnum):
@@ -42,12 +45,22 @@ class RichOutput:
         mime_type: The MIME type of ``data`` (see the constants in this module).
         data: ``bytes`` for images, ``str`` for text-like types, a ``dict`` for JSON types.
         text: The plain-text fallback the interpreter gave, if any.
+        display_id: The Jupyter display id, for outputs that later ``update_display`` calls replace.
+
+    Printed text is an output too (``STDOUT``/``STDERR``, ``data`` the text), so a result keeps the order in
+    which the code printed and displayed things.
 
     """
 
     mime_type: str
     data: bytes | str | dict[str, Any]
     text: str = ""
+    display_id: str = ""
+
+    @property
+    def is_stream(self) -> bool:
+        """Whether this output is printed text (stdout or stderr)."""
+        return self.mime_type in STREAM_TYPES
 
     @property
     def is_image(self) -> bool:
@@ -80,7 +93,8 @@ class ExecutionResult:
         stderr: Standard error (possibly truncated).
         exit_code: The shell's exit code; ``None`` for code runs.
         error: The exception the code raised, if any.
-        outputs: Rich outputs in the order they were produced.
+        outputs: Printed text and rich outputs, in the order they were produced (``stdout``/``stderr`` hold
+            the text again, bounded, for the model).
         duration: Wall-clock seconds.
         stopped: Why the run was cut short, if it was.
         notes: Plain-words remarks for the user (truncation, a restarted kernel, ...).
@@ -95,6 +109,11 @@ class ExecutionResult:
     duration: float = 0.0
     stopped: StopReason | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def rich_outputs(self) -> list[RichOutput]:
+        """The outputs that are not printed text."""
+        return [output for output in self.outputs if not output.is_stream]
 
     @property
     def ok(self) -> bool:

@@ -1,68 +1,128 @@
-"""The chat page: the conversation, the streaming turn with its tool steps, uploads and the side panel."""
+"""The chat page: the recent conversation, the turn running now (live, in a fragment), uploads and the side panel.
+
+The page script only draws and returns: a turn runs in its engine's thread on the server, and the fragment
+``live_turn`` alone reruns while it does. A message sent meanwhile waits in the engine's queue.
+"""
 
 from __future__ import annotations
 
-import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
+import time
 
-from components.chat import render_event, render_running_tool, render_transcript
+import streamlit as st
+
+from components.chat import render_events, render_live_step
 from components.conversations import render_conversations
 from components.export import render_export_buttons
-from components.sandbox_panel import render_isolation, render_live_files
+from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
-from components.state import chat_engine, current_conversation_id, holder
+from components.state import chat_engine, current_conversation_id
 from components.uploads import preload_uploads
-from core.agent import ActiveTurn, ChatEngine
+from core.chat.engine import ChatEngine
+from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
 from core.models import how_to_configure
+from core.text import escape_markdown, safe_markdown
 
 PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell command to run it directly"
-POLL_SECONDS = 0.3
+LIVE_REFRESH_SECONDS = 0.25
+QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
+WINDOW_EVENTS = 24  # the latest events shown; earlier ones are behind "Show earlier steps"
+LIVE_EVENTS = 8  # the running turn's finished events the live area redraws (all show once the turn ends)
+SENT_KEY = "chat_sent"
 
 
-def follow_turn(engine: ChatEngine, turn: ActiveTurn, already_shown: int, live_files: DeltaGenerator) -> None:
-    """Draw a running turn as it streams until it ends: text, finished tool steps, the tool running now."""
-    st.button("Stop", key="stop_turn", icon=":material/stop_circle:", on_click=engine.stop)
+def _send(engine: ChatEngine) -> None:
+    """The chat input's callback: uploads go into the sandbox, the text starts a turn or joins the queue."""
+    message = st.session_state.get("chat_input")
+    if message is None:
+        return
+    if message.files:
+        preload_uploads(engine, message.files)
+    if message.text.strip():
+        engine.submit(message.text)
+        st.session_state[SENT_KEY] = True
+
+
+def _window_key(engine: ChatEngine) -> str:
+    return f"window_{engine.session.conversation_id}"
+
+
+def _show_earlier(engine: ChatEngine) -> None:
+    key = _window_key(engine)
+    st.session_state[key] = st.session_state.get(key, WINDOW_EVENTS) + WINDOW_EVENTS
+
+
+def _finished_events(engine: ChatEngine) -> tuple[list[ChatEvent], int]:
+    """The latest events that belong to no running turn, and the number of the first of them."""
+    turn = engine.turn
+    window = int(st.session_state.get(_window_key(engine), WINDOW_EVENTS))
+    if turn is None:
+        return engine.transcript.tail(window)
+    with turn.changed:  # the transcript and the turn's events, read consistently
+        running = 0 if turn.done else len(turn.events)
+        events, first = engine.transcript.tail(window + running)
+    return events[: len(events) - running], first
+
+
+def render_history(engine: ChatEngine) -> None:
+    """The latest finished events, with a button for earlier ones."""
+    events, first = _finished_events(engine)
+    if first > 0:
+        st.button(
+            f"Show earlier steps ({first:,} more)",
+            key="show_earlier",
+            icon=":material/history:",
+            on_click=_show_earlier,
+            args=(engine,),
+        )
+    render_events(events, first=first, rerun=engine.submit)
+
+
+def _render_queue(engine: ChatEngine) -> None:
+    for number, text in enumerate(list(engine.queued)):
+        with st.chat_message("user"):
+            st.markdown(safe_markdown(text))
+            st.caption(":material/schedule: Queued: runs when the current turn ends.")
+            st.button("Cancel", key=f"cancel_queued_{number}", on_click=engine.cancel_queued, args=(number,))
+
+
+@st.fragment(run_every=LIVE_REFRESH_SECONDS)
+def live_turn(engine: ChatEngine, turn_id: int) -> None:
+    """The running turn, redrawn alone every quarter second: its events, streaming text and live step."""
+    engine.watched()
+    turn = engine.turn
+    if turn is None or id(turn) != turn_id or turn.done:
+        st.rerun()  # the turn ended (or the next queued one began): the whole page shows it finished
+    assert turn is not None
+    snapshot = turn.snapshot()
+    render_events(snapshot.events[-LIVE_EVENTS:])
     with st.chat_message("assistant"):
-        body = st.container()
-        live = st.empty()
-    shown, version = already_shown, -1
-    while True:
-        snapshot = turn.wait(version, POLL_SECONDS)
-        version = turn.version
-        new_events = snapshot.events[shown:]
-        for event in new_events:
-            with body:
-                render_event(event)
-        if any(event.kind == "tool" for event in new_events):
-            render_live_files(live_files, engine.session)
-        shown = len(snapshot.events)
-        with live.container():
-            if snapshot.partial_text:
-                st.markdown(snapshot.partial_text + " ▌")
-            if snapshot.running_tool is not None:
-                render_running_tool(*snapshot.running_tool)
-        if snapshot.done:
-            break
-    live.empty()
+        if snapshot.partial_text:
+            st.markdown(safe_markdown(snapshot.partial_text) + " ▌")
+        if snapshot.live_step is not None:
+            render_live_step(snapshot.live_step)
+        elif not snapshot.partial_text:
+            st.caption(f":material/hourglass_top: Working … {int(time.monotonic() - turn.started)} s")
+        st.button("Stop", key="stop_turn", icon=":material/stop_circle:", on_click=engine.stop)
+    _render_queue(engine)
+
+
+def _wait_for_quick_turn(engine: ChatEngine) -> None:
+    """Right after a message was sent, give a quick run a moment to end, so it is drawn finished at once."""
+    turn = engine.turn
+    if st.session_state.pop(SENT_KEY, False) and turn is not None:
+        turn.wait_done(QUICK_TURN_SECONDS)
 
 
 conversation_id = current_conversation_id()
 try:
     engine = chat_engine(conversation_id)
-except InterpreterError as exc:  # a quota, or a cloud backend that cannot be reached
-    st.error(str(exc))
+except InterpreterError as exc:  # too many busy sessions, or a cloud backend that cannot be reached
+    st.error(escape_markdown(str(exc)))
     st.stop()
-state = holder()
 
-# st.chat_input always sits at the bottom; reading it first lets this run show the new turn at once.
-message = st.chat_input(PLACEHOLDER, accept_file="multiple", disabled=engine.busy, key="chat_input")
-if message is not None and not engine.busy:
-    if message.files:
-        preload_uploads(engine, message.files)
-    if message.text.strip():
-        engine.start_turn(message.text)
+st.chat_input(PLACEHOLDER, accept_file="multiple", key="chat_input", on_submit=_send, args=(engine,))
 
 with st.sidebar:
     render_conversations(conversation_id)
@@ -70,28 +130,20 @@ with st.sidebar:
     if uploads:
         preload_uploads(engine, uploads)
     render_isolation(engine.session.sandbox.isolation_report())
-    live_files = st.empty()
-    if not engine.busy:  # while a turn runs, live_files shows the files without widgets
-        render_session_life(engine)
-        render_side_panel(engine.session)
-        render_export_buttons(engine)
+    render_session_life(engine)
+    render_side_panel(engine.session)
+    render_export_buttons(engine)
 
-st.caption(f"Model: {engine.model_label}")
-if state.model_error:
-    st.error(f"The model could not be set up: {state.model_error} Code blocks you send still run directly.")
+st.caption(f"Model: {escape_markdown(engine.model_label)}")
+if engine.model_error:
+    st.error(f"The model could not be set up: {escape_markdown(engine.model_error)} Code blocks you send still run.")
 elif engine.agent is None:
     with st.expander(
         "No model is configured: code blocks you send run directly. How to add a model", icon=":material/info:"
     ):
         st.markdown(how_to_configure())
 
-turn = engine.turn if engine.busy else None
-if turn is not None:
-    with turn.changed:  # the transcript and the turn's events, read consistently
-        events, shown = engine.transcript.events(), len(turn.events)
-else:
-    events, shown = engine.transcript.events(), 0
-render_transcript(events, rerun=None if turn is not None else engine.start_turn)
-if turn is not None:
-    follow_turn(engine, turn, shown, live_files)
-    st.rerun()
+_wait_for_quick_turn(engine)
+render_history(engine)
+if engine.busy and engine.turn is not None:
+    live_turn(engine, id(engine.turn))

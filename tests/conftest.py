@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,11 +15,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 from streamlit.testing.v1 import AppTest
 
-from components.state import HOLDER_KEY, app_settings
-from core.agent import ActiveTurn
+from components.state import app_settings, engine_registry
+from core.chat.transcript import ChatEvent
+from core.chat.turn import ActiveTurn
 from core.config import Settings
 from core.session import Session, open_session
-from core.transcript import ChatEvent
 
 
 @pytest.fixture
@@ -81,12 +82,27 @@ def make_zip(entries: dict[str, bytes] | dict[str, str], compression: int = zipf
     return buffer.getvalue()
 
 
-def close_app_engines(app: AppTest) -> None:
-    """Close the engines (sandboxes) an AppTest run opened."""
-    holder = app.session_state[HOLDER_KEY] if HOLDER_KEY in app.session_state else None  # noqa: SIM401
-    for engine in getattr(holder, "engines", {}).values():
-        engine.close()
-        engine.session.close()
+def close_app_engines() -> None:
+    """Close the engines (sandboxes) the AppTest runs opened; the next app gets a new registry."""
+    engine_registry().close_all()
+    engine_registry.clear()
+
+
+def send(app: AppTest, text: str) -> AppTest:
+    """Send a chat message on the page and wait until its turn ended."""
+    app.chat_input[0].set_value(text).run()
+    return run_until_idle(app)
+
+
+def run_until_idle(app: AppTest, timeout: float = 90) -> AppTest:
+    """Rerun the page until no turn runs (a browser's live fragment would do this by itself)."""
+    deadline = time.monotonic() + timeout
+    while any(button.key == "stop_turn" for button in app.button):
+        if time.monotonic() > deadline:
+            raise AssertionError("the turn did not end in time")
+        time.sleep(0.1)
+        app.run()
+    return app
 
 
 def finish(turn: ActiveTurn) -> list[ChatEvent]:
@@ -119,13 +135,13 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "scripted")
             monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
         app_settings.clear()
+        engine_registry.clear()
         app = AppTest.from_file(str(REPO / "pages" / "chat.py"), default_timeout=90)
         apps.append(app)
         return app
 
     yield make
-    for app in apps:
-        close_app_engines(app)
+    close_app_engines()
     app_settings.clear()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from strands.models import Model
 
-from core.agent import ChatEngine, parse_direct_run
+from core.chat.engine import ChatEngine, parse_direct_run
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.scripted_model import ScriptedModel
@@ -89,7 +89,8 @@ def test_stop_interrupts_running_code_and_keeps_state(make_engine: Callable[...,
     while True:  # wait until the long step is running, then press Stop
         snapshot = turn.wait(version, 5)
         version = turn.version
-        if snapshot.running_tool and "sleep" in snapshot.running_tool[1].get("code", ""):
+        step = snapshot.live_step
+        if step and step.phase == "running" and "sleep" in step.input.get("code", ""):
             break
     engine.stop()
     events = finish(turn)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import send
+
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
     "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
@@ -30,7 +32,7 @@ def test_scripted_turn_shows_tool_step_table_chart_and_answer(make_app: Callable
     app = make_app(steps)
     app.run()
     assert any("scripted model" in str(c.value) for c in app.caption)
-    app.chat_input[0].set_value("Plot y over x").run()
+    send(app, "Plot y over x")
     assert not app.exception
     text = _texts(app)
     assert "Plot y over x" in text and "Here is the chart of y over x." in text
@@ -44,19 +46,19 @@ def test_without_a_model_code_blocks_run_directly(make_app: Callable[..., AppTes
     app = make_app(None)
     app.run()
     assert any("No model is configured" in e.label for e in app.expander)
-    app.chat_input[0].set_value("```python\nanswer = 6 * 7\nprint(answer)\n```").run()
+    send(app, "```python\nanswer = 6 * 7\nprint(answer)\n```")
     assert "42" in _texts(app)
     assert any("(run by you)" in e.label for e in app.expander)
-    app.chat_input[0].set_value("!echo shell works").run()
+    send(app, "!echo shell works")
     assert "shell works" in _texts(app)
-    app.chat_input[0].set_value("What is the mean?").run()
+    send(app, "What is the mean?")
     assert any("INTERPRETER_MODEL_PROVIDER" in str(w.value) for w in app.warning)
 
 
 def test_conversation_survives_a_new_browser_session(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None)
     app.run()
-    app.chat_input[0].set_value("```python\nprint('remember me')\n```").run()
+    send(app, "```python\nprint('remember me')\n```")
     conversation_id = app.query_params["c"][0] if isinstance(app.query_params["c"], list) else app.query_params["c"]
     again = make_app(None)
     again.query_params["c"] = conversation_id
@@ -68,7 +70,7 @@ def test_conversation_survives_a_new_browser_session(make_app: Callable[..., App
 def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None)
     app.run()
-    app.chat_input[0].set_value("!echo first").run()
+    send(app, "!echo first")
     first_id = app.query_params["c"]
     app.sidebar.button[0].click().run()  # New conversation
     assert app.query_params["c"] != first_id

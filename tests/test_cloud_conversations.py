@@ -8,12 +8,12 @@ from collections.abc import Callable
 import boto3
 import pytest
 
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
+from core.chat.transcript import ChatEvent
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.scripted_model import ScriptedModel
 from core.session import Session
-from core.transcript import ChatEvent
 from tests.conftest import BUCKET, finish, text_of
 
 

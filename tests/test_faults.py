@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.errors import QuotaExceeded

@@ -21,7 +21,7 @@ import pytest
 from strands import Agent
 from strands.agent.conversation_manager import NullConversationManager
 
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.errors import FileNotFoundInSandbox, InvalidPathError, UploadRejected

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.auth import user_id_for
 from components.state import app_settings
-from tests.conftest import close_app_engines
+from tests.conftest import close_app_engines, send
 
 REPO = Path(__file__).resolve().parents[1]
 AUTH = {
@@ -40,8 +40,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
         return app
 
     yield make
-    for app in apps:
-        close_app_engines(app)
+    close_app_engines()
     app_settings.clear()
 
 
@@ -61,7 +60,7 @@ def test_people_cannot_see_or_resume_each_others_conversations(
 ) -> None:
     alice = make_app("alice").run()
     assert "Logged in as alice@example.com" in _page_text(alice)
-    alice.chat_input[0].set_value("!echo alices-secret > secret.txt && cat secret.txt").run()
+    send(alice, "!echo alices-secret > secret.txt && cat secret.txt")
     assert "alices-secret" in _page_text(alice)
     alice_conversation = alice.query_params["c"]
     alice_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "alice") / alice_conversation
@@ -72,7 +71,7 @@ def test_people_cannot_see_or_resume_each_others_conversations(
     bob.run()
     assert bob.query_params["c"] != alice_conversation
     assert "alices-secret" not in _page_text(bob)
-    bob.chat_input[0].set_value("!ls; cat secret.txt").run()
+    send(bob, "!ls; cat secret.txt")
     assert "alices-secret" not in _page_text(bob)
     bob_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "bob")
     assert not (bob_folder / alice_conversation).exists()

@@ -15,7 +15,8 @@ import pytest
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from core.agent import ChatEngine
+from core.chat.engine import ChatEngine
+from core.chat.transcript import ChatEvent
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.notebook import (
@@ -27,7 +28,6 @@ from core.notebook import (
 )
 from core.scripted_model import ScriptedModel
 from core.session import open_session
-from core.transcript import ChatEvent
 from core.types import TABLE_JSON, ExecutionResult, StopReason, ToolRecord
 from tests.conftest import finish
 

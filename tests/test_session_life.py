@@ -7,12 +7,14 @@ from collections.abc import Callable
 from streamlit.testing.v1 import AppTest
 
 from components.session_life import RESTORED
-from components.state import HOLDER_KEY
+from components.state import engine_registry
+from core.chat.engine import ChatEngine
+from tests.conftest import run_until_idle, send
 from tests.test_chat_page import _texts
 
 
-def _engine(app: AppTest):  # type: ignore[no-untyped-def]
-    return next(iter(app.session_state[HOLDER_KEY].engines.values()))
+def _engine(app: AppTest) -> ChatEngine:
+    return engine_registry().engines()[0]
 
 
 def _captions(app: AppTest) -> str:
@@ -22,12 +24,12 @@ def _captions(app: AppTest) -> str:
 def test_edit_and_rerun_a_step_runs_the_new_code_and_tells_the_agent(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None)
     app.run()
-    app.chat_input[0].set_value("```python\nvalue = 20\nprint(value + 1)\n```").run()
+    send(app, "```python\nvalue = 20\nprint(value + 1)\n```")
     assert "21" in _texts(app)
     editor = next(t for t in app.text_area if t.key and t.key.startswith("edit_step_"))
     assert "print(value + 1)" in editor.value
     editor.set_value("print(value * 2)").run()
-    next(b for b in app.button if b.key == editor.key.replace("edit_", "rerun_")).click().run()
+    run_until_idle(next(b for b in app.button if b.key == editor.key.replace("edit_", "rerun_")).click().run())
     assert "40" in _texts(app)
     assert any("print(value * 2)" in note for note in _engine(app).context_for_agent)
 
@@ -35,7 +37,7 @@ def test_edit_and_rerun_a_step_runs_the_new_code_and_tells_the_agent(make_app: C
 def test_side_panel_shows_life_memory_and_restores_an_expired_sandbox(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None)
     app.run()
-    app.chat_input[0].set_value("```python\nkept = 'yes'\nopen('f.txt', 'w').write('file')\n```").run()
+    send(app, "```python\nkept = 'yes'\nopen('f.txt', 'w').write('file')\n```")
     assert "Sandbox running (python)" in _captions(app)
     assert "memory" in _captions(app) and "CPU" in _captions(app)
 
@@ -45,7 +47,7 @@ def test_side_panel_shows_life_memory_and_restores_an_expired_sandbox(make_app: 
     next(b for b in app.button if b.key == "session_life_restore").click().run()
     assert any(RESTORED in str(i.value) for i in app.info)
     assert "Sandbox running (python)" in _captions(app)
-    app.chat_input[0].set_value("```python\nprint(open('f.txt').read(), 'kept' in dir())\n```").run()
+    send(app, "```python\nprint(open('f.txt').read(), 'kept' in dir())\n```")
     assert "file False" in _texts(app)
 
 
@@ -53,5 +55,5 @@ def test_side_panel_says_why_the_last_run_died(make_app: Callable[..., AppTest],
     monkeypatch.setenv("INTERPRETER_EXECUTION_TIMEOUT", "1")
     app = make_app(None)
     app.run()
-    app.chat_input[0].set_value("```python\nimport time\ntime.sleep(30)\n```").run()
+    send(app, "```python\nimport time\ntime.sleep(30)\n```")
     assert "Last run: The run took longer than the time limit" in _captions(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.transcript import ChatEvent, Transcript
+from core.chat.transcript import ChatEvent, Transcript
 from core.types import TABLE_JSON, ExecutionError, ExecutionResult, RichOutput, StopReason, ToolRecord
 
 

@@ -57,6 +57,7 @@ from core.sandbox.agentcore_stream import (
 )
 from core.sandbox.base import LANGUAGES
 from core.sandbox.isolation import IsolationReport
+from core.sandbox.output import OutputListener
 from core.types import IMAGE_PNG, STOP_EXPLANATIONS, ExecutionResult, FileInfo, RichOutput, StopReason, guess_mime_type
 from core.uploads import check_upload_name, shown_name
 
@@ -256,8 +257,17 @@ class AgentCoreSandbox:
             return self._finish(ExecutionResult(stopped=stopped, notes=[STOP_EXPLANATIONS[stopped]]))
         return None
 
-    def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
-        """Run Python, JavaScript or TypeScript in the AgentCore session (``timeout`` cannot be enforced there)."""
+    def execute(
+        self,
+        code: str,
+        language: str = "python",
+        timeout: float | None = None,
+        on_output: OutputListener | None = None,
+    ) -> ExecutionResult:
+        """Run Python, JavaScript or TypeScript in the AgentCore session (``timeout`` cannot be enforced there).
+
+        AgentCore answers when the run ends, so ``on_output`` is not called: the output arrives all at once.
+        """
         if language not in LANGUAGES:
             raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
         with self._lock:
@@ -287,8 +297,10 @@ class AgentCoreSandbox:
         except (InterpreterError, ValueError) as error:
             result.notes.append(f"Figures left open by the code could not be collected: {error}")
 
-    def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
-        """Run a bash command line in the sandbox's working folder, stopped after ``timeout`` seconds."""
+    def run_command(
+        self, command: str, timeout: float | None = None, on_output: OutputListener | None = None
+    ) -> ExecutionResult:
+        """Run a bash command line in the working folder, stopped after ``timeout`` s (output arrives at the end)."""
         with self._lock:
             if (refused := self._begin()) is not None:
                 return refused

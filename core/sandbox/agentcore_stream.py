@@ -41,7 +41,7 @@ from core.errors import (
     Throttled,
     UploadRejected,
 )
-from core.sandbox.output import MAX_RICH_OUTPUTS, OutputCollector, strip_ansi
+from core.sandbox.output import OutputCollector, strip_ansi
 from core.sandbox.paths import check_path_text
 from core.types import (
     JSON,
@@ -245,10 +245,7 @@ def execution_result(parsed: Parsed, *, language: str | None, limit: int, durati
     collector.stream("stdout", stdout)
     collector.stream("stderr", stderr)
     for output in [*parsed.images, *map(resource_output, parsed.resources)]:
-        if len(collector.outputs) < MAX_RICH_OUTPUTS:
-            collector.outputs.append(output)
-        else:
-            collector.dropped_outputs += 1
+        collector.add_output(output)
     exit_code = None
     if language is None:
         exit_code = parsed.exit_code if parsed.exit_code is not None else int(parsed.is_error)

@@ -6,6 +6,7 @@ import threading
 from typing import Protocol, runtime_checkable
 
 from core.sandbox.isolation import IsolationReport
+from core.sandbox.output import OutputListener
 from core.types import ExecutionResult, FileInfo
 
 LANGUAGES = ("python", "javascript", "typescript")
@@ -19,12 +20,20 @@ class Sandbox(Protocol):
     :class:`ExecutionResult`; bad paths raise ``InvalidPathError``, missing files ``FileNotFoundInSandbox``.
     """
 
-    def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
-        """Run code; Python keeps its variables between calls."""
+    def execute(
+        self,
+        code: str,
+        language: str = "python",
+        timeout: float | None = None,
+        on_output: OutputListener | None = None,
+    ) -> ExecutionResult:
+        """Run code; Python keeps its variables between calls; ``on_output`` sees the output as it comes."""
         ...
 
-    def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
-        """Run a bash command line in the sandbox root."""
+    def run_command(
+        self, command: str, timeout: float | None = None, on_output: OutputListener | None = None
+    ) -> ExecutionResult:
+        """Run a bash command line in the sandbox root; ``on_output`` sees the output as it comes."""
         ...
 
     def read_file(self, path: str) -> bytes:

@@ -19,11 +19,11 @@ from jupyter_client.blocking.client import BlockingKernelClient
 
 from core.errors import SandboxError
 from core.sandbox.isolation import Isolation
-from core.sandbox.output import OutputCollector
+from core.sandbox.output import OutputCollector, OutputListener
 from core.sandbox.spawn import spawn
 from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 INTERRUPT_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 60.0
 CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
@@ -247,7 +247,9 @@ class JupyterKernel(abc.ABC):
         """Whether the kernel process is still running."""
         return self.process is not None and self.process.poll() is None
 
-    def execute(self, code: str, timeout: float, *, silent: bool = False) -> ExecutionResult:
+    def execute(
+        self, code: str, timeout: float, *, silent: bool = False, on_output: OutputListener | None = None
+    ) -> ExecutionResult:
         """Run code and collect everything it printed and displayed.
 
         A run past ``timeout`` is interrupted (the kernel and its variables survive); one that ignores the
@@ -257,6 +259,7 @@ class JupyterKernel(abc.ABC):
             code: Python source (IPython syntax: ``!cmd`` and ``%magic`` work).
             timeout: Seconds before the run is interrupted.
             silent: Run without history and without counting as a cell.
+            on_output: Receives snapshots of the output while the code runs.
 
         Returns:
             The result; ``stopped`` says if and why the run was cut short.
@@ -268,7 +271,7 @@ class JupyterKernel(abc.ABC):
         oom_before = self.isolation.limits.oom_kills()
         self.interrupt_requested = False
         msg_id = self.client.execute(code, silent=silent, store_history=not silent, allow_stdin=False)
-        collector = OutputCollector(self.output_limit)
+        collector = OutputCollector(self.output_limit, on_output)
         stopped = self._collect(msg_id, collector, started + timeout)
         result = collector.result(time.monotonic() - started)
         if stopped is None and (self.interrupt_requested or self.cancel.is_set()):
@@ -298,6 +301,7 @@ class JupyterKernel(abc.ABC):
             try:
                 message = self.client.get_iopub_msg(timeout=POLL_SECONDS)
             except queue.Empty:
+                collector.publish()
                 if not self.alive:
                     return stopped or StopReason.CRASHED
                 now = time.monotonic()
@@ -329,14 +333,17 @@ class JupyterKernel(abc.ABC):
     @staticmethod
     def _handle(message: dict[str, Any], collector: OutputCollector) -> bool:
         kind, content = message["msg_type"], message["content"]
+        display_id = str((content.get("transient") or {}).get("display_id") or "")
         if kind == "stream":
             collector.stream(content["name"], content["text"])
         elif kind in ("display_data", "execute_result"):
-            collector.display(content["data"])
+            collector.display(content["data"], display_id)
+        elif kind == "update_display_data":
+            collector.update_display(content["data"], display_id)
         elif kind == "error":
             collector.fail(content["ename"], content["evalue"], content["traceback"])
         elif kind == "clear_output":
-            collector.clear()
+            collector.clear(wait=bool(content.get("wait")))
         return kind == "status" and content["execution_state"] == "idle"
 
     def _death_reason(self, stopped: StopReason | None, oom_before: int) -> StopReason:

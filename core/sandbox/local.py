@@ -18,6 +18,7 @@ from core.errors import FileNotFoundInSandbox, InterpreterError, InvalidPathErro
 from core.sandbox.base import LANGUAGES
 from core.sandbox.isolation import Isolation, IsolationReport, SessionDirs
 from core.sandbox.kernel import DenoKernel, JupyterKernel, PythonKernel
+from core.sandbox.output import OutputListener
 from core.sandbox.paths import check_path_text, relative_to_root, resolve_in_root
 from core.sandbox.process import ProcessRunner
 from core.types import ExecutionResult, FileInfo, guess_mime_type
@@ -144,7 +145,13 @@ class LocalSandbox:
             self._started_before.add(kind)
         return kernel
 
-    def execute(self, code: str, language: str = "python", timeout: float | None = None) -> ExecutionResult:
+    def execute(
+        self,
+        code: str,
+        language: str = "python",
+        timeout: float | None = None,
+        on_output: OutputListener | None = None,
+    ) -> ExecutionResult:
         """Run Python or JavaScript/TypeScript; each keeps its variables between calls (JS and TS share theirs)."""
         if language not in LANGUAGES:
             raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
@@ -152,9 +159,12 @@ class LocalSandbox:
             self.last_used = time.monotonic()
             kernel = self._ensure_kernel("python" if language == "python" else "deno")
             limit_hits = self._process_limit_hits()
-            return self._finish(kernel.execute(code, timeout or self.settings.execution_timeout), limit_hits)
+            result = kernel.execute(code, timeout or self.settings.execution_timeout, on_output=on_output)
+            return self._finish(result, limit_hits)
 
-    def run_command(self, command: str, timeout: float | None = None) -> ExecutionResult:
+    def run_command(
+        self, command: str, timeout: float | None = None, on_output: OutputListener | None = None
+    ) -> ExecutionResult:
         """Run a bash command line in the sandbox root."""
         with self._lock:
             if self.closed:
@@ -167,7 +177,8 @@ class LocalSandbox:
                 )
             self.last_used = time.monotonic()
             limit_hits = self._process_limit_hits()
-            result = self.runner.run(["bash", "-c", command], timeout or self.settings.execution_timeout)
+            limit = timeout or self.settings.execution_timeout
+            result = self.runner.run(["bash", "-c", command], limit, on_output=on_output)
             if (
                 result.exit_code
                 and self.settings.sandbox_network == "none"

@@ -12,7 +12,7 @@ import time
 from typing import IO
 
 from core.sandbox.isolation import Isolation
-from core.sandbox.output import BoundedText, strip_ansi
+from core.sandbox.output import OutputCollector, OutputListener
 from core.sandbox.spawn import spawn
 from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
 
@@ -20,11 +20,11 @@ CHUNK = 64 * 1024
 POLL_SECONDS = 0.1
 
 
-def _pump(stream: IO[bytes], sink: BoundedText) -> None:
+def _pump(stream: IO[bytes], sink: OutputCollector, name: str) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while chunk := stream.read1(CHUNK):  # type: ignore[attr-defined]
-        sink.add(decoder.decode(chunk))
-    sink.add(decoder.decode(b"", final=True))
+        sink.stream(name, decoder.decode(chunk))
+    sink.stream(name, decoder.decode(b"", final=True))
 
 
 class ProcessRunner:
@@ -43,13 +43,21 @@ class ProcessRunner:
         self._running: subprocess.Popen[bytes] | None = None
         self._interrupted = False
 
-    def run(self, argv: list[str], timeout: float, *, memory_rlimit: bool = True) -> ExecutionResult:
+    def run(
+        self,
+        argv: list[str],
+        timeout: float,
+        *,
+        memory_rlimit: bool = True,
+        on_output: OutputListener | None = None,
+    ) -> ExecutionResult:
         """Run ``argv`` in the sandbox and wait for it.
 
         Args:
             argv: The command line as seen inside the sandbox.
             timeout: Seconds before the process group is killed.
             memory_rlimit: Whether to cap the address space.
+            on_output: Receives snapshots of the output while the process runs.
 
         Returns:
             Exit code, bounded stdout and stderr, and why the run was stopped if it was.
@@ -67,10 +75,10 @@ class ProcessRunner:
             start_new_session=True,
         )
         self._running, self._interrupted = process, False
-        stdout, stderr = BoundedText(self.output_limit), BoundedText(self.output_limit)
+        collector = OutputCollector(self.output_limit, on_output)
         pumps = [
-            threading.Thread(target=_pump, args=(s, b), daemon=True)
-            for s, b in ((process.stdout, stdout), (process.stderr, stderr))
+            threading.Thread(target=_pump, args=(pipe, collector, name), daemon=True)
+            for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))
         ]
         for pump in pumps:
             pump.start()
@@ -83,6 +91,7 @@ class ProcessRunner:
                 break
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=POLL_SECONDS)
+            collector.publish()
         for pump in pumps:
             pump.join(timeout=10)
         self._running = None
@@ -90,32 +99,13 @@ class ProcessRunner:
             stopped = StopReason.INTERRUPTED
         if self.isolation.limits.oom_kills() > oom_before:
             stopped = StopReason.OUT_OF_MEMORY
-        return self._result(process.returncode, stdout, stderr, stopped, time.monotonic() - started, timeout)
-
-    @staticmethod
-    def _result(
-        code: int,
-        stdout: BoundedText,
-        stderr: BoundedText,
-        stopped: StopReason | None,
-        duration: float,
-        timeout: float,
-    ) -> ExecutionResult:
-        notes = []
+        code = process.returncode
+        result = collector.result(time.monotonic() - started, code if code >= 0 else 128 - code)
         if stopped is not None:
             suffix = f" (limit {timeout:g} s)" if stopped is StopReason.TIMEOUT else ""
-            notes.append(STOP_EXPLANATIONS[stopped] + suffix)
-        for name, buffer in (("Standard output", stdout), ("Standard error", stderr)):
-            if buffer.truncated:
-                notes.append(f"{name} was too long: {buffer.dropped:,} characters in the middle were omitted.")
-        return ExecutionResult(
-            stdout=strip_ansi(stdout.text()),
-            stderr=strip_ansi(stderr.text()),
-            exit_code=code if code >= 0 else 128 - code,
-            duration=duration,
-            stopped=stopped,
-            notes=notes,
-        )
+            result.notes.insert(0, STOP_EXPLANATIONS[stopped] + suffix)
+            result.stopped = stopped
+        return result
 
     @staticmethod
     def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -95,6 +96,9 @@ def event_from_json(line: str) -> ChatEvent:
 class Transcript:
     """The chat events of one conversation, appended to a JSON-lines file.
 
+    The file is read once; later reads come from memory, so showing a long conversation again costs nothing
+    per event already read (the chat engine owns one transcript per conversation and appends through it).
+
     Args:
         path: The file (created on the first append).
 
@@ -102,19 +106,43 @@ class Transcript:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._cache: list[ChatEvent] | None = None
+        self._lock = threading.Lock()
 
     def append(self, event: ChatEvent) -> None:
         """Add an event at the end."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(event_to_json(event) + "\n")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(event_to_json(event) + "\n")
+            if self._cache is not None:
+                self._cache.append(event)
 
     def exists(self) -> bool:
         """Whether anything was said in the conversation."""
         return self.path.exists()
 
+    def __len__(self) -> int:
+        """How many events there are."""
+        return len(self._events())
+
     def events(self) -> list[ChatEvent]:
         """Every event, oldest first; a damaged line is skipped rather than losing the rest."""
+        return list(self._events())
+
+    def tail(self, count: int) -> tuple[list[ChatEvent], int]:
+        """The last ``count`` events and how many came before them."""
+        events = self._events()
+        start = max(len(events) - count, 0)
+        return events[start:], start
+
+    def _events(self) -> list[ChatEvent]:
+        with self._lock:
+            if self._cache is None:
+                self._cache = self._read()
+            return self._cache
+
+    def _read(self) -> list[ChatEvent]:
         if not self.path.exists():
             return []
         events = []
@@ -158,6 +186,16 @@ class ObjectTranscript:
                 with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
                     self._cache.append(event_from_json(blob.decode("utf-8")))  # type: ignore[union-attr]
         return list(self._cache)
+
+    def __len__(self) -> int:
+        """How many events there are."""
+        return len(self.events())
+
+    def tail(self, count: int) -> tuple[list[ChatEvent], int]:
+        """The last ``count`` events and how many came before them."""
+        events = self.events()
+        start = max(len(events) - count, 0)
+        return events[start:], start
 
     def append(self, event: ChatEvent) -> None:
         """Add an event at the end."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import replace
 from typing import Any
 
 from strands import Agent
@@ -18,13 +19,14 @@ from strands.models import Model
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
 
+from core.chat.transcript import ChatEvent
+from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.conversations import ConversationStore
 from core.formatting import describe_execution
 from core.models import explain_model_error, how_to_configure
 from core.objects import S3_RETRIES
 from core.session import Session
-from core.transcript import ChatEvent
-from core.types import ToolRecord
+from core.types import ExecutionResult, ToolRecord
 
 SYSTEM_PROMPT = """You are a data analyst and programmer with a code interpreter: a sandbox where you run code.
 
@@ -100,60 +102,42 @@ def agent_memory(session: Session) -> SessionManager:
     return FileSessionManager(session_id=session.conversation_id, storage_dir=str(session.folder / "agent"))
 
 
-@dataclass
-class TurnSnapshot:
-    """What a turn has produced so far, for the UI to draw."""
-
-    events: list[ChatEvent]
-    partial_text: str
-    running_tool: tuple[str, dict[str, Any]] | None
-    done: bool
-
-
-@dataclass
-class ActiveTurn:
-    """One turn in progress: its finished events, the text streaming now and the tool running now."""
-
-    events: list[ChatEvent] = field(default_factory=list)
-    partial_text: str = ""
-    running_tool: tuple[str, dict[str, Any]] | None = None
-    done: bool = False
-    changed: threading.Condition = field(default_factory=threading.Condition)
-    version: int = 0
-
-    def update(self, **changes: Any) -> None:
-        """Change fields and wake whoever waits for a change."""
-        with self.changed:
-            for name, value in changes.items():
-                setattr(self, name, value)
-            self.version += 1
-            self.changed.notify_all()
-
-    def wait(self, seen_version: int, timeout: float) -> TurnSnapshot:
-        """Wait until something changed after ``seen_version`` (or the timeout) and describe the turn."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.version != seen_version or self.done, timeout=timeout)
-            return TurnSnapshot(list(self.events), self.partial_text, self.running_tool, self.done)
-
-
 class ChatEngine:
     """A conversation's agent and turns.
+
+    Turns run one at a time in a worker thread of the engine, not of a page: a reload, a closed tab or a lost
+    connection does not stop them. A message sent while a turn runs waits in :attr:`queued` and runs next.
 
     Args:
         session: The conversation's engine session (sandbox, workspace, tools).
         model: The model, or ``None`` when none is configured (direct runs still work).
         model_label: How the UI names the model.
         store: The user's conversations (for the transcript and the title).
+        model_error: Why the configured model could not be set up, if it could not.
 
     """
 
-    def __init__(self, session: Session, model: Model | None, model_label: str, store: ConversationStore) -> None:
+    def __init__(
+        self,
+        session: Session,
+        model: Model | None,
+        model_label: str,
+        store: ConversationStore,
+        model_error: str = "",
+    ) -> None:
         self.session = session
         self.model_label = model_label
+        self.model_error = model_error
         self.store = store
         self.transcript = store.transcript(session.conversation_id)
         self.turn: ActiveTurn | None = None
+        self.queued: list[str] = []
         self.context_for_agent: list[str] = []
+        self.watched_at = time.monotonic()
+        self.model_choice: object = None
+        """The model settings this engine was built with (compared to spot a change on the Settings page)."""
+        self._lock = threading.Lock()
+        self._direct = False
         self.agent: Agent | None = None
         if model is not None:
             self.agent = Agent(
@@ -165,11 +149,17 @@ class ChatEngine:
             )
             self.agent.hooks.add_callback(BeforeToolCallEvent, self._on_tool_start)
         session.listeners.append(self._on_tool_done)
+        session.output_listeners.append(self._on_output)
 
     @property
     def busy(self) -> bool:
-        """Whether a turn is running."""
-        return self.turn is not None and not self.turn.done
+        """Whether a turn is running (or queued messages wait for one)."""
+        turn = self.turn
+        return (turn is not None and not turn.done) or bool(self.queued)
+
+    def watched(self) -> None:
+        """Note that a page shows this conversation now (turns nobody watches end after a while)."""
+        self.watched_at = time.monotonic()
 
     def add_event(self, event: ChatEvent) -> None:
         """Write an event to the transcript and show it in the running turn, if any."""
@@ -192,14 +182,53 @@ class ChatEngine:
         """Remember something the agent must hear at its next turn (an upload, a direct run)."""
         self.context_for_agent.append(text[:MAX_CONTEXT_CHARS])
 
+    def submit(self, text: str) -> bool:
+        """Answer a message: at once, or after the running turn (then it waits in :attr:`queued`).
+
+        Returns:
+            Whether the message was queued behind a running turn.
+
+        """
+        with self._lock:
+            if self.busy:
+                self.queued.append(text)
+                return True
+            self._begin(text)
+            return False
+
     def start_turn(self, text: str) -> ActiveTurn:
-        """Start answering a message in a background thread and return the turn to follow."""
-        turn = ActiveTurn()
+        """Answer a message now, or after the running turn; returns the turn to follow (the running one)."""
+        self.submit(text)
+        assert self.turn is not None
+        return self.turn
+
+    def cancel_queued(self, index: int) -> None:
+        """Take back a queued message (nothing happens if it already started)."""
+        with self._lock:
+            if 0 <= index < len(self.queued):
+                del self.queued[index]
+
+    def _begin(self, text: str) -> None:
+        """Start a turn in a new worker thread (the caller holds the lock)."""
+        turn = self._next_turn(text)
+        threading.Thread(target=self._work, args=(turn,), name="chat-turn", daemon=True).start()
+
+    def _work(self, turn: ActiveTurn) -> None:
+        """Run a turn, then the queued messages one by one."""
+        while True:
+            self._run_turn(turn, turn.text)
+            with self._lock:
+                if not self.queued or self.session.sandbox.closed:
+                    return
+                turn = self._next_turn(self.queued.pop(0))
+
+    def _next_turn(self, text: str) -> ActiveTurn:
+        """Make ``text`` the running turn: it enters the transcript (the caller holds the lock)."""
+        turn = ActiveTurn(text=text)
         self.turn = turn
         self.session.sandbox.clear_interrupt()
         self.add_event(ChatEvent(kind="user", text=text))
         self.store.touch(self.session.conversation_id, first_message=text)
-        threading.Thread(target=self._run_turn, args=(turn, text), name="chat-turn", daemon=True).start()
         return turn
 
     def stop(self) -> None:
@@ -207,6 +236,20 @@ class ChatEngine:
         if self.agent is not None:
             self.agent.cancel()
         self.session.sandbox.interrupt()
+
+    def stop_if_unwatched(self, timeout: float) -> bool:
+        """Stop the running turn (and drop the queue) when no page has shown it for ``timeout`` seconds."""
+        if not self.busy or time.monotonic() - self.watched_at <= timeout:
+            return False
+        with self._lock:
+            dropped, self.queued = len(self.queued), []
+        minutes = max(round(timeout / 60), 1)
+        text = f"Stopped: nobody had this conversation open for {minutes} minute{'s' * (minutes != 1)}."
+        if dropped:
+            text += f" {dropped} queued message{'s were' if dropped != 1 else ' was'} not sent."
+        self.stop()
+        self.add_event(ChatEvent(kind="notice", level="warning", text=text))
+        return True
 
     def _run_turn(self, turn: ActiveTurn, text: str) -> None:
         try:
@@ -223,7 +266,7 @@ class ChatEngine:
             self.add_event(ChatEvent(kind="notice", level="error", text=explanation))
             self._close_unanswered_message(explanation)
         finally:
-            turn.update(done=True, running_tool=None)
+            turn.update(done=True, live_step=None)
 
     def _close_unanswered_message(self, explanation: str) -> None:
         """Answer a user message the model failed on, so the saved history keeps alternating user/assistant."""
@@ -238,6 +281,9 @@ class ChatEngine:
 
     def _run_direct(self, tool_name: str, tool_input: dict[str, Any]) -> None:
         self._direct = True
+        turn = self.turn
+        if turn is not None:
+            turn.update(live_step=LiveStep(tool_name, tool_input))
         try:
             tools: dict[str, Any] = {t.tool_name: t for t in self.session.tools}
             tools[tool_name](**tool_input)
@@ -252,11 +298,24 @@ class ChatEngine:
         async for event in self.agent.stream_async(prompt):
             if "data" in event:
                 turn.update(partial_text=turn.partial_text + str(event["data"]))
+            elif "current_tool_use" in event:
+                self._show_tool_call_being_written(turn, event["current_tool_use"])
             elif "result" in event:
                 result = event["result"]
         self._flush_text(turn)
         if result is not None and getattr(result, "stop_reason", "") == "cancelled":
             self.add_event(ChatEvent(kind="notice", text="Stopped. The sandbox kept its files and variables."))
+
+    def _show_tool_call_being_written(self, turn: ActiveTurn, tool_use: dict[str, Any]) -> None:
+        """Show a tool call while the model writes it, its code growing as the input streams."""
+        self._flush_text(turn)
+        raw = tool_use.get("input")
+        tool_input = partial_tool_input(raw) if isinstance(raw, str) else dict(raw or {})
+        step = turn.live_step
+        name = str(tool_use.get("name", ""))
+        if step is None or step.phase != "writing" or step.tool != name:
+            step = LiveStep(name, tool_input, phase="writing")
+        turn.update(live_step=replace(step, input=tool_input))
 
     def _flush_text(self, turn: ActiveTurn) -> None:
         if turn.partial_text.strip():
@@ -269,23 +328,30 @@ class ChatEngine:
         if turn is not None and not turn.done:
             self._flush_text(turn)
             tool_use = event.tool_use
-            turn.update(running_tool=(str(tool_use["name"]), dict(tool_use.get("input") or {})))
+            turn.update(live_step=LiveStep(str(tool_use["name"]), dict(tool_use.get("input") or {})))
 
-    _direct = False
+    def _on_output(self, partial: ExecutionResult) -> None:
+        turn = self.turn
+        if turn is not None:
+            turn.show_output(partial)
 
     def _on_tool_done(self, record: ToolRecord) -> None:
         source = "direct" if self._direct else "agent"
         self.add_event(ChatEvent(kind="tool", tool=record, source=source))
         if self.turn is not None and not self.turn.done:
-            self.turn.update(running_tool=None)
+            self.turn.update(live_step=None)
         if source == "direct":
             code = record.input.get("code") or record.input.get("command", "")
             result_text = describe_execution(record.result) if record.result else record.text
             self.tell_agent(f"[The user ran this directly with {record.tool}:]\n{code}\n[Result:]\n{result_text}")
 
     def close(self) -> None:
-        """Stop a running turn and detach from the session."""
+        """Stop a running turn, drop the queue and detach from the session."""
+        with self._lock:
+            self.queued = []
         if self.busy:
             self.stop()
         if self._on_tool_done in self.session.listeners:
             self.session.listeners.remove(self._on_tool_done)
+        if self._on_output in self.session.output_listeners:
+            self.session.output_listeners.remove(self._on_output)
