@@ -115,29 +115,29 @@ class LocalSandbox:
 
     # -- running code -------------------------------------------------------------------------------------
 
-    def start_kernel(self) -> None:
-        """Start the Python kernel now instead of at the first Python run."""
+    def start_kernel(self, *, warm: bool = False) -> None:
+        """Start the Python kernel now instead of at the first Python run (``warm``: with matplotlib loaded)."""
         with self._lock:
-            self._ensure_kernel("python")
+            self._ensure_kernel("python", warm=warm)
 
     def running_kernels(self) -> list[str]:
         """The kernels running now: ``"python"`` and/or ``"deno"`` (JavaScript and TypeScript)."""
         return sorted(kind for kind, kernel in self._kernels.items() if kernel.alive)
 
-    def _new_kernel(self, kind: str) -> JupyterKernel:
+    def _new_kernel(self, kind: str, warm: bool = False) -> JupyterKernel:
         limit = self.settings.max_output_chars
         if kind == "python":
-            return PythonKernel(self.isolation, limit, self.cancel)
+            return PythonKernel(self.isolation, limit, self.cancel, warm=warm)
         return DenoKernel(self.isolation, limit, DENO, self.settings.memory_limit_mb, self.cancel)
 
-    def _ensure_kernel(self, kind: str) -> JupyterKernel:
+    def _ensure_kernel(self, kind: str, warm: bool = False) -> JupyterKernel:
         if self.closed:
             raise SandboxClosed("This session's sandbox was closed; open the session again.")
         kernel = self._kernels.get(kind)
         if kernel is None or not kernel.alive:
             if kernel is not None:
                 kernel.shutdown()
-            kernel = self._new_kernel(kind)
+            kernel = self._new_kernel(kind, warm)
             kernel.start()
             if kind in self._started_before:
                 self.pending_notes.append(self._restart_notes.pop(kind, RESTART_NOTES[kind]))

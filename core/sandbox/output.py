@@ -54,14 +54,22 @@ def strip_ansi(text: str) -> str:
     return ANSI_ESCAPE.sub("", text)
 
 
-def overwrite_line(line: str, update: str) -> str:
-    """What a terminal shows after writing ``update`` (which may hold carriage returns) over ``line``.
+def write_line(line: str, column: int, update: str) -> tuple[str, int]:
+    """What a terminal shows after writing ``update`` (no newline in it) at ``column`` of ``line``.
 
-    Each carriage return goes back to the start of the line and writes over it, the way tqdm redraws its bar.
+    A carriage return moves back to the start of the line, and what follows writes over it, the way tqdm
+    redraws its bar.
+
+    Returns:
+        The line and the new cursor column.
+
     """
     for number, part in enumerate(update.split("\r")):
-        line = line + part if number == 0 else part + line[len(part) :]
-    return line
+        if number:
+            column = 0
+        line = line[:column] + part + line[column + len(part) :]
+        column += len(part)
+    return line, column
 
 
 def apply_carriage_returns(text: str) -> str:
@@ -69,7 +77,7 @@ def apply_carriage_returns(text: str) -> str:
     text = text.replace("\r\n", "\n")
     if "\r" not in text:
         return text
-    return "\n".join(overwrite_line("", line) for line in text.split("\n"))
+    return "\n".join(write_line("", 0, line)[0] for line in text.split("\n"))
 
 
 def cut_middle(text: str, limit: int, what: str = "characters") -> str:
@@ -134,17 +142,18 @@ class StreamText:
         self.limit = max(limit, 2)
         self.done = ""  # finished lines (up to the last newline) and, once over the limit, the tail of them
         self.line = ""  # the line being written, which a carriage return may still rewrite
+        self.column = 0  # where the next character goes in it
         self.head = ""
         self.dropped = 0
 
     def add(self, text: str) -> None:
         """Append printed text."""
         text = text.replace("\r\n", "\n")
-        *finished, last = text.split("\n")
-        if finished:
-            self.done += "\n".join([overwrite_line(self.line, finished[0]), *finished[1:]]) + "\n"
-            self.line = ""
-        self.line = overwrite_line(self.line, last)
+        for number, part in enumerate(text.split("\n")):
+            if number:
+                self.done += self.line + "\n"
+                self.line, self.column = "", 0
+            self.line, self.column = write_line(self.line, self.column, part)
         self._bound()
 
     def _bound(self) -> None:
@@ -160,7 +169,7 @@ class StreamText:
             self.done, self.dropped = self.done[cut:], self.dropped + cut
             if len(self.line) > half:
                 self.dropped += len(self.line) - half
-                self.line = self.line[-half:]
+                self.line, self.column = self.line[-half:], max(self.column - (len(self.line) - half), 0)
 
     def text(self) -> str:
         """The text kept, with a marker where the middle was dropped."""

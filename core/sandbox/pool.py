@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from core.config import Settings
-from core.sandbox.local import LocalSandbox
+from core.sandbox.local import LocalSandbox, session_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class KernelPool:
             while not self._closed and self._ready.qsize() < self.settings.kernel_pool_size:
                 try:
                     sandbox = LocalSandbox(self.settings, self.folder / uuid.uuid4().hex)
-                    sandbox.start_kernel()
+                    sandbox.start_kernel(warm=True)
                 except Exception:
                     logger.exception("Could not start a pooled kernel")
                     break
@@ -59,17 +59,18 @@ class KernelPool:
                 self._ready.put(sandbox)
 
     def take(self, session_dir: Path) -> LocalSandbox | None:
-        """A started sandbox moved to ``session_dir``, or ``None`` when none is ready or the folder exists."""
-        if session_dir.exists():
-            return None
+        """A started sandbox moved to ``session_dir`` (a reopened one gets its files back), or ``None``."""
         try:
             sandbox = self._ready.get_nowait()
         except queue.Empty:
             return None
         finally:
             self._wake.set()
-        session_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(sandbox.session_dir, session_dir)
+        if session_dir.exists():
+            _adopt_folders(sandbox, session_dir)
+        else:
+            session_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(sandbox.session_dir, session_dir)
         sandbox.relocate(session_dir)
         return sandbox
 
@@ -83,6 +84,26 @@ class KernelPool:
             except queue.Empty:
                 break
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _adopt_folders(sandbox: LocalSandbox, session_dir: Path) -> None:
+    """Give a pooled sandbox the files of a reopened session, and put its folders in the session's place.
+
+    The pooled kernel sees its folders through bind mounts, which follow the folders themselves: so the files
+    move into the pooled folders (renames, whatever their size), and those folders then take the old ones' names.
+    The session's other files (transcript, workspace) stay where they are.
+    """
+    pooled, existing = sandbox.dirs, session_dirs(session_dir, sandbox.dirs.runtime)
+    for new, old in ((pooled.root, existing.root), (pooled.home, existing.home), (pooled.tmp, existing.tmp)):
+        if old.is_dir():
+            for child in old.iterdir():
+                target = new / child.name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)  # the reopened session's own version wins (e.g. its .cache)
+                os.replace(child, target)
+            old.rmdir()
+        os.rename(new, old)
+    shutil.rmtree(sandbox.session_dir, ignore_errors=True)
 
 
 _POOLS: dict[str, KernelPool] = {}
