@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from core.chat.engine import ChatEngine
+from core.errors import QuotaExceeded
 
 logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
@@ -71,6 +72,12 @@ class EngineRegistry:
         for key, engine in mine[: max(len(mine) - max_open + 1, 0)]:
             if not engine.busy:
                 self.close(*key)
+        still_open = sum(1 for key in self._engines if key[0] == user_id)
+        if still_open >= max_open:
+            raise QuotaExceeded(
+                f"You have {still_open} conversations running at once, the most allowed "
+                f"(INTERPRETER_USER_MAX_SESSIONS={max_open}). Wait for one to finish, or stop it."
+            )
 
     def replace(self, user_id: str, conversation_id: str, engine: ChatEngine) -> ChatEngine:
         """Put a rebuilt engine (a new model over the same session) in place of the open one."""

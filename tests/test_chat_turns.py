@@ -1,0 +1,147 @@
+"""Turns that belong to the server: a queue instead of lost messages, live steps, unwatched turns, the registry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from core.chat.engine import ChatEngine
+from core.chat.registry import EngineRegistry
+from core.chat.turn import partial_tool_input
+from core.config import Settings
+from core.conversations import ConversationStore
+from core.errors import QuotaExceeded
+from core.scripted_model import ScriptedModel
+from core.session import Session, open_session
+from tests.conftest import finish
+
+SLOW = "```python\nimport time\ntime.sleep(1.5)\nprint('slow done')\n```"
+
+
+@pytest.fixture
+def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Callable[..., ChatEngine]:
+    store = ConversationStore(settings)
+
+    def make(model: Any = None) -> ChatEngine:
+        return ChatEngine(open_sessions(store.create().id, settings), model, "test", store)
+
+    return make
+
+
+def _wait_idle(engine: ChatEngine, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while engine.busy:
+        assert time.monotonic() < deadline, "the engine did not become idle"
+        time.sleep(0.05)
+
+
+def test_a_message_sent_during_a_turn_is_queued_and_runs_next(make_engine: Callable[..., ChatEngine]) -> None:
+    engine = make_engine()
+    assert engine.submit(SLOW) is False
+    assert engine.submit("```python\nprint('second')\n```") is True
+    assert engine.queued == ["```python\nprint('second')\n```"]
+    _wait_idle(engine)
+    events = engine.transcript.events()
+    assert [e.kind for e in events] == ["user", "tool", "user", "tool"]
+    assert "slow done" in events[1].tool.result.stdout  # type: ignore[union-attr]
+    assert "second" in events[3].tool.result.stdout  # type: ignore[union-attr]
+
+
+def test_a_queued_message_can_be_taken_back(make_engine: Callable[..., ChatEngine]) -> None:
+    engine = make_engine()
+    engine.submit(SLOW)
+    engine.submit("!echo never")
+    engine.cancel_queued(0)
+    _wait_idle(engine)
+    assert not any("never" in e.text for e in engine.transcript.events())
+
+
+def test_a_running_direct_step_is_live_with_its_output(make_engine: Callable[..., ChatEngine]) -> None:
+    engine = make_engine()
+    engine.submit("```python\nimport time\nprint('early', flush=True)\ntime.sleep(2)\n```")
+    turn = engine.turn
+    assert turn is not None
+    deadline = time.monotonic() + 30
+    while True:
+        step = turn.snapshot().live_step
+        if step is not None and step.result is not None and "early" in step.result.outputs[0].data:  # type: ignore[operator]
+            break
+        assert time.monotonic() < deadline and not turn.done, "the early line never showed while the code ran"
+        time.sleep(0.05)
+    assert step.phase == "running" and step.tool == "execute_code"
+    finish(turn)
+
+
+def test_the_model_s_tool_call_shows_while_it_is_written(make_engine: Callable[..., ChatEngine]) -> None:
+    code = "import time\n" + "\n".join(f"value_{n} = {n}" for n in range(40))
+    engine = make_engine(ScriptedModel([{"tool": "execute_code", "input": {"code": code}}, {"text": "done"}]))
+    turn = engine.start_turn("go")
+    phases: set[str] = set()
+    version = -1
+    while not turn.done:
+        snapshot = turn.wait(version, 5)
+        version = snapshot.version
+        if snapshot.live_step is not None:
+            phases.add(snapshot.live_step.phase)
+            if snapshot.live_step.phase == "writing":
+                assert code.startswith(snapshot.live_step.input.get("code", ""))
+    assert phases == {"writing", "running"}
+
+
+def test_a_turn_nobody_watches_is_stopped_with_a_notice(make_engine: Callable[..., ChatEngine]) -> None:
+    engine = make_engine()
+    engine.submit("```python\nimport time\ntime.sleep(60)\n```")
+    engine.submit("!echo queued")
+    time.sleep(0.5)
+    assert not engine.stop_if_unwatched(timeout=60)  # watched recently
+    engine.watched_at -= 120
+    assert engine.stop_if_unwatched(timeout=60)
+    _wait_idle(engine)
+    notices = [e.text for e in engine.transcript.events() if e.kind == "notice"]
+    assert any("nobody had this conversation open for 1 minute" in n and "1 queued message" in n for n in notices)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('{"code": "print(1)", "language": "python"}', {"code": "print(1)", "language": "python"}),
+        ('{"code": "for i in range(3):\\n    pri', {"code": "for i in range(3):\n    pri"}),
+        ('{"code": "a = \\"b', {"code": 'a = "b'}),
+        ('{"code": "x\\', {"code": "x"}),
+        ('{"code": "caf\\u00', {"code": "caf"}),
+        ('{"command": "ls -la', {"command": "ls -la"}),
+        ("", {}),
+    ],
+)
+def test_a_tool_call_s_input_is_readable_while_it_streams(raw: str, expected: dict[str, str]) -> None:
+    assert partial_tool_input(raw) == expected
+
+
+def test_the_registry_shares_one_engine_per_conversation_and_makes_room(settings: Settings) -> None:
+    store = ConversationStore(settings)
+    registry = EngineRegistry(unwatched_turn_timeout=60, idle_timeout=600)
+    opened: list[str] = []
+
+    def factory(conversation_id: str) -> Callable[[], ChatEngine]:
+        def make() -> ChatEngine:
+            opened.append(conversation_id)
+            return ChatEngine(open_session(conversation_id, settings), None, "test", store)
+
+        return make
+
+    try:
+        ids = [store.create().id for _ in range(3)]
+        first = registry.open("local", ids[0], factory(ids[0]), max_open=2)
+        assert registry.open("local", ids[0], factory(ids[0]), max_open=2) is first  # a reload: the same engine
+        second = registry.open("local", ids[1], factory(ids[1]), max_open=2)
+        second.submit("```python\nimport time\ntime.sleep(30)\n```")
+        registry.open("local", ids[2], factory(ids[2]), max_open=2)  # the idle first one makes room
+        assert first.session.sandbox.closed and not second.session.sandbox.closed
+        with pytest.raises(QuotaExceeded):  # the idle third one makes room, the busy second one cannot
+            registry.open("local", ids[0], factory(ids[0]), max_open=1)
+    finally:
+        registry.close_all()
+    assert opened == ids
