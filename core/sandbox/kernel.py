@@ -28,34 +28,72 @@ INTERRUPT_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 60.0
 CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
-# Runs once in every new kernel: shown matplotlib figures become PNG outputs after each cell (whatever the
-# backend), pandas tables also go out as table JSON, and the usual libraries are imported ahead of time
-# (into sys.modules only, so the user's namespace stays empty).
+# Runs once in every new kernel: matplotlib figures become PNG outputs where Jupyter would show them (at
+# plt.show(), display(figure), a figure as the cell's value, and what is left open at the cell's end), whatever
+# the backend; pandas tables also go out as table JSON; the usual libraries are imported ahead of time (into
+# sys.modules only, so the user's namespace stays empty).
 PRELUDE = r"""
 def __ci_setup():
-    import base64, io, sys, warnings
+    import base64, importlib.machinery, io, sys, warnings
     from IPython import get_ipython
     from IPython.display import publish_display_data
     warnings.filterwarnings("ignore", message=".*non-interactive.*")
 
-    def flush_figures():
+    displayed = set()  # figures shown by display() in this cell: not shown again at its end
+
+    def png_of(figure):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+    def png_of_displayed(figure):
+        displayed.add(id(figure))
+        return png_of(figure)
+
+    def flush_figures(*_args, **_kwargs):
         plt = sys.modules.get("matplotlib.pyplot")
         if plt is None:
             return
         for number in plt.get_fignums():
             figure = plt.figure(number)
-            buffer = io.BytesIO()
+            if id(figure) in displayed:
+                plt.close(figure)
+                continue
             try:
-                figure.savefig(buffer, format="png", bbox_inches="tight")
+                png = base64.b64encode(png_of(figure)).decode()
             except Exception as exc:
                 print(f"Could not render figure {number}: {exc}", file=sys.stderr)
                 continue
             finally:
                 plt.close(figure)
-            png = base64.b64encode(buffer.getvalue()).decode()
             publish_display_data({"image/png": png, "text/plain": repr(figure)})
 
+    def patch_pyplot(pyplot):
+        pyplot.show = flush_figures
+        get_ipython().display_formatter.formatters["image/png"].for_type_by_name(
+            "matplotlib.figure", "Figure", png_of_displayed
+        )
+
+    class PyplotHook:
+        def find_spec(self, name, path, target=None):
+            if name != "matplotlib.pyplot":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is not None and spec.loader is not None:
+                load = spec.loader.exec_module
+                def exec_module(module):
+                    load(module)
+                    patch_pyplot(module)
+                spec.loader.exec_module = exec_module
+            return spec
+
+    if "matplotlib.pyplot" in sys.modules:
+        patch_pyplot(sys.modules["matplotlib.pyplot"])
+    else:
+        sys.meta_path.insert(0, PyplotHook())
     get_ipython().events.register("post_execute", flush_figures)
+    get_ipython().events.register("post_execute", displayed.clear)
     for module in ("numpy", "pandas"):  # matplotlib.pyplot would add 23 MB to every idle session
         try:
             __import__(module)

@@ -1,0 +1,138 @@
+"""The chat as it happens, in Chromium against a real server: live output, order, long output, reloads, queue."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
+)
+MESSAGES = "[data-testid=stChatMessage]"
+STEP_PARTS = "[data-testid=stCode], [data-testid=stDataFrame], [data-testid=stImage]"
+MIXED = """import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+print('first ' + 'text')
+display(pd.DataFrame({'a': [1, 2, 3]}))
+print('second ' + 'text')
+figure = plt.figure()
+plt.plot([1, 3, 2])
+display(figure)
+plt.close(figure)
+print('third ' + 'text')"""
+
+
+@pytest.fixture
+def page(browser: Any, app_server: tuple[str, Path]) -> Iterator[Any]:
+    """A new tab on a new conversation of the app."""
+    context = browser.new_context(viewport={"width": 1300, "height": 1000}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(app_server[0])
+    tab.locator("[data-testid=stChatInputTextArea]").wait_for()
+    yield tab
+    context.close()
+
+
+def send(page: Any, text: str) -> None:
+    """Type a message into the chat input and press Enter."""
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    chat_input.fill(text)
+    chat_input.press("Enter")
+
+
+def _last_step(page: Any) -> Any:
+    return page.locator(MESSAGES).locator("[data-testid=stExpander]").last
+
+
+def test_output_shows_while_the_code_still_runs(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    send(page, "```python\nimport time\nfor i in range(8):\n    print('tick', i, flush=True)\n    time.sleep(1)\n```")
+    expect(page.get_by_text("tick 0").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("Running python code").first).to_be_visible()
+    assert page.get_by_text("tick 7").count() == 0  # the code still sleeps
+    page.screenshot(path=str(ARTIFACTS / "live-1-running.png"))
+    expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible(timeout=30_000)
+    expect(_last_step(page).get_by_text("tick 7")).to_be_visible()
+
+
+def test_outputs_keep_their_order_and_progress_bars_are_one_line(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    send(page, f"```python\n{MIXED}\n```")
+    expect(page.get_by_text("Ran python code (run by you)")).to_be_visible(timeout=30_000)
+    step = _last_step(page)
+    expect(step.locator("[data-testid=stDataFrame]")).to_be_visible()
+    expect(step.locator("[data-testid=stImage]")).to_be_visible()
+    kinds = step.locator(STEP_PARTS).evaluate_all(
+        "parts => parts.map(p => p.dataset.testid === 'stCode' ? 'code:' + p.innerText.split('\\n')[0] "
+        ": p.dataset.testid)"
+    )
+    kinds = kinds[1:]  # the step's source code comes first
+    assert kinds == ["code:first text", "stDataFrame", "code:second text", "stImage", "code:third text"], kinds
+
+    send(page, "```python\nfrom tqdm import tqdm\nfor _ in tqdm(range(40), mininterval=0):\n    pass\n```")
+    step = _last_step(page)
+    expect(step.get_by_text("40/40")).to_be_visible(timeout=30_000)
+    bar = step.locator("[data-testid=stCode]").filter(has_text="40/40").inner_text()
+    assert bar.strip().count("\n") == 0 and "|" in bar, bar
+
+
+def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    send(page, "```python\nprint('\\n'.join(f'row {i}' for i in range(20000)))\n```")
+    step = _last_step(page)
+    note = step.get_by_text("Long output:")
+    expect(note).to_be_visible(timeout=30_000)
+    parts = step.locator("[data-testid=stCaptionContainer], [data-testid=stCode]").evaluate_all(
+        "parts => parts.map(p => p.innerText.slice(0, 40))"
+    )
+    assert "Long output:" in parts[1] and parts[2].startswith("row 0"), parts
+    assert step.get_by_text("row 10000").count() == 0
+    assert step.get_by_text("row 19999").count() == 1
+    step.get_by_text("Show all").click()
+    expect(step.get_by_text("row 10000", exact=True)).to_be_attached()
+    with page.expect_download() as download:
+        step.get_by_role("button", name="Download the full output").click()
+    assert Path(download.value.path()).read_text().count("\n") >= 19999
+    page.screenshot(path=str(ARTIFACTS / "live-2-long.png"))
+
+
+def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    send(page, "```python\nimport time\nfor i in range(6):\n    print('beat', i, flush=True)\n    time.sleep(1)\n```")
+    expect(page.get_by_text("beat 0").first).to_be_visible(timeout=15_000)
+    page.reload()
+    expect(page.get_by_text("Running python code").first).to_be_visible()
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
+    expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible(timeout=30_000)
+    expect(_last_step(page).get_by_text("beat 5")).to_be_visible()
+
+
+def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    send(page, "```python\nimport time\ntime.sleep(3)\nprint('slow ' + 'finished')\n```")
+    expect(page.get_by_text("Running python code").first).to_be_visible(timeout=15_000)
+    send(page, "```python\nprint('queued ' + 'ran')\n```")
+    expect(page.get_by_text("Queued: runs when the current turn ends.")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "live-3-queued.png"))
+    expect(page.get_by_text("queued ran", exact=True).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("slow finished", exact=True).first).to_be_visible()
+
+
+def test_streamlit_developer_chrome_is_hidden(page: Any) -> None:
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    assert page.locator("[data-testid=stMainMenu]").count() == 0
