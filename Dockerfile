@@ -70,6 +70,11 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # offers a writable one, and to run bubblewrap with the capabilities compose.yaml grants. The code the agent
 # writes never runs as this root: bubblewrap starts it as uid 1000 in its own user namespace with every
 # capability dropped, a read-only system and only its session's folders writable.
+#
+# It listens on 0.0.0.0 inside the container (port publishing needs that), so without a login the app refuses to
+# start unless INTERPRETER_ALLOW_ANONYMOUS=true: compose.yaml sets it together with publishing the port on the
+# host's loopback only (127.0.0.1:8501). To serve other machines, configure a login (.streamlit/secrets.toml),
+# publish the port as you need, and list the host name people use in INTERPRETER_ALLOWED_HOSTS.
 ENTRYPOINT ["tini", "--"]
 CMD ["streamlit", "run", "app.py", "--server.headless", "true", "--server.port", "8501", \
      "--server.address", "0.0.0.0", "--browser.gatherUsageStats", "false"]

@@ -1,19 +1,61 @@
-"""The app's frame: page set-up, the optional login, and navigation. Run with ``./dev.sh app``."""
+"""The app: the server that ``streamlit run app.py`` starts, and the frame every page runs in.
+
+``streamlit run`` finds ``app`` below (an ``st.App``) and serves it with the guards of the web layer, set up
+before anybody is answered: stored data is made private (umask 077, ``data_dir`` 0700), the server refuses to
+listen beyond this machine without a login unless ``INTERPRETER_ALLOW_ANONYMOUS`` allows it, and only allowed host
+names are answered, over HTTP and the WebSocket (:mod:`core.web_guard`; against DNS rebinding).
+
+Each browser session then runs this file as its main script (``__name__ == "__main__"``, as in ``AppTest``): the
+page set-up, the optional login gate, and navigation over the pages.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
+from starlette.middleware import Middleware
 
-from components.auth import render_account, render_login_gate
+from components.auth import (
+    login_configured,
+    render_account,
+    render_exposure_warning,
+    render_login_gate,
+    server_address,
+)
+from core.config import Settings
+from core.privacy import make_data_private
+from core.web_guard import HostGuard, startup_refusal
 
-st.set_page_config(page_title="Code interpreter", page_icon="🧪", layout="wide")
-if not render_login_gate():
-    st.stop()
-pages = [
-    st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
-]
-navigation = st.navigation(pages)
-with st.sidebar:
-    render_account()
-navigation.run()
+
+def guarded_middleware() -> list[Middleware]:
+    """Prepare the server: private data, the start-up refusal (the process exits), and the host-name guard."""
+    settings = Settings()
+    make_data_private(settings)
+    refusal = startup_refusal(server_address(), login_configured(), settings.allow_anonymous)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        raise SystemExit(2)
+    return [Middleware(HostGuard, allowed=settings.allowed_hosts)]
+
+
+def frame() -> None:
+    """The frame of every page: set-up, login gate, the exposure warning, navigation."""
+    st.set_page_config(page_title="Code interpreter", page_icon="🧪", layout="wide")
+    if not render_login_gate():
+        st.stop()
+    pages = [
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    ]
+    navigation = st.navigation(pages)
+    with st.sidebar:
+        render_exposure_warning()
+        render_account()
+    navigation.run()
+
+
+if __name__ == "__main__":
+    frame()
+else:  # imported by the server that `streamlit run app.py` starts
+    app = st.App(__file__, middleware=guarded_middleware())

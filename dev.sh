@@ -61,9 +61,13 @@ case "${1:-}" in
     shift
     install_debian_packages "${APP_PACKAGES[@]}"
     setup_python
-    say "Starting the app on http://localhost:${INTERPRETER_PORT:-8501}"
-    exec .venv/bin/streamlit run app.py --server.headless true --server.port "${INTERPRETER_PORT:-8501}" \
-      --server.maxUploadSize "${INTERPRETER_MAX_UPLOAD_MB:-200}" --browser.gatherUsageStats false "$@"
+    # Loopback only unless INTERPRETER_ADDRESS says otherwise; on another address without a login the app
+    # refuses to start unless INTERPRETER_ALLOW_ANONYMOUS=true (see "Security" in the README).
+    address="${INTERPRETER_ADDRESS:-127.0.0.1}"
+    say "Starting the app on http://${address}:${INTERPRETER_PORT:-8501}"
+    exec .venv/bin/streamlit run app.py --server.headless true --server.address "$address" \
+      --server.port "${INTERPRETER_PORT:-8501}" --server.maxUploadSize "${INTERPRETER_MAX_UPLOAD_MB:-200}" \
+      --browser.gatherUsageStats false "$@"
     ;;
   test)
     shift

@@ -11,6 +11,10 @@ import hashlib
 
 import streamlit as st
 
+from core.config import Settings
+from core.model_access import is_admin
+from core.web_guard import exposure_warning
+
 LOCAL_USER = "local"
 
 
@@ -39,6 +43,15 @@ def current_user_id() -> str:
     return user_id_for(str(st.user.get("iss") or ""), subject)
 
 
+def may_change_model(settings: Settings) -> bool:
+    """Whether this person may change the model: anyone without login, only admins with one."""
+    if not login_configured():
+        return True
+    if not st.user.get("is_logged_in", False):
+        return False
+    return is_admin({"email": st.user.get("email"), "email_verified": st.user.get("email_verified")}, settings)
+
+
 def render_login_gate() -> bool:
     """Ask for a login when one is configured and missing; returns whether the app may be shown."""
     if not login_configured() or st.user.get("is_logged_in", False):
@@ -54,3 +67,15 @@ def render_account() -> None:
     if login_configured() and st.user.get("is_logged_in", False):
         st.caption(f"Logged in as {st.user.get('email') or st.user.get('name') or 'you'}")
         st.button("Log out", on_click=st.logout, icon=":material/logout:", key="logout")
+
+
+def server_address() -> str:
+    """The address the server listens on (Streamlit's ``server.address``; empty: every interface)."""
+    return str(st.get_option("server.address") or "")
+
+
+def render_exposure_warning() -> None:
+    """Warn, while the app is served beyond this machine without a login, that anyone reaching it can run code."""
+    warning = exposure_warning(server_address(), login_configured())
+    if warning:
+        st.warning(warning, icon=":material/public:")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from components.state import conversation_store, delete_conversation, new_conversation, switch_conversation
 from core.errors import InterpreterError
+from core.text import escape_markdown
 
 MAX_LISTED = 30
 
@@ -18,7 +19,7 @@ def render_conversations(current_id: str) -> None:
     for conversation in conversations[:MAX_LISTED]:
         is_current = conversation.id == current_id
         st.button(
-            conversation.title,
+            escape_markdown(conversation.title),
             key=f"conversation_{conversation.id}",
             on_click=switch_conversation,
             args=(conversation.id,),
@@ -35,7 +36,7 @@ def render_conversations(current_id: str) -> None:
                 store.rename(current_id, title)
                 st.rerun()
             except InterpreterError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
         if st.button("Delete conversation", key="delete_conversation", icon=":material/delete:"):
             delete_conversation(current_id)
             st.rerun()

@@ -14,36 +14,23 @@ they are open), downloads read their file when clicked, long lists are paged ("S
 from __future__ import annotations
 
 import hashlib
-import html
-import json
 import posixpath
-from collections.abc import Callable
 from functools import partial
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.archive import (
-    MAX_PREVIEW_BYTES,
-    PREVIEW_ROWS,
-    classify,
-    extension,
-    is_truncated,
-    load_table,
-    zip_workspace,
-)
+from components.previews import human_size, printable, read_and_preview
+from core.archive import classify, extension, zip_workspace
 from core.errors import InterpreterError
 from core.session import Session
-from core.types import PLOTLY_JSON, FileInfo, guess_mime_type
+from core.text import escape_markdown
+from core.types import FileInfo
 from core.workspace import NAMESPACE
 
 PREFIX = "side_panel_"
 PAGE_SIZE = 50  # rows of a file list shown before "Show more"
 RICH_PREVIEWS = 20  # the newest workspace files that get a preview; older ones are listed compactly
 AUTO_PREVIEW_BYTES = 5 * 1024 * 1024  # bigger images and tables start collapsed (read only when opened)
-TEXT_PREVIEW_CHARS = 20_000
-HTML_HEIGHT = 400
-CHART_HEIGHT = 320  # Plotly figures without a height of their own (the default 450 px is tall for a side panel)
 INDENT = "\u2800\u2800"  # blank Braille cells: st.text strips leading spaces, these stay
 FLASH_KEY = PREFIX + "flash"
 EXPANDED_KINDS = ("image", "table", "plotly")
@@ -55,21 +42,6 @@ ICONS = {
     "text": ":material/description:",
     "binary": ":material/draft:",
 }
-CODE_LANGUAGES = {
-    ".py": "python",
-    ".js": "javascript",
-    ".ts": "typescript",
-    ".sh": "bash",
-    ".sql": "sql",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".toml": "toml",
-    ".xml": "xml",
-    ".json": "json",
-    ".md": "markdown",
-    ".html": "html",
-    ".htm": "html",
-}
 _MARKDOWN_SPECIALS = set("\\`*_[]<>~:$")  # inline Markdown; Streamlit escapes block syntax in labels itself
 
 
@@ -79,31 +51,14 @@ def widget_key(kind: str, path: str) -> str:
     return f"{PREFIX}{kind}_{digest}"
 
 
-def human_size(size: int) -> str:
-    """A byte count as people read it: ``512 B``, ``1.5 KB``, ``3.2 MB``."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} B" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def _printable(text: str) -> str:
-    """A file name as text that can be shown (names that are not UTF-8 on disk get replacement characters)."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-
-
 def _label(text: str) -> str:
     """A file name for a Markdown label (expanders, buttons), shown literally."""
-    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in _printable(text))
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in printable(text))
 
 
 def _flash(message: str) -> None:
-    st.session_state.setdefault(FLASH_KEY, []).append(message)
+    """Keep a warning for the panel's next run (``message`` is shown literally)."""
+    st.session_state.setdefault(FLASH_KEY, []).append(escape_markdown(message))
 
 
 def _show_flash() -> None:
@@ -132,71 +87,6 @@ def _limit(key: str) -> int:
     return int(st.session_state.get(key, PAGE_SIZE))
 
 
-# -- previews ---------------------------------------------------------------------------------------------
-
-
-def _sandboxed_html(document: str) -> str:
-    """An HTML file wrapped in an iframe that may run scripts but has no access to the app's origin."""
-    return (
-        '<!doctype html><html><body style="margin:0">'
-        '<iframe sandbox="allow-scripts allow-popups allow-downloads" '
-        f'style="border:0;width:100%;height:{HTML_HEIGHT - 8}px" srcdoc="{html.escape(document, quote=True)}">'
-        "</iframe></body></html>"
-    )
-
-
-def _plotly_figure(data: bytes) -> go.Figure:
-    value = json.loads(data)
-    if isinstance(value, dict) and PLOTLY_JSON in value:
-        value = value[PLOTLY_JSON]
-    return go.Figure(value, skip_invalid=True)
-
-
-def _render_preview(name: str, data: bytes, key: str) -> None:
-    """Show a file's content the way it is meant to be seen; problems show as a warning."""
-    kind = classify(name, len(data), data)
-    try:
-        if kind == "image":
-            st.image(data.decode("utf-8") if extension(name) == ".svg" else data)
-        elif kind == "table":
-            frame = load_table(name, data)
-            st.dataframe(frame, key=key + "_table")
-            if is_truncated(frame):
-                total = frame.attrs.get("total_rows")
-                of = f" of {total:,}" if total else ""
-                st.caption(f"The first {PREVIEW_ROWS:,} rows{of} are shown; download the file for all of them.")
-        elif kind == "plotly":
-            figure = _plotly_figure(data)
-            if figure.layout.height is None:
-                figure.update_layout(height=CHART_HEIGHT)
-            st.plotly_chart(figure, key=key + "_chart", width="stretch")
-        elif kind == "html":
-            st.iframe(_sandboxed_html(data.decode("utf-8", "replace")), height=HTML_HEIGHT)
-        elif kind == "text":
-            text = data.decode("utf-8", "replace")
-            st.code(text[:TEXT_PREVIEW_CHARS], language=CODE_LANGUAGES.get(extension(name)))
-            if len(text) > TEXT_PREVIEW_CHARS:
-                st.caption(f"The first {TEXT_PREVIEW_CHARS:,} of {len(text):,} characters are shown.")
-        elif len(data) > MAX_PREVIEW_BYTES:
-            st.caption(f"Too big to preview ({human_size(len(data))}); download it instead.")
-        else:
-            st.caption(f"No preview for this kind of file ({guess_mime_type(name)}); download it instead.")
-    except Exception as error:  # a preview must never break the panel, whatever the library raises
-        st.warning(f"{_printable(name)} cannot be previewed: {error}")
-
-
-def _read_and_preview(name: str, read: Callable[[], bytes], size: int, key: str) -> None:
-    if size > MAX_PREVIEW_BYTES:
-        st.caption(f"Too big to preview ({human_size(size)}); download it instead.")
-        return
-    try:
-        data = read()
-    except (InterpreterError, OSError) as error:
-        st.warning(f"{_printable(name)} cannot be read: {error}")
-        return
-    _render_preview(name, data, key)
-
-
 # -- sandbox ----------------------------------------------------------------------------------------------
 
 
@@ -205,13 +95,13 @@ def _delete(session: Session, path: str) -> None:
     try:
         session.sandbox.remove(path)
     except (InterpreterError, OSError) as error:
-        _flash(f"{_printable(path)} could not be deleted: {error}")
+        _flash(f"{printable(path)} could not be deleted: {error}")
 
 
 def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> None:
     """One file: name and size, preview, download and delete (``level``: indent in a folder, ``None``: root)."""
-    name = _printable(posixpath.basename(info.path))
-    shown = _printable(info.path) if level is None else f"{INDENT * level}{name}"
+    name = printable(posixpath.basename(info.path))
+    shown = printable(info.path) if level is None else f"{INDENT * level}{name}"
     read = partial(session.sandbox.read_file, info.path)
     text, preview, download, delete = st.columns([6, 1, 1, 1], gap="small", vertical_alignment="center")
     text.text(f"{shown} · {human_size(info.size)}")
@@ -221,8 +111,8 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
         )
         with popover:
             if popover.open:
-                st.caption(_printable(info.path))
-                _read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
+                st.caption(escape_markdown(printable(info.path)))
+                read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
     download.download_button(
         "",
         data=read,
@@ -260,7 +150,7 @@ def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> N
         for entry in entries[:limit]:
             level = entry.path.count("/") - 1
             if entry.is_dir:
-                st.text(f"{INDENT * level}{_printable(posixpath.basename(entry.path))}/")
+                st.text(f"{INDENT * level}{printable(posixpath.basename(entry.path))}/")
             else:
                 _sandbox_file_row(session, entry, level)
         _more_button(limit_key, limit, len(entries))
@@ -282,7 +172,7 @@ def render_sandbox_files(session: Session) -> None:
     try:
         entries = session.sandbox.list_files(".", recursive=True)
     except (InterpreterError, OSError) as error:
-        st.warning(f"The sandbox's files cannot be listed: {error}")
+        st.warning(escape_markdown(f"The sandbox's files cannot be listed: {error}"))
         return
     files = [e for e in entries if not e.is_dir]
     used = sum(f.size for f in files)
@@ -327,7 +217,7 @@ def _workspace_download(session: Session, info: FileInfo, label: str) -> None:
     st.download_button(
         label,
         data=partial(session.workspace.read, info.path),
-        file_name=_printable(info.path),
+        file_name=printable(info.path),
         mime=info.mime_type,
         key=widget_key("ws_download", info.path),
         icon=":material/download:",
@@ -349,7 +239,7 @@ def _workspace_preview(session: Session, info: FileInfo) -> None:
         read = partial(session.workspace.read, info.path)
         _workspace_download(session, info, "Download")
         if expander.open:
-            _read_and_preview(info.path, read, info.size, widget_key("ws_view", info.path))
+            read_and_preview(info.path, read, info.size, widget_key("ws_view", info.path))
 
 
 def render_workspace(session: Session) -> None:
@@ -357,7 +247,7 @@ def render_workspace(session: Session) -> None:
     try:
         files = session.workspace.list()
     except (InterpreterError, OSError) as error:
-        st.warning(f"The workspace cannot be listed: {error}")
+        st.warning(escape_markdown(f"The workspace cannot be listed: {error}"))
         return
     st.caption(
         f"{NAMESPACE}/ · {len(files):,} file{'s' if len(files) != 1 else ''} · {human_size(sum(f.size for f in files))}"

@@ -11,6 +11,7 @@ from components.state import holder
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
+from core.text import escape_markdown, fence
 from core.uploads import describe_tree
 
 
@@ -26,6 +27,15 @@ class UploadedFile(Protocol):
         ...
 
 
+def upload_notice(name: str, tree: str) -> str:
+    """The chat's note on an upload, as Markdown: its name and the tree of what arrived, both shown literally.
+
+    The tree sits in a code fence longer than any run of backticks in it, so an entry named with backticks
+    cannot close the fence and turn the rest into Markdown.
+    """
+    return f":material/attach_file: **{escape_markdown(name)}** is in the sandbox:\n\n{fence(tree, 'text')}"
+
+
 def preload_uploads(engine: ChatEngine, files: Iterable[UploadedFile]) -> None:
     """Put each new upload into the sandbox, tell the agent what arrived, and note it in the chat."""
     seen = holder().seen_uploads
@@ -33,13 +43,12 @@ def preload_uploads(engine: ChatEngine, files: Iterable[UploadedFile]) -> None:
         if upload.file_id in seen:
             continue
         seen.add(upload.file_id)
-        with st.spinner(f"Unpacking {upload.name} into the sandbox…"):
+        with st.spinner(f"Unpacking {escape_markdown(upload.name)} into the sandbox…"):
             try:
                 paths = engine.session.preload(upload.name, upload.getvalue())
             except InterpreterError as exc:
-                engine.add_event(ChatEvent(kind="notice", level="error", text=f"Upload refused: {exc}"))
+                refused = escape_markdown(f"Upload refused: {exc}")
+                engine.add_event(ChatEvent(kind="notice", level="error", text=refused))
                 continue
         engine.tell_agent(engine.session.describe_upload(upload.name, paths))
-        tree = describe_tree(paths)
-        notice = f":material/attach_file: **{upload.name}** is in the sandbox:\n\n```text\n{tree}\n```"
-        engine.add_event(ChatEvent(kind="notice", text=notice))
+        engine.add_event(ChatEvent(kind="notice", text=upload_notice(upload.name, describe_tree(paths))))

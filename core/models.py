@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,17 @@ def forget_choice(settings: Settings) -> bool:
 
 
 def effective_choice(settings: Settings) -> ModelChoice:
-    """The saved choice when there is one, else the settings'."""
-    return load_saved_choice(settings) or ModelChoice.from_settings(settings)
+    """The saved choice when there is one, else the settings'.
+
+    A scripted model's script always comes from the settings (``INTERPRETER_SCRIPTED_MODEL_FILE``), never from
+    the saved file: the Settings page cannot point the server at a file of its choosing.
+    """
+    saved = load_saved_choice(settings)
+    if saved is None:
+        return ModelChoice.from_settings(settings)
+    if saved.provider == "scripted":
+        return replace(saved, script_file=str(settings.scripted_model_file or ""))
+    return saved
 
 
 def resolve_provider(choice: ModelChoice) -> str:

@@ -1,17 +1,27 @@
-"""Settings: choose the language model that answers in the chat (saved to ``<data_dir>/model.json``)."""
+"""Settings: choose the language model that answers in the chat (saved to ``<data_dir>/model.json``).
+
+A stored API key stays bound to its provider and endpoint: changing either drops it unless it is typed again (an
+admin may keep it explicitly). With a login, only admins (``INTERPRETER_ADMIN_EMAILS``) change the model; the
+others see it read-only. The scripted model's script comes from the environment only.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import streamlit as st
 
+from components.auth import login_configured, may_change_model
 from components.state import app_settings
+from core.config import Settings
 from core.errors import ModelConfigError
+from core.model_access import bind_api_key, page_providers
 from core.models import (
     DEFAULT_ANTHROPIC_MODEL_ID,
     DEFAULT_BEDROCK_MODEL_ID,
     DEFAULT_OLLAMA_HOST,
     LABELS,
-    PROVIDERS,
     ModelChoice,
     build_model,
     describe_choice,
@@ -21,6 +31,117 @@ from core.models import (
     load_saved_choice,
     save_choice,
 )
+from core.text import escape_markdown
+
+
+def _model_fields(provider: str, defaults: ModelChoice, values: dict[str, Any], settings: Settings) -> None:
+    """The inputs of one provider, written into ``values`` (everything but the API key)."""
+    if provider in ("auto", "bedrock"):
+        values["model_id"] = st.text_input(
+            "Model id", defaults.model_id, placeholder=DEFAULT_BEDROCK_MODEL_ID, key=f"{provider}_model_id"
+        )
+        values["region"] = st.text_input(
+            "AWS region", defaults.region, placeholder="from the AWS configuration", key=f"{provider}_region"
+        )
+        st.caption("AWS credentials come from the usual AWS sources (AWS_PROFILE, access keys, SSO), not this page.")
+    if provider == "openai":
+        values["base_url"] = st.text_input(
+            "Base URL", defaults.base_url, placeholder="http://localhost:8000/v1", key="openai_base_url"
+        )
+        values["model_id"] = st.text_input("Model id", defaults.model_id, placeholder="llama3.1", key="openai_model_id")
+    if provider == "anthropic":
+        values["model_id"] = st.text_input(
+            "Model id", defaults.model_id, placeholder=DEFAULT_ANTHROPIC_MODEL_ID, key="anthropic_model_id"
+        )
+    if provider == "ollama":
+        values["host"] = st.text_input("Ollama host", defaults.host or DEFAULT_OLLAMA_HOST, key="ollama_host")
+        values["model_id"] = st.text_input("Model id", defaults.model_id, placeholder="llama3.1", key="ollama_model_id")
+    if provider == "scripted":
+        values["script_file"] = str(settings.scripted_model_file or "")
+        st.caption(f"A {LABELS['scripted']} replays a JSON script of tool calls and texts: it is not a language model.")
+        st.caption("Its script is set by INTERPRETER_SCRIPTED_MODEL_FILE in the environment, not on this page.")
+    if provider == "none":
+        st.caption("Without a model the chat cannot answer; code can still be run directly in the sandbox.")
+    if provider not in ("none", "scripted"):
+        values["max_tokens"] = int(
+            st.number_input(
+                "Most tokens in one answer",
+                min_value=256,
+                value=defaults.max_tokens,
+                step=256,
+                key=f"{provider}_max_tokens",
+            )
+        )
+
+
+def _key_fields(provider: str, defaults: ModelChoice, may_keep: bool) -> tuple[str, bool]:
+    """The API key input (never prefilled) and, for admins, "keep the stored key" for a new endpoint."""
+    if provider not in ("openai", "anthropic"):
+        return "", False
+    stored = bool(defaults.api_key)
+    typed = st.text_input(
+        "API key",
+        type="password",
+        key=f"{provider}_api_key",
+        help="Leave empty to keep the stored key for this same endpoint; a new endpoint needs the key again."
+        if stored
+        else "Saved readable by the app's user only.",
+        placeholder="(unchanged)" if stored else "",
+    )
+    keep = False
+    if may_keep and stored and provider == "openai":
+        keep = st.checkbox(
+            "Keep the stored key for a new base URL",
+            key="keep_api_key",
+            help="Admins only: the stored key will be sent to the new address.",
+        )
+    return typed, keep
+
+
+def _save(
+    settings: Settings, provider: str, values: dict[str, Any], defaults: ModelChoice, key: tuple[str, bool]
+) -> ModelChoice | None:
+    """Check and save the choice; returns the saved choice, or None when it was refused.
+
+    ``key`` is the typed API key and whether an admin keeps the stored one; :func:`bind_api_key` decides.
+    """
+    wanted = ModelChoice.from_dict({**values, "provider": provider, "api_key": ""})
+    decision = bind_api_key(defaults, wanted, *key)
+    choice = replace(wanted, api_key=decision.api_key)
+    if decision.dropped:
+        st.warning("The stored API key was not kept: it belongs to another provider or endpoint. Enter it again.")
+    try:
+        build_model(choice)
+    except ModelConfigError as error:
+        st.error(escape_markdown(str(error)))
+        return None
+    save_choice(settings, choice)
+    st.success(f"Saved. The chat now uses: {escape_markdown(describe_choice(choice))}")
+    return choice
+
+
+def _editor(settings: Settings, current: ModelChoice) -> ModelChoice:
+    """The form; returns the choice in force after this run (saved, reset, or unchanged)."""
+    providers = page_providers(settings, current)
+    provider: str = st.selectbox(
+        "Provider",
+        providers,
+        index=providers.index(current.provider) if current.provider in providers else 0,
+        format_func=lambda name: LABELS.get(name, name),
+    )
+    defaults = current if provider == current.provider else ModelChoice.from_settings(settings, provider=provider)
+    values = defaults.to_dict()
+    _model_fields(provider, defaults, values, settings)
+    key = _key_fields(provider, defaults, may_keep=login_configured())
+    save_column, reset_column = st.columns(2)
+    if save_column.button("Save", type="primary"):
+        current = _save(settings, provider, values, defaults, key) or current
+    if reset_column.button("Reset to environment settings"):
+        forget_choice(settings)
+        current = effective_choice(settings)
+        st.success(f"Back to the environment settings: {escape_markdown(describe_choice(current))}")
+    return current
+
 
 settings = app_settings()
 current = effective_choice(settings)
@@ -28,81 +149,13 @@ current = effective_choice(settings)
 st.title("Settings")
 st.subheader("Model")
 current_box = st.container()
-
-provider: str = st.selectbox(
-    "Provider",
-    list(PROVIDERS),
-    index=PROVIDERS.index(current.provider),
-    format_func=lambda name: LABELS.get(name, name),
-)
-defaults = current if provider == current.provider else ModelChoice.from_settings(settings, provider=provider)
-values = defaults.to_dict()
-
-if provider in ("auto", "bedrock"):
-    values["model_id"] = st.text_input(
-        "Model id", defaults.model_id, placeholder=DEFAULT_BEDROCK_MODEL_ID, key=f"{provider}_model_id"
-    )
-    values["region"] = st.text_input(
-        "AWS region", defaults.region, placeholder="from the AWS configuration", key=f"{provider}_region"
-    )
-    st.caption("AWS credentials come from the usual AWS sources (AWS_PROFILE, access keys, SSO), not from this page.")
-if provider == "openai":
-    values["base_url"] = st.text_input(
-        "Base URL", defaults.base_url, placeholder="http://localhost:8000/v1", key="openai_base_url"
-    )
-    values["model_id"] = st.text_input("Model id", defaults.model_id, placeholder="llama3.1", key="openai_model_id")
-if provider == "anthropic":
-    values["model_id"] = st.text_input(
-        "Model id", defaults.model_id, placeholder=DEFAULT_ANTHROPIC_MODEL_ID, key="anthropic_model_id"
-    )
-if provider in ("openai", "anthropic"):
-    typed_key = st.text_input(
-        "API key",
-        type="password",
-        key=f"{provider}_api_key",
-        help="Leave empty to keep the current key." if defaults.api_key else "Saved readable by the app's user only.",
-        placeholder="(unchanged)" if defaults.api_key else "",
-    )
-    values["api_key"] = typed_key or defaults.api_key
-if provider == "ollama":
-    values["host"] = st.text_input("Ollama host", defaults.host or DEFAULT_OLLAMA_HOST, key="ollama_host")
-    values["model_id"] = st.text_input("Model id", defaults.model_id, placeholder="llama3.1", key="ollama_model_id")
-if provider == "scripted":
-    st.caption(f"A {LABELS['scripted']} replays a JSON script of tool calls and texts: it is not a language model.")
-    values["script_file"] = st.text_input("Script file", defaults.script_file, key="scripted_script_file")
-if provider == "none":
-    st.caption("Without a model the chat cannot answer; code can still be run directly in the sandbox.")
-if provider not in ("none", "scripted"):
-    values["max_tokens"] = int(
-        st.number_input(
-            "Most tokens in one answer",
-            min_value=256,
-            value=defaults.max_tokens,
-            step=256,
-            key=f"{provider}_max_tokens",
-        )
-    )
-
-save_column, reset_column = st.columns(2)
-if save_column.button("Save", type="primary"):
-    choice = ModelChoice.from_dict({**values, "provider": provider, "api_key": values.get("api_key", "")})
-    try:
-        build_model(choice)
-    except ModelConfigError as error:
-        st.error(str(error))
-    else:
-        save_choice(settings, choice)
-        st.session_state["model_changed"] = True
-        current = choice
-        st.success(f"Saved. The chat now uses: {describe_choice(choice)}")
-if reset_column.button("Reset to environment settings"):
-    if forget_choice(settings):
-        st.session_state["model_changed"] = True
-    current = effective_choice(settings)
-    st.success(f"Back to the environment settings: {describe_choice(current)}")
+if may_change_model(settings):
+    current = _editor(settings, current)
+else:
+    st.info("Only admins can change the model (INTERPRETER_ADMIN_EMAILS); it applies to everyone.")
 
 with current_box:
-    st.markdown(f"**Current model:** {describe_choice(current)}")
+    st.markdown(f"**Current model:** {escape_markdown(describe_choice(current))}")
     source = "saved on this page" if load_saved_choice(settings) else "from the environment settings (INTERPRETER_*)"
     st.caption(f"This choice is {source}.")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -35,17 +37,25 @@ def _page() -> AppTest:
 
 
 def _shown(page: AppTest) -> str:
-    return "\n".join(element.value for element in [*page.markdown, *page.success, *page.error, *page.caption])
+    """What the page shows, as read (Markdown escapes removed)."""
+    elements = [*page.markdown, *page.success, *page.error, *page.warning, *page.info, *page.caption]
+    return re.sub(r"\\(.)", r"\1", "\n".join(element.value for element in elements))
 
 
-def test_saving_the_scripted_model_writes_the_choice_and_shows_its_label(data_dir: Path, tmp_path: Path) -> None:
+def test_the_scripted_model_uses_the_environments_script_only(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "scripted" not in _page().selectbox[0].options  # no script configured: not offered
+
     script = tmp_path / "steps.json"
     script.write_text(json.dumps([{"text": "hi"}]))
+    monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
+    app_settings.clear()
     page = _page()
     assert "Current model:** No model" in _shown(page)
 
     page.selectbox[0].set_value("scripted").run()
-    page.text_input(key="scripted_script_file").input(str(script)).run()
+    assert [field.key for field in page.text_input] == []  # no field to point the server at another file
     page.button[0].click().run()
 
     assert not page.exception
@@ -54,7 +64,6 @@ def test_saving_the_scripted_model_writes_the_choice_and_shows_its_label(data_di
     assert saved["provider"] == "scripted"
     assert saved["script_file"] == str(script)
     assert "scripted model (steps.json)" in page.success[0].value
-    assert page.session_state["model_changed"] is True
 
     reloaded = _page()  # a fresh visit shows the saved choice
     assert "Current model:** scripted model (steps.json)" in _shown(reloaded)
@@ -69,9 +78,8 @@ def test_saving_openai_without_a_base_url_shows_the_error_and_saves_nothing(data
 
     assert not page.exception
     assert len(page.error) == 1
-    assert "INTERPRETER_OPENAI_BASE_URL" in page.error[0].value
+    assert "INTERPRETER_OPENAI_BASE_URL" in _shown(page)
     assert not (data_dir / "model.json").exists()
-    assert "model_changed" not in page.session_state
     assert "Current model:** No model" in _shown(page)
 
 
@@ -106,3 +114,94 @@ def test_an_empty_api_key_field_keeps_the_saved_key(data_dir: Path) -> None:
     assert (saved["model_id"], saved["api_key"]) == ("claude-opus-4-1", "sk-ant-first")
     assert "Anthropic · claude-opus-4-1" in _shown(page)
     assert "sk-ant-first" not in _shown(page)
+
+
+def _saved(data_dir: Path) -> dict[str, Any]:
+    return json.loads((data_dir / "model.json").read_text())  # type: ignore[no-any-return]
+
+
+def _save_openai(page: AppTest, base_url: str, key: str = "") -> AppTest:
+    page.selectbox[0].set_value("openai").run()
+    page.text_input(key="openai_base_url").input(base_url).run()
+    page.text_input(key="openai_model_id").input("llama3").run()
+    if key:
+        page.text_input(key="openai_api_key").input(key).run()
+    return _click_save(page)
+
+
+def _click_save(page: AppTest) -> AppTest:
+    (save,) = [button for button in page.button if button.label == "Save"]
+    save.click().run()
+    assert not page.exception
+    return page
+
+
+def test_a_new_base_url_drops_the_stored_key_unless_it_is_typed_again(data_dir: Path) -> None:
+    _save_openai(_page(), "http://127.0.0.1:8000/v1", key="sk-operator")
+    assert _saved(data_dir)["api_key"] == "sk-operator"
+
+    page = _page()
+    assert [box.label for box in page.checkbox] == []  # without login nobody may keep a key for a new URL
+    page.text_input(key="openai_base_url").input("http://attacker.example/v1").run()
+    _click_save(page)
+
+    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://attacker.example/v1", "")
+    assert "The stored API key was not kept" in _shown(page)
+
+    page = _page()
+    page.text_input(key="openai_base_url").input("http://127.0.0.1:9000/v1").run()
+    page.text_input(key="openai_api_key").input("sk-new").run()
+    _click_save(page)
+    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://127.0.0.1:9000/v1", "sk-new")
+
+
+def test_the_environments_key_does_not_follow_a_new_base_url(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERPRETER_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    monkeypatch.setenv("INTERPRETER_OPENAI_API_KEY", "sk-from-env")
+    app_settings.clear()
+    page = _page()
+    page.selectbox[0].set_value("openai").run()
+    page.text_input(key="openai_model_id").input("llama3").run()
+    _click_save(page)
+    assert _saved(data_dir)["api_key"] == "sk-from-env"  # its own endpoint: kept
+
+    _save_openai(_page(), "http://attacker.example/v1")
+    assert _saved(data_dir)["api_key"] == ""
+
+
+def _login_page(email: str, verified: bool = True) -> AppTest:
+    page = AppTest.from_file(PAGE, default_timeout=30)
+    page.secrets["auth"] = AUTH
+    page.user = {"is_logged_in": True, "sub": email, "iss": "https://idp.example", "email": email}
+    page.user["email_verified"] = verified
+    page.run()
+    assert not page.exception
+    return page
+
+
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "s",
+    "client_id": "c",
+    "client_secret": "x",
+    "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+}
+
+
+def test_with_login_only_admins_change_the_model_and_may_keep_a_key(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERPRETER_ADMIN_EMAILS", "root@example.com, ops@example.com")
+    app_settings.clear()
+    for visitor in (_login_page("mallory@example.com"), _login_page("root@example.com", verified=False)):
+        assert not visitor.selectbox and not visitor.text_input and not visitor.button
+        assert "Only admins can change the model" in _shown(visitor)
+        assert "Current model:** No model" in _shown(visitor)
+
+    admin = _login_page("ROOT@example.com")
+    _save_openai(admin, "http://127.0.0.1:8000/v1", key="sk-operator")
+    admin = _login_page("root@example.com")
+    admin.text_input(key="openai_base_url").input("http://127.0.0.1:8001/v1").run()
+    admin.checkbox(key="keep_api_key").check().run()
+    _click_save(admin)
+    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://127.0.0.1:8001/v1", "sk-operator")

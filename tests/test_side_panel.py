@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -13,9 +15,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, DownloadButton, Expander, Node
 
+from components.previews import svg_data_url
 from components.side_panel import INDENT, PAGE_SIZE, RICH_PREVIEWS, widget_key
 from core.config import Settings
 from core.session import Session
+from core.text import escape_markdown
 
 matplotlib.use("Agg")
 
@@ -272,3 +276,45 @@ def test_odd_file_names_do_not_break_the_panel(session: Session, panel: Callable
     assert set(odd) <= {text.split(" · ")[0] for text in texts(at)}
     assert "latin-\ufffd.txt · 1 B" in texts(at)
     assert len(expanders(at)) == 3  # two workspace files and the sandbox folder
+
+
+def image_urls(node: Block) -> list[str]:
+    return [image.url for element in of_type(node, "image") for image in element.proto.imgs]  # type: ignore[attr-defined]
+
+
+def test_an_svg_preview_shows_the_files_bytes_never_a_server_file(
+    session: Session, panel: Callable[[], AppTest], tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside-the-sandbox.png"
+    secret.write_bytes(png())
+    pointer = str(secret).encode()  # an ".svg" whose text is the path of a PNG on the server
+    drawing = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+    session.workspace.write("pointer.svg", pointer)
+    session.workspace.write("drawing.svg", drawing)
+    at = panel()
+    assert_clean(at)
+
+    (shown,) = image_urls(expander(at, "pointer.svg"))
+    assert shown.startswith("data:image/svg+xml;base64,")
+    assert base64.b64decode(shown.split(",", 1)[1]) == pointer  # the file's bytes, not the PNG they name
+    assert image_urls(expander(at, "drawing.svg")) == [svg_data_url(drawing)]
+
+
+def test_names_and_errors_in_captions_and_warnings_are_shown_literally(
+    session: Session, panel: Callable[[], AppTest]
+) -> None:
+    name = "![pic](http:evil.example@x.png) **b** <img src=x>.txt"
+    session.sandbox.write_file(name, b"text")
+    at = panel()
+    at.session_state[widget_key("sb_preview", name)] = True
+    at.run()
+    assert_clean(at)
+    (caption,) = [c.value for c in at.caption if "pic" in c.value]
+    assert caption == escape_markdown(name)
+    assert "\\!\\[pic\\]" in caption and "\\*\\*b" in caption and "\\<img" in caption  # escaped, so literal
+
+    session.sandbox.remove(name)  # deleted behind the panel's back: the warning names it
+    at.button(key=widget_key("sb_delete", name)).click().run()
+    assert_clean(at)
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith(escape_markdown(name) + " could not be deleted")

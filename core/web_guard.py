@@ -1,0 +1,140 @@
+"""The web server's guards: who may reach it (bind address, anonymous access) and under which host names.
+
+- :func:`startup_refusal` says why the server must not start: it listens beyond this machine (any address but
+  loopback) and nobody has to log in, unless ``INTERPRETER_ALLOW_ANONYMOUS`` says that is wanted.
+- :class:`HostGuard` is an ASGI middleware that answers only requests (HTTP and WebSocket) whose ``Host`` is an
+  allowed name: loopback names, IP addresses, and ``INTERPRETER_ALLOWED_HOSTS``. This defeats DNS rebinding, where
+  a web page on a domain of the attacker's, rebound to 127.0.0.1, drives the app: the browser then sends the
+  attacker's domain as ``Host``. An IP address as ``Host`` cannot come from a rebound name.
+
+Nothing here imports Streamlit; ``app.py`` installs the guard in the server it builds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+ALLOW_ANONYMOUS_VARIABLE = "INTERPRETER_ALLOW_ANONYMOUS"
+ALLOWED_HOSTS_VARIABLE = "INTERPRETER_ALLOWED_HOSTS"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a bind address reaches this machine only (``127.0.0.1``, ``::1``, ``localhost``).
+
+    An empty address, ``0.0.0.0`` and ``::`` listen on every interface, so they are not loopback.
+    """
+    address = address.strip().strip("[]").lower()
+    if address in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def startup_refusal(address: str, login: bool, allow_anonymous: bool) -> str | None:
+    """Why the server must not start on ``address``, or None when it may.
+
+    Args:
+        address: The address the server listens on (Streamlit's ``server.address``; empty: every interface).
+        login: Whether people must log in (an ``[auth]`` section in ``secrets.toml``).
+        allow_anonymous: The operator's explicit consent to anonymous access from other machines.
+
+    """
+    if login or allow_anonymous or is_loopback(address):
+        return None
+    shown = address or "every interface"
+    return (
+        f"Refusing to start: the server would listen on {shown} without a login, so anyone who can reach it could "
+        "run code and read every conversation. Listen on 127.0.0.1 (the default; set INTERPRETER_ADDRESS or "
+        "--server.address), configure a login ([auth] in .streamlit/secrets.toml), or set "
+        f"{ALLOW_ANONYMOUS_VARIABLE}=true if anonymous access from the network is really wanted."
+    )
+
+
+def exposure_warning(address: str, login: bool) -> str | None:
+    """The warning to show while the app is served beyond this machine without a login, else None."""
+    if login or is_loopback(address):
+        return None
+    return (
+        f"This app listens on {address or 'every interface'} without a login ({ALLOW_ANONYMOUS_VARIABLE} is on): "
+        "anyone who can reach it can run code here and read every conversation."
+    )
+
+
+def host_name(header: str) -> str | None:
+    """The host name of a ``Host`` header (lower case, no port, no trailing dot), or None when it is malformed."""
+    try:
+        parts = urlsplit(f"//{header.strip()}")
+        name, _ = parts.hostname, parts.port  # reading the port checks it
+    except ValueError:
+        return None
+    if not name or parts.username is not None or parts.password is not None or parts.path or parts.query:
+        return None
+    return name.lower().rstrip(".")
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(header: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a request with this ``Host`` header may be answered.
+
+    Args:
+        header: The ``Host`` header as sent (``127.0.0.1:8501``, ``[::1]:8501``, ``app.example.com``).
+        allowed: Extra allowed names besides loopback names and IP addresses: exact names, ``*.example.com`` for
+            any subdomain, or ``*`` for any host (turns the check off).
+
+    """
+    name = host_name(header) if header else None
+    if name is None:
+        return False
+    if name in LOOPBACK_NAMES or _is_ip(name):
+        return True
+    for pattern in (p.strip().lower().rstrip(".") for p in allowed):
+        if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
+
+
+class HostGuard:
+    """ASGI middleware: requests and WebSocket handshakes with a ``Host`` that is not allowed are refused.
+
+    HTTP gets ``400 Host not allowed``; a WebSocket is closed before it is accepted (the client sees HTTP 403).
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] = ()) -> None:
+        self.app = app
+        self.allowed = tuple(allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass allowed requests on; refuse the others."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        hosts = [value for key, value in scope.get("headers", []) if key == b"host"]
+        header = hosts[0].decode("latin-1") if len(hosts) == 1 else None
+        if host_allowed(header, self.allowed):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            body = b"Host not allowed. Add it to " + ALLOWED_HOSTS_VARIABLE.encode() + b".\n"
+            headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,91 @@
+"""Untrusted names shown literally: the upload notice's code fence and conversation titles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.state import app_settings
+from components.uploads import upload_notice
+from core.config import Settings
+from core.conversations import ConversationStore
+from core.session import Session
+from core.text import escape_markdown
+from core.uploads import describe_tree
+from tests.conftest import make_zip
+
+HOSTILE_ENTRIES = {
+    "```/inside.txt": b"a",
+    "a````b.txt": b"b",
+    "```\n![p](http://evil.example/p.png).csv": b"c",
+}
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The fenced code blocks of ``markdown``, by CommonMark's rule: a fence closes only on a line holding a
+    run of at least as many backticks as the opening one, and nothing else."""
+    blocks, lines, index = [], markdown.split("\n"), 0
+    while index < len(lines):
+        opening = re.match(r" {0,3}(`{3,})[^`]*$", lines[index])
+        index += 1
+        if not opening:
+            continue
+        length, body = len(opening.group(1)), []
+        while index < len(lines) and not re.fullmatch(rf" {{0,3}}`{{{length},}}\s*", lines[index]):
+            body.append(lines[index])
+            index += 1
+        index += 1
+        blocks.append("\n".join(body))
+    return blocks
+
+
+def test_an_entry_named_with_backticks_cannot_close_the_upload_notices_fence(session: Session) -> None:
+    paths = session.preload("data.zip", make_zip(HOSTILE_ENTRIES))
+    tree = describe_tree(paths)
+    assert "````" in tree  # the hostile names arrived as they are
+
+    notice = upload_notice("``` **evil** [x](http://evil.example).zip", tree)
+
+    assert code_blocks(notice) == [tree]  # one block, holding the whole tree, closed on the last line
+    assert notice.endswith("`")
+    heading = notice.split("\n", 1)[0]
+    assert escape_markdown("``` **evil** [x](http://evil.example).zip") in heading
+    assert "[x]" not in heading and "**evil**" not in heading
+
+
+def test_the_old_three_backtick_fence_was_closed_by_an_entry_name() -> None:
+    tree = "data/\n  ```\n  ![p](http://evil.example/p.png).csv"
+    assert code_blocks(f"```text\n{tree}\n```") != [tree]  # what the notice did before: broken open
+    assert code_blocks(upload_notice("data.zip", tree)) == [tree]
+
+
+def conversations_script(conversation_id: str) -> None:
+    from components.conversations import render_conversations
+
+    render_conversations(conversation_id)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
+    app_settings.clear()
+    yield tmp_path / "data"
+    app_settings.clear()
+
+
+def test_conversation_titles_are_shown_literally(data_dir: Path) -> None:
+    store = ConversationStore(Settings(data_dir=data_dir))
+    title = "![x](http://evil.example/x.png) :red[alert] **bold**"
+    conversation = store.rename(store.create().id, title)
+
+    at = AppTest.from_function(conversations_script, args=(conversation.id,), default_timeout=30).run()
+
+    assert not at.exception
+    (button,) = [b for b in at.button if b.key == f"conversation_{conversation.id}"]
+    assert button.label == escape_markdown(title)
+    assert "![x]" not in button.label and ":red[" not in button.label
+    assert at.text_input(key=f"title_{conversation.id}").value == title  # the rename field shows it as typed

@@ -1,0 +1,103 @@
+"""The real server (``streamlit run app.py``): loopback by default, no anonymous network access, host names
+checked over HTTP and the WebSocket (DNS rebinding), stored data private."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.servers import app_environment, free_port, get, running_app, start_app, stop
+
+pytestmark = pytest.mark.slow
+AUTH = """[auth]
+redirect_uri = "http://localhost:8501/oauth2callback"
+cookie_secret = "a long random string"
+client_id = "c"
+client_secret = "x"
+server_metadata_url = "https://idp.example/.well-known/openid-configuration"
+"""
+
+
+def handshake(port: int, host: str) -> int:
+    """Open Streamlit's WebSocket with this ``Host`` header: 101 when accepted, else the refusing status."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        with connect(f"ws://{host}/_stcore/stream", sock=sock, subprotocols=["streamlit"], open_timeout=10) as ws:  # type: ignore[list-item]
+            return ws.response.status_code
+    except InvalidStatus as refused:
+        return refused.response.status_code
+    finally:
+        sock.close()
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net shows them) of sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def umask_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    raise AssertionError("no Umask line")
+
+
+def test_the_default_server_listens_on_loopback_only_and_keeps_data_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_app(data) as (port, server):
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, from .streamlit/config.toml
+        assert umask_of(server.pid) == 0o077
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_foreign_host_names_are_refused_over_http_and_websocket(tmp_path: Path) -> None:
+    with running_app(tmp_path / "data", INTERPRETER_ALLOWED_HOSTS="app.example.com") as (port, _):
+        for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "", "a b"):
+            assert get(port, "/", host=host)[0] == 400, host
+            assert get(port, "/_stcore/health", host=host)[0] == 400, host
+        assert handshake(port, f"evil.example:{port}") == 403
+        assert handshake(port, f"rebound.attacker.test:{port}") == 403
+
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "app.example.com"):
+            assert get(port, "/_stcore/health", host=host) == (200, b"ok"), host
+        status, page = get(port, "/", host=f"127.0.0.1:{port}")
+        assert status == 200 and b'<div id="root">' in page
+        assert handshake(port, f"127.0.0.1:{port}") == 101
+        assert handshake(port, f"localhost:{port}") == 101
+        assert handshake(port, "app.example.com") == 101
+
+
+def test_a_network_address_without_login_refuses_to_start(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_app(port, app_environment(tmp_path / "data"), "--server.address", "0.0.0.0")
+    try:
+        output, _ = server.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        stop(server)
+        raise
+    assert server.returncode == 2
+    assert "Refusing to start" in output and "INTERPRETER_ALLOW_ANONYMOUS=true" in output
+    with pytest.raises(OSError):
+        get(port)
+
+
+def test_a_network_address_starts_with_explicit_anonymous_access_or_a_login(tmp_path: Path) -> None:
+    with running_app(tmp_path / "a", "--server.address", "0.0.0.0", INTERPRETER_ALLOW_ANONYMOUS="true") as (port, _):
+        assert get(port) == (200, b"ok")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(AUTH)
+    with running_app(tmp_path / "b", "--server.address", "0.0.0.0", "--secrets.files", str(secrets)) as (port, _):
+        assert get(port) == (200, b"ok")
