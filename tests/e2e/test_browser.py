@@ -7,10 +7,11 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM
 
 SALES_CSV = (
     "month,region,revenue\nJan,north,120\nJan,south,80\nFeb,north,150\nFeb,south,95\nMar,north,210\nMar,south,130\n"
@@ -29,88 +30,82 @@ def _sales_zip(path: Path) -> Path:
     return path
 
 
-def test_upload_chat_chart_table_downloads_and_reload(app_server: tuple[str, Path], tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_upload_chat_chart_table_downloads_and_reload(
+    browser: Any, app_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
 
     url, data_dir = app_server
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        chat_input = page.locator("[data-testid=stChatInputTextArea]")
-        expect(chat_input).to_be_visible()
-        expect(page.get_by_text("scripted model")).to_be_visible()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    expect(chat_input).to_be_visible()
+    expect(page.get_by_text("scripted model")).to_be_visible()
 
-        sidebar = page.locator("[data-testid=stSidebar]")
-        sidebar.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
-            str(_sales_zip(tmp_path / "sales.zip"))
-        )
-        expect(page.get_by_text("is in the sandbox").first).to_be_visible()
-        expect(sidebar.get_by_text("sales/").first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "1-uploaded.png"))
+    sidebar = page.locator("[data-testid=stSidebar]")
+    sidebar.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+        str(_sales_zip(tmp_path / "sales.zip"))
+    )
+    expect(page.get_by_text("is in the sandbox").first).to_be_visible()
+    expect(sidebar.get_by_text("sales/").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "1-uploaded.png"))
 
-        chat_input.fill("Which month sold best? Chart it.")
-        chat_input.press("Enter")
-        messages = page.locator("[data-testid=stChatMessage]")
-        expect(messages.get_by_text("March was the best month").first).to_be_visible()
-        expect(messages.get_by_text("Best month: Mar (340)").first).to_be_visible()
-        expect(messages.get_by_text("groupby('month', sort=False)").first).to_be_visible()
-        expect(messages.locator("[data-testid=stImage] img").first).to_be_visible()
-        expect(messages.locator("[data-testid=stDataFrame]").first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "2-answer.png"))
+    chat_input.fill("Which month sold best? Chart it.")
+    chat_input.press("Enter")
+    messages = page.locator("[data-testid=stChatMessage]")
+    expect(messages.get_by_text("March was the best month").first).to_be_visible()
+    expect(messages.get_by_text("Best month: Mar (340)").first).to_be_visible()
+    expect(messages.get_by_text("groupby('month', sort=False)").first).to_be_visible()
+    expect(messages.locator("[data-testid=stImage] img").first).to_be_visible()
+    expect(messages.locator("[data-testid=stDataFrame]").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "2-answer.png"))
 
-        conversation_id = page.url.split("c=")[1].split("&")[0]
-        saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "chart.png"
-        assert saved.read_bytes().startswith(b"\x89PNG")
+    conversation_id = page.url.split("c=")[1].split("&")[0]
+    saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "chart.png"
+    assert saved.read_bytes().startswith(b"\x89PNG")
 
-        sidebar.get_by_role("tab", name="Workspace").click()
-        expect(sidebar.locator("[data-testid=stImage] img").first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "3-workspace.png"))
-        with page.expect_download() as chart_download:
-            sidebar.get_by_role("button", name="Download", exact=True).first.click()
-        assert Path(chart_download.value.path()).read_bytes() == saved.read_bytes()
-        with page.expect_download() as everything:
-            sidebar.get_by_role("button", name="Download all").click()
-        with zipfile.ZipFile(everything.value.path()) as archive:
-            assert archive.read("chart.png") == saved.read_bytes()
-        with page.expect_download() as notebook_download:
-            sidebar.get_by_role("button", name="Export notebook (.ipynb)").click()
-        notebook = json.loads(Path(notebook_download.value.path()).read_text())
-        code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
-        assert any("groupby('month'" in "".join(cell["source"]) for cell in code_cells)
-        assert any(output.get("data", {}).get("image/png") for cell in code_cells for output in cell["outputs"])
+    sidebar.get_by_role("tab", name="Workspace").click()
+    expect(sidebar.locator("[data-testid=stImage] img").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "3-workspace.png"))
+    with page.expect_download() as chart_download:
+        sidebar.get_by_role("button", name="Download", exact=True).first.click()
+    assert Path(chart_download.value.path()).read_bytes() == saved.read_bytes()
+    with page.expect_download() as everything:
+        sidebar.get_by_role("button", name="Download all").click()
+    with zipfile.ZipFile(everything.value.path()) as archive:
+        assert archive.read("chart.png") == saved.read_bytes()
+    with page.expect_download() as notebook_download:
+        sidebar.get_by_role("button", name="Export notebook (.ipynb)").click()
+    notebook = json.loads(Path(notebook_download.value.path()).read_text())
+    code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert any("groupby('month'" in "".join(cell["source"]) for cell in code_cells)
+    assert any(output.get("data", {}).get("image/png") for cell in code_cells for output in cell["outputs"])
 
-        page.reload()
-        expect(
-            page.locator("[data-testid=stChatMessage]").get_by_text("March was the best month").first
-        ).to_be_visible()
-        expect(page.get_by_text("variables from before were lost").first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "4-reloaded.png"))
-        browser.close()
+    page.reload()
+    expect(page.locator("[data-testid=stChatMessage]").get_by_text("March was the best month").first).to_be_visible()
+    assert page.get_by_text("variables from before were lost").count() == 0  # the kernel lived on
+    page.screenshot(path=str(ARTIFACTS / "4-reloaded.png"))
 
 
-def test_stop_button_interrupts_running_code_and_keeps_variables(app_server: tuple[str, Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_stop_button_interrupts_running_code_and_keeps_variables(browser: Any, app_server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect
 
     url, _ = app_server
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        chat_input = page.locator("[data-testid=stChatInputTextArea]")
-        chat_input.fill("```python\nkept = 'still here'\nimport time\ntime.sleep(300)\n```")
-        chat_input.press("Enter")
-        stop = page.get_by_role("button", name="Stop", exact=True)
-        expect(stop).to_be_visible()
-        stop.click()
-        expect(
-            page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.").first
-        ).to_be_visible()
-        chat_input.fill("```python\nprint(kept)\n```")
-        chat_input.press("Enter")
-        expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True).first).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "5-stopped.png"))
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    chat_input.fill("```python\nkept = 'still here'\nimport time\ntime.sleep(300)\n```")
+    chat_input.press("Enter")
+    stop = page.get_by_role("button", name="Stop", exact=True)
+    expect(stop).to_be_visible()
+    stop.click()
+    expect(
+        page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.").first
+    ).to_be_visible()
+    chat_input.fill("```python\nprint(kept)\n```")
+    chat_input.press("Enter")
+    expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True).first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "5-stopped.png"))

@@ -50,8 +50,13 @@ def send(page: Any, text: str) -> None:
     chat_input.press("Enter")
 
 
-def _last_step(page: Any) -> Any:
-    return page.locator(MESSAGES).locator("[data-testid=stExpander]").last
+def _finished_step(page: Any, containing: str) -> Any:
+    """The last step, once it has finished and shows ``containing``."""
+    from playwright.sync_api import expect
+
+    step = page.locator(MESSAGES).locator("[data-testid=stExpander]").filter(has_text="Ran python code").last
+    expect(step.get_by_text(containing).first).to_be_visible(timeout=30_000)
+    return step
 
 
 def test_output_shows_while_the_code_still_runs(page: Any) -> None:
@@ -62,16 +67,14 @@ def test_output_shows_while_the_code_still_runs(page: Any) -> None:
     expect(page.get_by_text("Running python code").first).to_be_visible()
     assert page.get_by_text("tick 7").count() == 0  # the code still sleeps
     page.screenshot(path=str(ARTIFACTS / "live-1-running.png"))
-    expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible(timeout=30_000)
-    expect(_last_step(page).get_by_text("tick 7")).to_be_visible()
+    _finished_step(page, "tick 7")
 
 
 def test_outputs_keep_their_order_and_progress_bars_are_one_line(page: Any) -> None:
     from playwright.sync_api import expect
 
     send(page, f"```python\n{MIXED}\n```")
-    expect(page.get_by_text("Ran python code (run by you)")).to_be_visible(timeout=30_000)
-    step = _last_step(page)
+    step = _finished_step(page, "third text")
     expect(step.locator("[data-testid=stDataFrame]")).to_be_visible()
     expect(step.locator("[data-testid=stImage]")).to_be_visible()
     kinds = step.locator(STEP_PARTS).evaluate_all(
@@ -82,8 +85,7 @@ def test_outputs_keep_their_order_and_progress_bars_are_one_line(page: Any) -> N
     assert kinds == ["code:first text", "stDataFrame", "code:second text", "stImage", "code:third text"], kinds
 
     send(page, "```python\nfrom tqdm import tqdm\nfor _ in tqdm(range(40), mininterval=0):\n    pass\n```")
-    step = _last_step(page)
-    expect(step.get_by_text("40/40")).to_be_visible(timeout=30_000)
+    step = _finished_step(page, "40/40")
     bar = step.locator("[data-testid=stCode]").filter(has_text="40/40").inner_text()
     assert bar.strip().count("\n") == 0 and "|" in bar, bar
 
@@ -92,9 +94,7 @@ def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
     from playwright.sync_api import expect
 
     send(page, "```python\nprint('\\n'.join(f'row {i}' for i in range(20000)))\n```")
-    step = _last_step(page)
-    note = step.get_by_text("Long output:")
-    expect(note).to_be_visible(timeout=30_000)
+    step = _finished_step(page, "Long output:")
     parts = step.locator("[data-testid=stCaptionContainer], [data-testid=stCode]").evaluate_all(
         "parts => parts.map(p => p.innerText.slice(0, 40))"
     )
@@ -102,7 +102,7 @@ def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
     assert step.get_by_text("row 10000").count() == 0
     assert step.get_by_text("row 19999").count() == 1
     step.get_by_text("Show all").click()
-    expect(step.get_by_text("row 10000", exact=True)).to_be_attached()
+    expect(step.locator("[data-testid=stCode]").filter(has_text="row 10000")).to_be_attached()
     with page.expect_download() as download:
         step.get_by_role("button", name="Download the full output").click()
     assert Path(download.value.path()).read_text().count("\n") >= 19999
@@ -117,8 +117,7 @@ def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any) -> Non
     page.reload()
     expect(page.get_by_text("Running python code").first).to_be_visible()
     expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
-    expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible(timeout=30_000)
-    expect(_last_step(page).get_by_text("beat 5")).to_be_visible()
+    _finished_step(page, "beat 5")
 
 
 def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any) -> None:
