@@ -7,14 +7,23 @@ import html
 import streamlit as st
 
 HTML_HEIGHT = 420
+# Inside the frame nothing is fetched from anywhere: no images, scripts, styles or requests from other hosts
+# (a page could otherwise leak data through an image address, even where the sandbox has no network).
+OFFLINE_POLICY = (
+    "default-src 'none'; img-src data: blob:; media-src data: blob:; font-src data:; "
+    "style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+)
 
 
 def sandboxed_html(document: str, height: int = HTML_HEIGHT) -> str:
     """A page holding ``document`` in an iframe that may run scripts but has no access to the app's origin.
 
     Streamlit's own frame allows same-origin access, so the document goes one frame deeper, into an iframe
-    whose ``sandbox`` lacks ``allow-same-origin`` (and ``allow-forms``: nothing is posted anywhere).
+    whose ``sandbox`` lacks ``allow-same-origin`` (and ``allow-forms``: nothing is posted anywhere), and whose
+    content security policy lets it load nothing from the network.
     """
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{OFFLINE_POLICY}">'
+    document = policy + document
     return (
         '<!doctype html><html><body style="margin:0">'
         '<iframe sandbox="allow-scripts allow-popups allow-downloads" '

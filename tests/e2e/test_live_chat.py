@@ -135,3 +135,45 @@ def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any) -> None:
 def test_streamlit_developer_chrome_is_hidden(page: Any) -> None:
     assert page.get_by_role("button", name="Deploy").count() == 0
     assert page.locator("[data-testid=stMainMenu]").count() == 0
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """A local web server that records every request it gets (none should come)."""
+    import http.server
+    import threading
+
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+
+
+def test_outputs_cannot_fetch_remote_images_or_restyle_the_page(page: Any, listener: tuple[str, list[str]]) -> None:
+    from playwright.sync_api import expect
+
+    address, requests = listener
+    code = (
+        "from IPython.display import HTML, Markdown, display\n"
+        f"display(Markdown('Chart: ![leak]({address}/markdown.png)'))\n"
+        f'display(HTML(\'<style>body {{display: none}}</style><img src="{address}/html.png">'
+        f'<form action="{address}/post"><input name=q></form>\'))\n'
+        "print('outputs ' + 'shown')"
+    )
+    send(page, f"```python\n{code}\n```")
+    step = _finished_step(page, "outputs shown")
+    expect(step.get_by_role("link", name="🖼 leak")).to_be_visible()  # a link, not an image
+    page.wait_for_timeout(2000)
+    assert requests == []
+    assert page.locator("[data-testid=stChatInputTextArea]").is_visible()  # the output's style stayed in its frame
