@@ -135,7 +135,6 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
             monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "scripted")
             monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
         app_settings.clear()
-        engine_registry.clear()
         app = AppTest.from_file(str(REPO / "pages" / "chat.py"), default_timeout=90)
         apps.append(app)
         return app

@@ -55,16 +55,18 @@ def test_without_a_model_code_blocks_run_directly(make_app: Callable[..., AppTes
     assert any("INTERPRETER_MODEL_PROVIDER" in str(w.value) for w in app.warning)
 
 
-def test_conversation_survives_a_new_browser_session(make_app: Callable[..., AppTest]) -> None:
+def test_conversation_and_variables_survive_a_new_browser_session(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None)
     app.run()
-    send(app, "```python\nprint('remember me')\n```")
+    send(app, "```python\nkept = 'remember ' + 'me'\nprint(kept)\n```")
     conversation_id = app.query_params["c"][0] if isinstance(app.query_params["c"], list) else app.query_params["c"]
-    again = make_app(None)
+    again = make_app(None)  # a reload: a new browser session on the same conversation
     again.query_params["c"] = conversation_id
     again.run()
     assert "remember me" in _texts(again)
-    assert any("variables from before were lost" in str(i.value) for i in again.info)
+    assert not any("variables from before were lost" in str(i.value) for i in again.info)
+    send(again, "```python\nprint(kept.upper())\n```")
+    assert "REMEMBER ME" in _texts(again)
 
 
 def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
@@ -75,3 +77,34 @@ def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
     app.sidebar.button[0].click().run()  # New conversation
     assert app.query_params["c"] != first_id
     assert "first" not in _texts(app)
+
+
+def test_a_long_conversation_shows_its_latest_steps_and_earlier_ones_on_request(
+    make_app: Callable[..., AppTest], tmp_path: Path
+) -> None:
+    from core.chat.transcript import ChatEvent
+    from core.config import Settings
+    from core.conversations import ConversationStore
+
+    store = ConversationStore(Settings(data_dir=tmp_path / "data"))
+    conversation = store.create()
+    transcript = store.transcript(conversation.id)
+    for number in range(60):
+        transcript.append(ChatEvent(kind="user", text=f"question {number}"))
+        transcript.append(ChatEvent(kind="assistant", text=f"answer {number}"))
+    app = make_app(None)
+    app.query_params["c"] = conversation.id
+    app.run()
+    shown = _texts(app)
+    assert "answer 59" in shown and "question 48" in shown and "answer 47" not in shown
+    earlier = next(b for b in app.button if b.key == "show_earlier")
+    assert "96 more" in earlier.label
+    earlier.click().run()
+    assert "answer 40" in _texts(app) and "answer 30" not in _texts(app)
+
+
+def test_fresh_tabs_never_lock_a_person_out(make_app: Callable[..., AppTest]) -> None:
+    for _ in range(7):  # more than INTERPRETER_USER_MAX_SESSIONS (5): idle engines make room
+        app = make_app(None)
+        app.run()
+        assert not app.error, [e.value for e in app.error]
