@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from core.chat.transcript import ObjectTranscript, Transcript
 from core.config import Settings
 from core.errors import InvalidPathError
+from core.ids import SAFE_ID, check_id
 from core.objects import BucketStore, FolderStore, ObjectStore
-from core.session import SAFE_ID, check_id
 
 DEFAULT_TITLE = "New conversation"
 FENCE = re.compile(r"```[A-Za-z]*")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import re
 import threading
 import time
 import weakref
@@ -25,11 +24,13 @@ from pathlib import Path
 from strands.types.tools import AgentTool
 
 from core.config import Settings
-from core.errors import InvalidPathError, QuotaExceeded
+from core.errors import QuotaExceeded
+from core.ids import check_id
 from core.sandbox.base import Sandbox
 from core.sandbox.local import LocalSandbox
 from core.sandbox.output import OutputListener
 from core.sandbox.pool import pool_for
+from core.tools import build_tools
 from core.types import ExecutionResult, ToolRecord
 from core.uploads import describe_tree
 from core.workspace import NAMESPACE, Workspace
@@ -38,17 +39,6 @@ from core.workspace.local import LocalWorkspace
 MB = 1024 * 1024
 HISTORY_LIMIT = 200
 """The most recent tool calls a session keeps in memory (the transcript keeps them all on disk)."""
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def check_id(value: str, what: str) -> str:
-    """Return ``value`` if it is a safe id (1-128 letters, digits, ``._-``), else raise ``InvalidPathError``."""
-    if not isinstance(value, str) or not SAFE_ID.fullmatch(value):
-        raise InvalidPathError(
-            f"Invalid {what} {str(value)[:80]!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit."
-        )
-    return value
 
 
 def make_sandbox(settings: Settings, folder: Path, name: str) -> Sandbox:
@@ -91,8 +81,6 @@ class Session:
         self.history: deque[ToolRecord] = deque(maxlen=HISTORY_LIMIT)
         self.listeners: list[Callable[[ToolRecord], None]] = []
         self.output_listeners: list[OutputListener] = []
-        from core.tools import build_tools
-
         self.tools: list[AgentTool] = build_tools(self)
         _OPEN_SESSIONS.add(self)
 

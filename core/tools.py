@@ -10,7 +10,7 @@ import functools
 import inspect
 import posixpath
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from strands import tool
 from strands.types.tools import AgentTool
@@ -20,8 +20,27 @@ from core.formatting import describe_execution, describe_file_list, image_blocks
 from core.types import ExecutionResult, ToolRecord
 
 if TYPE_CHECKING:
+    from core.config import Settings
     from core.sandbox.base import Sandbox
-    from core.session import Session
+    from core.workspace.base import Workspace
+
+
+class ToolHost(Protocol):
+    """What the tools need of a session (``core.session.Session`` is one)."""
+
+    sandbox: Sandbox
+    workspace: Workspace
+    settings: Settings
+
+    def record(self, entry: ToolRecord) -> None:
+        """Remember a finished tool call."""
+
+    def check_user_quota(self, adding_bytes: int = 0, adding_files: int = 1) -> None:
+        """Refuse new files past the person's quota."""
+
+    def publish_output(self, partial: ExecutionResult) -> None:
+        """Show a running step's output so far."""
+
 
 FILE_OPERATIONS = ("read", "write", "list", "remove")
 OUTPUT_LIMIT_FACTOR = 2
@@ -81,7 +100,7 @@ def _as_list(value: Any, name: str) -> list[Any]:
     raise InterpreterError(f"'{name}' must be a list, not {type(value).__name__}.")
 
 
-def _guarded(session: Session, name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+def _guarded(session: ToolHost, name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     """Turn every exception into an error result and record each call in the session's history."""
 
     def decorate(body: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -114,7 +133,7 @@ def _guarded(session: Session, name: str) -> Callable[[Callable[..., dict[str, A
     return decorate
 
 
-def build_tools(session: Session) -> list[AgentTool]:
+def build_tools(session: ToolHost) -> list[AgentTool]:
     """The six tools of one session, ready for a Strands ``Agent``.
 
     Args:

@@ -19,6 +19,7 @@ from botocore.exceptions import (
 )
 
 from core.errors import FileNotFoundInSandbox, InvalidPathError, StorageError
+from core.ids import check_id
 from core.objects import s3_client
 from core.types import FileInfo, guess_mime_type
 from core.workspace.base import NAMESPACE, validate_name
@@ -104,8 +105,6 @@ class S3Workspace:
             InvalidPathError: When an id is not a safe id.
 
         """
-        from core.session import check_id  # imported here: core.session may import this module
-
         if not bucket:
             raise StorageError("No S3 bucket is set for the workspace. Set INTERPRETER_S3_BUCKET to the bucket to use.")
         parts = [prefix.strip("/"), check_id(user_id, "user id"), check_id(conversation_id, "conversation id")]

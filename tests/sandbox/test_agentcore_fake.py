@@ -240,6 +240,7 @@ def test_fake_throttling_through_the_tools(fake: FakeAgentCoreDataPlane, own: Ag
         settings=own.settings,
         record=lambda record: None,
         check_user_quota=lambda **_: None,
+        publish_output=lambda partial: None,
     )
     tools: dict[str, Any] = {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
     fake.throttle(1)
