@@ -129,21 +129,24 @@ class BoundedText:
 
 
 class StreamText:
-    """Printed text as a terminal shows it (carriage returns rewrite the last line), bounded like BoundedText.
+    """Printed text as a terminal shows it (carriage returns rewrite the current line), keeping head and tail.
+
+    Appending costs the same whatever was printed before: the tail is a list of pieces trimmed now and then.
 
     Args:
         name: ``stdout`` or ``stderr``.
-        limit: The most characters kept.
+        limit: About the most characters kept (half from the start, half from the end).
 
     """
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
-        self.limit = max(limit, 2)
-        self.done = ""  # finished lines (up to the last newline) and, once over the limit, the tail of them
+        self.half = max(limit // 2, 1)
+        self.head = ""
+        self.pieces: list[str] = []  # finished text after the head; only its last ``half`` characters count
+        self.pieces_length = 0
         self.line = ""  # the line being written, which a carriage return may still rewrite
         self.column = 0  # where the next character goes in it
-        self.head = ""
         self.dropped = 0
 
     def add(self, text: str) -> None:
@@ -151,31 +154,36 @@ class StreamText:
         text = text.replace("\r\n", "\n")
         for number, part in enumerate(text.split("\n")):
             if number:
-                self.done += self.line + "\n"
+                self._finish(self.line + "\n")
                 self.line, self.column = "", 0
             self.line, self.column = write_line(self.line, self.column, part)
-        self._bound()
+        if len(self.line) > self.half:  # a very long line: its start is final, only its end may still change
+            cut = len(self.line) - self.half
+            self._finish(self.line[:cut])
+            self.line, self.column = self.line[cut:], max(self.column - cut, 0)
 
-    def _bound(self) -> None:
-        half = self.limit // 2
-        if len(self.head) + len(self.done) + len(self.line) <= self.limit:
+    def _finish(self, text: str) -> None:
+        if len(self.head) < self.half:
+            taken = text[: self.half - len(self.head)]
+            self.head += taken
+            text = text[len(taken) :]
+        if not text:
             return
-        if len(self.head) < half:
-            room = half - len(self.head)
-            self.head, self.done = self.head + self.done[:room], self.done[room:]
-        excess = len(self.head) + len(self.done) + len(self.line) - self.limit
-        if excess > 0:
-            cut = min(excess, len(self.done))
-            self.done, self.dropped = self.done[cut:], self.dropped + cut
-            if len(self.line) > half:
-                self.dropped += len(self.line) - half
-                self.line, self.column = self.line[-half:], max(self.column - (len(self.line) - half), 0)
+        self.pieces.append(text)
+        self.pieces_length += len(text)
+        if self.pieces_length > 2 * self.half:
+            joined = "".join(self.pieces)
+            cut = len(joined) - self.half
+            self.pieces, self.pieces_length, self.dropped = [joined[cut:]], self.half, self.dropped + cut
 
     def text(self) -> str:
         """The text kept, with a marker where the middle was dropped."""
-        if not self.dropped:
-            return self.head + self.done + self.line
-        return f"{self.head}\n\n[... {self.dropped:,} characters omitted ...]\n\n{self.done}{self.line}"
+        tail = "".join(self.pieces)
+        extra = max(len(tail) - self.half, 0)
+        dropped = self.dropped + extra
+        if not dropped:
+            return self.head + tail + self.line
+        return f"{self.head}\n\n[... {dropped:,} characters omitted ...]\n\n{tail[extra:]}{self.line}"
 
     def output(self) -> RichOutput:
         """The text as an output of the run."""
