@@ -50,6 +50,7 @@ Rules:
 5. State persists: keep data in variables across calls instead of reloading it.
 6. Files the user uploads are already in the sandbox's working directory: use them directly.
 7. Save results the user should keep (charts, tables, reports) with output_filename or ci_push_to_workspace.
+8. Office and PDF files: openpyxl (.xlsx), python-docx (.docx), python-pptx (.pptx), fpdf2 and pypdf (.pdf).
 """
 
 FENCED_BLOCK = re.compile(r"^\s*```([A-Za-z]*)[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
