@@ -11,10 +11,12 @@ import base64
 import json
 from collections.abc import Callable
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from components.frames import render_sandboxed_html
+from core import documents
 from core.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated, load_table
 from core.errors import InterpreterError
 from core.text import escape_markdown
@@ -86,12 +88,97 @@ def _render_text(name: str, data: bytes) -> None:
         st.caption(f"The first {TEXT_PREVIEW_CHARS:,} of {len(text):,} characters are shown.")
 
 
+def _chosen(key: str, count: int) -> int:
+    """The option a selector under ``key`` holds (0 when it holds none, or one that no longer exists)."""
+    value = st.session_state.get(key, 0)
+    return value if isinstance(value, int) and 0 <= value < count else 0
+
+
+def _render_workbook(data: bytes, key: str) -> None:
+    """One sheet at a time (only the chosen sheet is read), with a selector when there are several."""
+    workbook = documents.read_workbook(data, _chosen(key + "_sheet", documents.MAX_SHEETS))
+    names = workbook.sheet_names
+    if len(names) > 1:
+        st.selectbox("Sheet", range(len(names)), format_func=lambda index: printable(names[index]), key=key + "_sheet")
+    if workbook.total_sheets > len(names):
+        st.caption(f"The first {len(names)} of {workbook.total_sheets:,} sheets can be previewed.")
+    sheet = workbook.sheet
+    st.dataframe(sheet.frame, key=key + "_table")
+    if sheet.truncated:
+        of = f" of {sheet.total_rows:,}" if sheet.total_rows else ""
+        st.caption(f"The first {documents.SHEET_ROWS:,} rows{of} are shown; download the file for all of them.")
+
+
+def _heading(block: documents.Block) -> str:
+    return "#" * min(block.level + 3, 6) + " " + escape_markdown(block.text)
+
+
+def _render_document(data: bytes, key: str) -> None:
+    """A Word document's headings and paragraphs as text, its tables as tables."""
+    preview = documents.read_document(data)
+    text: list[str] = []
+    for number, block in enumerate(preview.blocks):
+        if block.kind != "table":
+            text.append(_heading(block) if block.kind == "heading" else escape_markdown(block.text))
+            continue
+        if text:
+            st.markdown("\n\n".join(text))
+            text = []
+        header, *rows = block.rows or [[]]
+        st.dataframe(pd.DataFrame(rows, columns=header), key=f"{key}_table{number}", hide_index=True)
+    if text:
+        st.markdown("\n\n".join(text))
+    if not preview.blocks:
+        st.caption("The document has no text.")
+    if preview.truncated:
+        st.caption(
+            f"The beginning is shown (at most {documents.MAX_BLOCKS} paragraphs or "
+            f"{documents.MAX_DOCUMENT_CHARS:,} characters); download the file for the rest."
+        )
+
+
+def _render_slides(data: bytes) -> None:
+    """Each slide's number and title, its texts and its pictures."""
+    preview = documents.read_slides(data)
+    for slide in preview.slides:
+        st.markdown(f"**Slide {slide.number}** · {escape_markdown(slide.title) or '(no title)'}")
+        if slide.texts:
+            st.markdown("\n\n".join(escape_markdown(text) for text in slide.texts))
+        for picture in slide.pictures:
+            st.image(picture.data)
+        if slide.hidden_pictures:
+            st.caption(f"{slide.hidden_pictures} more picture(s) not shown (format, size or number).")
+    if preview.total_slides > len(preview.slides):
+        st.caption(
+            f"The first {len(preview.slides)} of {preview.total_slides} slides are shown; download the file for all."
+        )
+    elif not preview.slides:
+        st.caption("The presentation has no slides.")
+
+
+def _render_pdf(data: bytes, key: str) -> None:
+    """One page as an image, with a page selector over the first :data:`core.documents.PDF_PAGES` pages."""
+    pages = documents.pdf_page_count(data)
+    if pages == 0:
+        st.caption("The PDF has no pages.")
+        return
+    shown = min(pages, documents.PDF_PAGES)
+    number = 1
+    if shown > 1:
+        number = int(st.number_input("Page", min_value=1, max_value=shown, step=1, key=key + "_page"))
+    st.image(documents.render_pdf_page(data, number - 1), caption=f"Page {number} of {pages:,}")
+    if pages > shown:
+        st.caption(f"The first {shown} of {pages:,} pages can be previewed; download the file for the rest.")
+
+
 def render_preview(name: str, data: bytes, key: str) -> None:
     """Show a file's content the way it is meant to be seen; problems show as a warning."""
     kind = classify(name, len(data), data)
     try:
         if kind == "image":
             st.image(svg_data_url(data) if extension(name) == ".svg" else data)
+        elif kind == "table" and extension(name) == ".xlsx":
+            _render_workbook(data, key)
         elif kind == "table":
             _render_table(name, data, key)
         elif kind == "plotly":
@@ -99,6 +186,12 @@ def render_preview(name: str, data: bytes, key: str) -> None:
             if figure.layout.height is None:
                 figure.update_layout(height=CHART_HEIGHT)
             st.plotly_chart(figure, key=key + "_chart", width="stretch")
+        elif kind == "document":
+            _render_document(data, key)
+        elif kind == "slides":
+            _render_slides(data)
+        elif kind == "pdf":
+            _render_pdf(data, key)
         elif kind == "html":
             render_sandboxed_html(data.decode("utf-8", "replace"), height=HTML_HEIGHT)
         elif kind == "text":

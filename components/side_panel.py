@@ -40,6 +40,9 @@ ICONS = {
     "plotly": ":material/monitoring:",
     "html": ":material/html:",
     "text": ":material/description:",
+    "document": ":material/article:",
+    "slides": ":material/slideshow:",
+    "pdf": ":material/picture_as_pdf:",
     "binary": ":material/draft:",
 }
 _MARKDOWN_SPECIALS = set("\\`*_[]<>~:$")  # inline Markdown; Streamlit escapes block syntax in labels itself

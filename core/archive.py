@@ -6,8 +6,9 @@ No Streamlit here: ``components/side_panel.py`` draws what these functions retur
 - :func:`load_table` reads CSV, TSV, XLSX, Parquet and JSON bytes into a DataFrame of at most
   :data:`PREVIEW_ROWS` rows; ``frame.attrs["truncated"]`` says whether rows were left out.
 - :func:`is_plotly_json` tells a Plotly figure saved as JSON from other JSON.
-- :func:`classify` picks how a file is previewed: ``"image"``, ``"table"``, ``"plotly"``, ``"html"``, ``"text"``
-  or ``"binary"`` (download only).
+- :func:`classify` picks how a file is previewed: ``"image"``, ``"table"``, ``"plotly"``, ``"html"``, ``"text"``,
+  ``"document"`` (Word), ``"slides"`` (PowerPoint), ``"pdf"`` or ``"binary"`` (download only); ``core/documents.py``
+  reads the Office and PDF kinds (and ``.xlsx`` workbooks sheet by sheet).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from core.documents import document_kind
 from core.errors import FileNotFoundInSandbox, TablePreviewError
 from core.types import PLOTLY_JSON
 from core.workspace.base import Workspace
 
 PREVIEW_ROWS = 1000
 MAX_PREVIEW_BYTES = 20 * 1024 * 1024  # bigger files are offered for download only
-KINDS = ("image", "table", "plotly", "html", "text", "binary")
+KINDS = ("image", "table", "plotly", "html", "text", "document", "slides", "pdf", "binary")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"})
 TABLE_EXTENSIONS = frozenset({".csv", ".tsv", ".xlsx", ".parquet", ".jsonl"})
 HTML_EXTENSIONS = frozenset({".html", ".htm"})
@@ -262,12 +264,15 @@ def classify(name: str, data_size: int, data: bytes | None = None) -> str:
             ``"binary"``.
 
     Returns:
-        One of ``"image"``, ``"table"``, ``"plotly"``, ``"html"``, ``"text"``, ``"binary"``.
+        One of :data:`KINDS`.
 
     """
     if data_size > MAX_PREVIEW_BYTES:
         return "binary"
     suffix = extension(name)
+    office = document_kind(name)
+    if office is not None:
+        return office
     if suffix in IMAGE_EXTENSIONS:
         return "image"
     if suffix in TABLE_EXTENSIONS:

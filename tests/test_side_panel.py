@@ -318,3 +318,41 @@ def test_names_and_errors_in_captions_and_warnings_are_shown_literally(
     assert_clean(at)
     (warning,) = [w.value for w in at.warning]
     assert warning.startswith(escape_markdown(name) + " could not be deleted")
+
+
+def image_captions(node: Block) -> list[str]:
+    return [image.caption for element in of_type(node, "image") for image in element.proto.imgs]  # type: ignore[attr-defined]
+
+
+def test_office_and_pdf_previews(session: Session, panel: Callable[[], AppTest]) -> None:
+    from tests.office_files import make_docx, make_pdf, make_pptx, make_workbook
+
+    session.workspace.write("book.xlsx", make_workbook(sheets=3, rows=4))
+    for name, data in {"paper.pdf": make_pdf(3), "report.docx": make_docx(), "deck.pptx": make_pptx()}.items():
+        session.workspace.write(name, data)
+    at = panel()
+    for name in ("paper.pdf", "report.docx", "deck.pptx"):  # they start collapsed: nothing read
+        assert not of_type(expander(at, name), "image") and not expander(at, name).markdown
+        at.session_state[widget_key("ws_item", name)] = True
+    at.run()
+    assert_clean(at)
+
+    book = expander(at, "book.xlsx")
+    assert book.selectbox[0].options == ["S0", "S1", "S2"]
+    assert book.dataframe[0].value["sheet"].tolist() == ["sheet 0"] * 4
+    book.selectbox[0].set_value(2).run()
+    assert expander(at, "book.xlsx").dataframe[0].value["sheet"].tolist() == ["sheet 2"] * 4
+
+    paper = expander(at, "paper.pdf")
+    assert paper.number_input[0].max == 3
+    assert image_captions(paper) == ["Page 1 of 3"]
+    paper.number_input[0].set_value(3).run()
+    assert image_captions(expander(at, "paper.pdf")) == ["Page 3 of 3"]
+
+    report = expander(at, "report.docx").markdown
+    assert report[0].value.startswith("### Quarterly report\n\n#### Sales\n\nRevenue grew \\*\\*12%\\*\\* \\<b\\>this")
+    assert expander(at, "report.docx").dataframe[0].value.columns.tolist() == ["region", "region (2)"]
+    deck = expander(at, "deck.pptx")
+    assert [m.value for m in deck.markdown][:2] == ["**Slide 1** · Slide title 1", "Point 1"]
+    assert len(of_type(deck, "image")) == 2
+    assert_clean(at)

@@ -1,0 +1,142 @@
+"""Office and PDF previews (core/documents.py) on files made by the libraries the sandbox offers."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+from PIL import Image
+
+from core import documents
+from core.archive import classify
+from core.documents import DocumentPreviewError
+from tests.office_files import make_docx, make_pdf, make_pptx, make_workbook
+
+
+def test_office_and_pdf_names_have_their_own_kinds() -> None:
+    assert classify("report.docx", 100) == "document"
+    assert classify("deck.PPTX", 100) == "slides"
+    assert classify("paper.pdf", 100) == "pdf"
+    assert classify("book.xlsx", 100) == "table"
+    assert classify("huge.pdf", 10 * 1024**3) == "binary"
+
+
+def test_workbook_reads_only_the_chosen_sheet_and_its_first_rows() -> None:
+    data = make_workbook(sheets=3, rows=documents.SHEET_ROWS + 50)
+    preview = documents.read_workbook(data, 2)
+    assert preview.sheet_names == ["S0", "S1", "S2"] and preview.total_sheets == 3
+    sheet = preview.sheet
+    assert sheet.name == "S2" and list(sheet.frame.columns) == ["row", "sheet"]
+    assert len(sheet.frame) == documents.SHEET_ROWS and sheet.truncated
+    assert sheet.total_rows == documents.SHEET_ROWS + 50
+    assert sheet.frame["sheet"].iloc[0] == "sheet 2"
+    with pytest.raises(DocumentPreviewError, match="no sheet 4"):
+        documents.read_workbook(data, 3)
+
+
+def test_workbook_offers_only_its_first_sheets() -> None:
+    preview = documents.read_workbook(make_workbook(sheets=documents.MAX_SHEETS + 2, rows=1))
+    assert len(preview.sheet_names) == documents.MAX_SHEETS
+    assert preview.total_sheets == documents.MAX_SHEETS + 2
+
+
+def test_document_keeps_headings_paragraphs_and_tables_in_order() -> None:
+    preview = documents.read_document(make_docx())
+    shown = [(block.kind, block.level, block.text) for block in preview.blocks if block.kind != "table"]
+    assert shown == [
+        ("heading", 0, "Quarterly report"),
+        ("heading", 1, "Sales"),
+        ("paragraph", 0, "Revenue grew **12%** <b>this</b> quarter."),
+        ("paragraph", 0, "• North"),
+        ("heading", 2, "Outlook"),
+        ("paragraph", 0, "Steady."),
+    ]
+    (table,) = [block for block in preview.blocks if block.kind == "table"]
+    assert table.rows == [["region", "region (2)"], ["north", "42"]]
+    assert [block.kind for block in preview.blocks].index("table") == 4
+    assert not preview.truncated
+
+
+def test_long_document_is_cut() -> None:
+    import docx
+
+    document = docx.Document()
+    for number in range(documents.MAX_BLOCKS + 20):
+        document.add_paragraph(f"paragraph {number}")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    preview = documents.read_document(buffer.getvalue())
+    assert len(preview.blocks) == documents.MAX_BLOCKS and preview.truncated
+
+
+def test_slides_have_titles_texts_and_pictures_also_in_groups() -> None:
+    preview = documents.read_slides(make_pptx(slides=2))
+    assert preview.total_slides == 2
+    first, second = preview.slides
+    assert (first.number, first.title, first.texts) == (1, "Slide title 1", ["Point 1"])
+    assert [Image.open(io.BytesIO(p.data)).getpixel((0, 0)) for p in first.pictures] == [(255, 0, 0), (0, 0, 255)]
+    assert {p.mime_type for p in first.pictures} == {"image/png"}
+    assert (second.title, second.texts, second.pictures) == ("Slide title 2", ["Point 2"], [])
+
+
+def test_many_slides_preview_the_first() -> None:
+    preview = documents.read_slides(make_pptx(slides=documents.MAX_SLIDES + 3))
+    assert len(preview.slides) == documents.MAX_SLIDES and preview.total_slides == documents.MAX_SLIDES + 3
+
+
+def test_pdf_pages_render_as_bounded_images() -> None:
+    data = make_pdf(3)
+    assert documents.pdf_page_count(data) == 3
+    image = Image.open(io.BytesIO(documents.render_pdf_page(data, 2)))
+    assert image.format == "PNG" and image.width == documents.PDF_WIDTH_PX
+    with pytest.raises(DocumentPreviewError, match="no page 4"):
+        documents.render_pdf_page(data, 3)
+
+
+def test_a_huge_pdf_page_renders_within_the_pixel_budget() -> None:
+    data = make_pdf(1, width=200, height=5000)  # a very tall page (millimetres)
+    image = Image.open(io.BytesIO(documents.render_pdf_page(data, 0)))
+    assert image.width * image.height <= documents.PDF_MAX_PIXELS * 1.01
+
+
+def test_first_page_of_a_50_page_pdf_is_quick() -> None:
+    data = make_pdf(50)
+    started = time.perf_counter()
+    assert documents.pdf_page_count(data) == 50
+    documents.render_pdf_page(data, 0)
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("reader", "data", "reason"),
+    [
+        (documents.read_workbook, b"not a workbook", "not an Excel workbook"),
+        (documents.read_document, b"PK\x03\x04 broken", "not a Word document"),
+        (documents.read_slides, b"", "not a PowerPoint presentation"),
+        (documents.pdf_page_count, b"%PDF-1.7 garbage", "could not be read as a PDF"),
+        (documents.read_document, make_pdf(1), "not a Word document"),
+    ],
+)
+def test_bad_bytes_say_why(reader: object, data: bytes, reason: str) -> None:
+    with pytest.raises(DocumentPreviewError, match=reason):
+        reader(data)  # type: ignore[operator]
+
+
+def test_a_zip_that_is_not_a_document_says_so() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    with pytest.raises(DocumentPreviewError, match="could not be read as a Word document"):
+        documents.read_document(buffer.getvalue())
+
+
+def test_office_zip_bombs_are_refused_before_parsing() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"<" + b"a" * (documents.MAX_UNPACKED_BYTES + 1))
+    started = time.perf_counter()
+    with pytest.raises(DocumentPreviewError, match="unpack to 256 MB"):
+        documents.read_document(buffer.getvalue())
+    assert time.perf_counter() - started < 1
