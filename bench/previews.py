@@ -73,7 +73,9 @@ def make_workbook(sheets: int = SHEETS, rows: int = SHEET_ROWS) -> bytes:
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for number in range(sheets):
-            columns = {f"value {c}": [row * c + number for row in range(rows)] for c in range(8)}
+            columns: dict[str, list[object]] = {
+                f"value {c}": [row * c + number for row in range(rows)] for c in range(8)
+            }
             columns |= {"region": [f"region {row % 13}" for row in range(rows)], "note": ["ok"] * rows}
             pd.DataFrame(columns).to_excel(writer, sheet_name=f"Sheet {number + 1}", index=False)
     return buffer.getvalue()
