@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(
         default=1800, gt=0, description="Seconds without use after which a session's kernel is shut down."
     )
+    snapshot_max_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="Largest Python variable kept when a kernel is stopped on purpose (idle, restart), in MB.",
+    )
     unwatched_turn_timeout: float = Field(
         default=1800,
         gt=0,
@@ -63,7 +68,25 @@ class Settings(BaseSettings):
     model_id: str = Field(
         default="", description="The model to use; empty for the provider's default (Bedrock: Claude Sonnet 4.6)."
     )
-    model_max_tokens: int = Field(default=4096, ge=256, description="Most tokens in one model answer.")
+    model_max_tokens: int = Field(
+        default=4096,
+        ge=0,
+        description="Most tokens in one model answer (0: the server's default, OpenAI-compatible and Ollama only).",
+    )
+    model_temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Sampling temperature; empty for the model's default."
+    )
+    model_tool_choice: Literal["auto", "required", "none", ""] = Field(
+        default="auto",
+        description="tool_choice sent to an OpenAI-compatible endpoint (some servers offer no tools without it); "
+        "empty to send none.",
+    )
+    openai_extra_body: str = Field(
+        default="", description="A JSON object whose fields are added to every OpenAI-compatible request body."
+    )
+    max_tool_calls_per_turn: int = Field(
+        default=25, ge=1, description="Most tool calls in one turn; then the turn ends and the agent is told."
+    )
     aws_region: str = Field(default="", description="AWS region for Bedrock; empty for the AWS configuration's.")
     openai_base_url: str = Field(
         default="", description="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."

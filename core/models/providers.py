@@ -1,0 +1,98 @@
+"""Strands' provider models, adjusted to the servers as they really are.
+
+- Every provider's context overflow, in its own wording (:data:`~core.models.errors.OVERFLOW_WORDING`), becomes
+  Strands' ``ContextWindowOverflowException``: the agent's conversation manager then reduces the history and
+  retries once.
+- OpenAI-compatible endpoints get message content as one string whenever it is only text (llama-cpp-python's
+  server refuses an assistant message whose content is a list of parts, and string content is what every
+  server accepts), a ``tool_choice`` when tools are offered (llama-cpp-python offers no tools without one), and
+  the user's extra body fields through the SDK's ``extra_body``.
+
+Provider packages are imported only when their model is built (see :mod:`core.models.build`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from strands.types.exceptions import ContextWindowOverflowException
+
+from core.models.errors import is_context_overflow
+
+
+class RecognisesOverflow:
+    """Mixin for a Strands model: any provider error that words a context overflow raises Strands' exception."""
+
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        """The provider's stream, with context overflows (in any wording) raised as Strands recognises them.
+
+        Args:
+            *args: As for the provider's ``stream``.
+            **kwargs: As for the provider's ``stream``.
+
+        Yields:
+            The provider's stream events.
+
+        Raises:
+            ContextWindowOverflowException: The request does not fit the model's context window.
+
+        """
+        try:
+            async for event in super().stream(*args, **kwargs):  # type: ignore[misc]
+                yield event
+        except ContextWindowOverflowException:
+            raise
+        except Exception as error:
+            if is_context_overflow(error):
+                raise ContextWindowOverflowException(str(error)) from error
+            raise
+
+
+def text_only_as_string(message: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI chat message whose content parts are all text, with that text as one string."""
+    content = message.get("content")
+    if isinstance(content, list) and all(isinstance(part, dict) and part.get("type") == "text" for part in content):
+        return {**message, "content": "\n".join(str(part.get("text", "")) for part in content)}
+    return message
+
+
+def openai_model_class() -> type[Any]:
+    """The OpenAI-compatible model class (imported here: the ``openai`` package is optional)."""
+    from strands.models.openai import OpenAIModel
+
+    class CompatibleOpenAIModel(RecognisesOverflow, OpenAIModel):
+        """Strands' OpenAI model, sending what llama.cpp, llama-cpp-python, vLLM, LM Studio and Ollama accept.
+
+        Args:
+            tool_choice: Sent when tools are offered and Strands chose none ("" sends nothing).
+            extra_body: Fields added to every request body.
+            **kwargs: As for ``OpenAIModel``.
+
+        """
+
+        def __init__(self, *, tool_choice: str = "auto", extra_body: dict[str, Any] | None = None, **kwargs: Any):
+            super().__init__(**kwargs)
+            self.default_tool_choice = tool_choice
+            self.extra_body = dict(extra_body or {})
+
+        @classmethod
+        def format_request_messages(cls, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+            """Strands' messages, with text-only content as one string."""
+            return [text_only_as_string(message) for message in super().format_request_messages(*args, **kwargs)]
+
+        def format_request(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            """Strands' request, plus ``tool_choice`` and the extra body fields."""
+            request = super().format_request(*args, **kwargs)
+            if request.get("tools") and "tool_choice" not in request and self.default_tool_choice:
+                request["tool_choice"] = self.default_tool_choice
+            if self.extra_body:
+                request["extra_body"] = {**self.extra_body, **request.get("extra_body", {})}
+            return request
+
+    return CompatibleOpenAIModel
+
+
+def overflow_aware(model_class: type[Any]) -> type[Any]:
+    """A subclass of a Strands model class that recognises context overflows in any wording."""
+    return type(model_class.__name__, (RecognisesOverflow, model_class), {"__doc__": model_class.__doc__})
