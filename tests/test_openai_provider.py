@@ -1,141 +1,196 @@
-"""The OpenAI-compatible provider, end to end, against a real local server speaking the streaming protocol."""
+"""The OpenAI-compatible provider, end to end, against a local server speaking the streaming wire protocol.
+
+The server (``tests/wire/openai_chat.py``) answers as llama.cpp, llama-cpp-python, vLLM and OpenAI do, errors
+included; the real ``openai`` SDK and Strands talk to it, and the code the model asks for runs in the sandbox.
+"""
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from strands import Agent
 
+from core.chat.engine import ChatEngine
+from core.chat.transcript import ChatEvent
+from core.config import Settings
+from core.conversations import ConversationStore
 from core.models import ModelChoice, build_model, explain_model_error
 from core.session import Session
+from tests.conftest import finish
+from tests.wire.openai_chat import Reply, chat_completions_server, context_overflow, text, tool_call
 
-TOOL_CALL_ARGUMENTS = json.dumps({"code": "print(6 * 7)"})
-ANSWER_PIECES = ["The ans", "wer is ", "42."]
-
-
-def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-test",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": "test-model",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-    }
+SIX_TIMES_SEVEN = {"code": "print(6 * 7)"}
 
 
-def _tool_call_chunks() -> list[dict[str, Any]]:
-    """A call to execute_code, its arguments split over several chunks as real endpoints do."""
-    start = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "execute_code", "arguments": ""}}
-    middle = len(TOOL_CALL_ARGUMENTS) // 2
-    return [
-        _chunk({"role": "assistant", "content": None, "tool_calls": [start]}),
-        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": TOOL_CALL_ARGUMENTS[:middle]}}]}),
-        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": TOOL_CALL_ARGUMENTS[middle:]}}]}),
-        _chunk({}, finish_reason="tool_calls"),
-    ]
+def _choice(base_url: str, **options: Any) -> ModelChoice:
+    return ModelChoice(provider="openai", base_url=base_url, model_id="wire-model", api_key="k", **options)
 
 
-def _text_chunks() -> list[dict[str, Any]]:
-    first, *rest = ANSWER_PIECES
-    return [
-        _chunk({"role": "assistant", "content": first}),
-        *(_chunk({"content": piece}) for piece in rest),
-        _chunk({}, finish_reason="stop"),
-    ]
-
-
-class ChatCompletions(BaseHTTPRequestHandler):
-    """Replays a tool call, then (once the tool result is back) a text answer. Records every request."""
-
-    requests: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append({"path": self.path, "body": body, "authorization": self.headers.get("Authorization")})
-        if self.path != "/v1/chat/completions" or not body.get("stream"):
-            self.send_response(404)
-            self.end_headers()
-            return
-        chunks = _tool_call_chunks() if len(self.requests) == 1 else _text_chunks()
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
-            chunks.append({**_chunk({}), "choices": [], "usage": usage})
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        for chunk in chunks:
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
-
-    def log_message(self, *args: Any) -> None:
-        """Keep the test output quiet."""
+def _tool_then_answer(body: dict[str, Any]) -> Reply:
+    """A tool call, then (once its result is in the request) the answer."""
+    if any(message["role"] == "tool" for message in body["messages"]):
+        return text("The ans", "wer is ", "42.")
+    return tool_call("execute_code", SIX_TIMES_SEVEN)
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local chat-completions server: its base URL and the requests it received."""
-    requests: list[dict[str, Any]] = []
-    handler = type("Handler", (ChatCompletions,), {"requests": requests})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Callable[..., ChatEngine]:
+    """An engine of a new conversation with the model of ``choice``; ``settings`` may be overridden."""
+    store = ConversationStore(settings)
+
+    def make(choice: ModelChoice, **overrides: Any) -> ChatEngine:
+        used = settings.model_copy(update=overrides)
+        session = open_sessions(store.create().id, used)
+        return ChatEngine(session, build_model(choice), "wire model", store)
+
+    return make
 
 
-def test_agent_runs_code_through_an_openai_compatible_endpoint(
-    session: Session, endpoint: tuple[str, list[dict[str, Any]]]
-) -> None:
-    base_url, requests = endpoint
-    model = build_model(ModelChoice(provider="openai", base_url=base_url, model_id="test-model", api_key="k"))
-    agent = Agent(model=model, tools=session.tools, callback_handler=None)
+def _notices(events: list[ChatEvent]) -> list[str]:
+    return [event.text for event in events if event.kind == "notice"]
 
-    answer = agent("What is 6*7?")
+
+@pytest.mark.parametrize("in_pieces", [True, False], ids=["arguments-in-pieces", "arguments-whole"])
+def test_agent_runs_code_through_an_openai_compatible_endpoint(session: Session, in_pieces: bool) -> None:
+    def reply(body: dict[str, Any]) -> Reply:
+        first = not any(message["role"] == "tool" for message in body["messages"])
+        return tool_call("execute_code", SIX_TIMES_SEVEN, in_pieces) if first else text("The answer is 42.")
+
+    with chat_completions_server(reply) as (base_url, requests):
+        agent = Agent(model=build_model(_choice(base_url)), tools=session.tools, callback_handler=None)
+        answer = agent("What is 6*7?")
 
     assert str(answer).strip() == "The answer is 42."
-    # The sandbox really ran the code the endpoint asked for.
     assert [(record.tool, record.input["code"], record.status) for record in session.history] == [
         ("execute_code", "print(6 * 7)", "success")
     ]
-    assert session.history[0].result is not None
-    assert session.history[0].result.stdout.strip() == "42"
-    # What the endpoint saw: the question, the tools, the key, and then the tool's result.
-    assert [r["path"] for r in requests] == ["/v1/chat/completions"] * 2
+    assert session.history[0].result is not None and session.history[0].result.stdout.strip() == "42"
     first, second = (r["body"] for r in requests)
-    assert first["model"] == "test-model"
-    assert first["messages"][-1]["role"] == "user"
-    assert "What is 6*7?" in json.dumps(first["messages"][-1]["content"])
-    assert "execute_code" in {tool["function"]["name"] for tool in first["tools"]}
     assert requests[0]["authorization"] == "Bearer k"
-    tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
-    assert len(tool_messages) == 1
-    assert tool_messages[0]["tool_call_id"] == "call_1"
-    assert "42" in json.dumps(tool_messages[0]["content"])
+    assert first["model"] == "wire-model" and first["tool_choice"] == "auto" and first["max_tokens"] == 4096
+    assert "execute_code" in {tool["function"]["name"] for tool in first["tools"]}
+    # Every text-only content is one string: what llama-cpp-python's server validates, and every server accepts.
+    assert all(isinstance(m.get("content", ""), str) for m in first["messages"] + second["messages"])
+    assert first["messages"][-1] == {"role": "user", "content": "What is 6*7?"}
+    tool_message = next(m for m in second["messages"] if m["role"] == "tool")
+    assert tool_message["tool_call_id"] == "call_0" and "42" in tool_message["content"]
+
+
+def test_request_options_come_from_the_settings(session: Session) -> None:
+    extra = '{"top_k": 20, "cache_prompt": true}'
+    choice = _choice("", max_tokens=0, temperature=0.2, tool_choice="", extra_body=extra)
+    with chat_completions_server(lambda body: text("ok")) as (base_url, requests):
+        Agent(model=build_model(replace_url(choice, base_url)), tools=session.tools, callback_handler=None)("hi")
+
+    body = requests[0]["body"]
+    assert body["temperature"] == 0.2 and body["top_k"] == 20 and body["cache_prompt"] is True
+    assert "max_tokens" not in body and "tool_choice" not in body
+
+
+def replace_url(choice: ModelChoice, base_url: str) -> ModelChoice:
+    """The choice with another base URL."""
+    return ModelChoice.from_dict({**choice.to_dict(include_secrets=True), "base_url": base_url})
+
+
+def test_a_server_like_llama_cpp_python_gets_what_it_accepts(make_engine: Callable[..., ChatEngine]) -> None:
+    """llama-cpp-python's server offers no tools without ``tool_choice`` and refuses list content with HTTP 500."""
+
+    def strict(body: dict[str, Any]) -> Reply:
+        if any(isinstance(message.get("content"), list) for message in body["messages"]):
+            dump = "1 validation error for ChatCompletionRequestAssistantMessage\ncontent\n  Input should be a string"
+            return Reply(status=500, error_body={"error": {"message": dump, "type": "internal_server_error"}})
+        if "tool_choice" not in body:
+            return text("I cannot run code.")
+        return _tool_then_answer(body)
+
+    with chat_completions_server(strict) as (base_url, requests):
+        engine = make_engine(_choice(base_url))
+        first = finish(engine.start_turn("What is 6*7?"))
+        second = finish(engine.start_turn("And again?"))
+
+    assert not _notices(first) and not _notices(second), (_notices(first), _notices(second))
+    assert [event.kind for event in first][-2:] == ["tool", "assistant"]
+    assert "42" in first[-1].text and "42" in second[-1].text
+    assert len(requests) == 3  # the second turn's history already holds a tool result: the server answers at once
+
+
+def test_a_server_error_is_a_plain_message_that_stays_out_of_the_models_memory(
+    make_engine: Callable[..., ChatEngine],
+) -> None:
+    dump = "1 validation error for ChatCompletionRequest\nmessages.1.content\n  " + "x" * 5000
+
+    def failing_once(body: dict[str, Any]) -> Reply:  # the SDK retries a 500 twice: every try fails alike
+        if body["messages"][-1]["content"] == "Hello":
+            return Reply(status=500, error_body={"error": {"message": dump, "type": "server_error"}})
+        return text("Hi!")
+
+    with chat_completions_server(failing_once) as (base_url, requests):
+        engine = make_engine(_choice(base_url))
+        failed = finish(engine.start_turn("Hello"))
+        answered = finish(engine.start_turn("Hello again"))
+
+    (notice,) = _notices(failed)
+    assert notice == "The model endpoint failed: 1 validation error for ChatCompletionRequest (HTTP 500)."
+    assert answered[-1].text == "Hi!"
+    assert "validation" not in json.dumps(requests[-1]["body"]["messages"])
+
+
+def test_a_context_overflow_in_llama_cpp_wording_reduces_the_history_and_retries(
+    make_engine: Callable[..., ChatEngine],
+) -> None:
+    def small_context(body: dict[str, Any]) -> Reply:
+        return context_overflow(1804, 1024) if len(body["messages"]) > 5 else text("Fits now.")
+
+    with chat_completions_server(small_context) as (base_url, requests):
+        engine = make_engine(_choice(base_url))
+        for question in ("one", "two"):
+            finish(engine.start_turn(question))
+        events = finish(engine.start_turn("three"))
+        after = finish(engine.start_turn("four"))
+
+    assert any("too long for the model" in notice for notice in _notices(events)), _notices(events)
+    assert events[-1].text == "Fits now." and after[-1].text == "Fits now."
+    assert len(requests[-1]["body"]["messages"]) <= 5
+    assert "exceeds the available context" not in json.dumps([r["body"] for r in requests])
+
+
+def test_an_empty_answer_says_so(make_engine: Callable[..., ChatEngine]) -> None:
+    with chat_completions_server(lambda body: Reply()) as (base_url, _):
+        events = finish(make_engine(_choice(base_url)).start_turn("Hello"))
+
+    assert _notices(events) == ["The model returned an empty answer."]
+
+
+def test_a_turn_ends_at_the_tool_call_limit_and_the_agent_is_told(make_engine: Callable[..., ChatEngine]) -> None:
+    def endless(body: dict[str, Any]) -> Reply:
+        last = body["messages"][-1]
+        if last["role"] == "user" and "previous turn was ended after 3 tool calls" in str(last["content"]):
+            return text("Understood.")
+        return tool_call("execute_code", {"code": "print(1)"})
+
+    with chat_completions_server(endless) as (base_url, _):
+        engine = make_engine(_choice(base_url), max_tool_calls_per_turn=3)
+        events = finish(engine.start_turn("Loop"))
+        told = finish(engine.start_turn("Why did you stop?"))
+
+    assert [event.kind for event in events].count("tool") == 3
+    assert _notices(events)[-1].startswith("Stopped after 3 tool calls")
+    assert told[-1].text == "Understood."
 
 
 def test_an_unreachable_endpoint_is_explained_in_plain_words(session: Session) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago and has no listener
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    choice = ModelChoice(provider="openai", base_url=f"http://127.0.0.1:{port}/v1", model_id="test-model")
-    agent = Agent(model=build_model(choice), tools=session.tools, callback_handler=None)
+    agent = Agent(model=build_model(_choice(f"http://127.0.0.1:{port}/v1")), tools=session.tools, callback_handler=None)
 
     with pytest.raises(Exception) as caught:
         agent("What is 6*7?")
 
     text = explain_model_error(caught.value)
-    assert "cannot be reached" in text
-    assert f"127.0.0.1:{port}" in text
-    assert "Traceback" not in text
+    assert "cannot be reached" in text and f"127.0.0.1:{port}" in text and "Traceback" not in text
     assert list(session.history) == []

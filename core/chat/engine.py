@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from strands import Agent
+from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.hooks import BeforeToolCallEvent
 from strands.models import Model
 from strands.session.file_session_manager import FileSessionManager
@@ -24,6 +25,7 @@ from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.conversations import ConversationStore
 from core.formatting import describe_execution
 from core.models import explain_model_error, how_to_configure
+from core.notices import reopened_notice
 from core.objects import S3_RETRIES
 from core.session import Session
 from core.types import ExecutionResult, ToolRecord
@@ -86,6 +88,25 @@ def parse_direct_run(text: str) -> tuple[str, dict[str, Any]] | None:
     return "execute_code", {"code": code, "language": language}
 
 
+class NoticingWindow(SlidingWindowConversationManager):
+    """Strands' sliding window, which also says when a context overflow made it drop older messages.
+
+    Args:
+        on_overflow: Called after the history was reduced because the model said it was too long.
+
+    """
+
+    def __init__(self, on_overflow: Any) -> None:
+        super().__init__()
+        self.on_overflow = on_overflow
+
+    def reduce_context(self, agent: Any, e: Exception | None = None, **kwargs: Any) -> None:
+        """Reduce the history (Strands then retries the model call once); on an overflow, say so."""
+        super().reduce_context(agent, e=e, **kwargs)
+        if e is not None:
+            self.on_overflow()
+
+
 def agent_memory(session: Session) -> SessionManager:
     """Strands' session manager for the agent's messages: a folder next to the sandbox, or the S3 bucket."""
     settings = session.settings
@@ -139,6 +160,8 @@ class ChatEngine:
         """The model settings this engine was built with (compared to spot a change on the Settings page)."""
         self._lock = threading.Lock()
         self._direct = False
+        self._tool_calls = 0
+        self._limit_reached = False
         self.agent: Agent | None = None
         if model is not None:
             self.agent = Agent(
@@ -146,6 +169,7 @@ class ChatEngine:
                 tools=list[Any](session.tools),
                 system_prompt=SYSTEM_PROMPT,
                 session_manager=agent_memory(session),
+                conversation_manager=NoticingWindow(self._on_history_reduced),
                 callback_handler=None,
             )
             self.agent.hooks.add_callback(BeforeToolCallEvent, self._on_tool_start)
@@ -173,9 +197,13 @@ class ChatEngine:
             turn.update(events=[*turn.events, event])
 
     def note_resumed(self) -> None:
-        """Say in the chat (and to the agent) that a reopened conversation has new kernels."""
-        if any(event.kind == "tool" for event in self.transcript.events()):
-            text = "The conversation was reopened: its files are all here, but variables from before were lost."
+        """Say in the chat (and to the agent) what a reopened conversation kept: files, and which variables."""
+        events = self.transcript.events()
+        if any(event.kind == "tool" and event.tool and event.tool.tool == "execute_code" for event in events):
+            store = getattr(self.session.sandbox, "variables", None)
+            text = reopened_notice(store.waiting() if store else None, keeps_variables=store is not None)
+            if not text:
+                return
             self.add_event(ChatEvent(kind="notice", text=text))
             self.tell_agent(f"[Note: {text}]")
 
@@ -274,7 +302,8 @@ class ChatEngine:
         agent = self.agent
         if agent is None or not agent.messages or agent.messages[-1]["role"] != "user":
             return
-        message: Any = {"role": "assistant", "content": [{"text": f"(No answer: {explanation})"}]}
+        # A placeholder keeps user/assistant alternating; the error's words stay out of the model's memory.
+        message: Any = {"role": "assistant", "content": [{"text": "(no answer)"}]}
         agent.messages.append(message)
         manager = getattr(agent, "_session_manager", None)
         if manager is not None:
@@ -295,17 +324,34 @@ class ChatEngine:
         assert self.agent is not None
         prompt = "\n\n".join([*self.context_for_agent, text])
         self.context_for_agent = []
+        self._tool_calls, self._limit_reached, said = 0, False, False
         result = None
         async for event in self.agent.stream_async(prompt):
             if "data" in event:
+                said = said or bool(str(event["data"]).strip())
                 turn.update(partial_text=turn.partial_text + str(event["data"]))
             elif "current_tool_use" in event:
                 self._show_tool_call_being_written(turn, event["current_tool_use"])
             elif "result" in event:
                 result = event["result"]
         self._flush_text(turn)
-        if result is not None and getattr(result, "stop_reason", "") == "cancelled":
+        self._say_how_the_turn_ended(result, said)
+
+    def _say_how_the_turn_ended(self, result: Any, said: bool) -> None:
+        """A notice for a stopped turn, one that hit the tool-call limit, or an empty answer."""
+        if self._limit_reached:
+            limit = self.session.settings.max_tool_calls_per_turn
+            text = f"Stopped after {limit} tool calls, the most one turn may make (a setting: max_tool_calls_per_turn)."
+            self.add_event(ChatEvent(kind="notice", level="warning", text=text))
+            self.tell_agent(f"[Note: your previous turn was ended after {limit} tool calls, the most a turn may make.]")
+        elif result is not None and getattr(result, "stop_reason", "") == "cancelled":
             self.add_event(ChatEvent(kind="notice", text="Stopped. The sandbox kept its files and variables."))
+        elif not said and self._tool_calls == 0:
+            self.add_event(ChatEvent(kind="notice", level="warning", text="The model returned an empty answer."))
+
+    def _on_history_reduced(self) -> None:
+        text = "The conversation was too long for the model: its oldest messages were set aside and it tried again."
+        self.add_event(ChatEvent(kind="notice", text=text))
 
     def _show_tool_call_being_written(self, turn: ActiveTurn, tool_use: dict[str, Any]) -> None:
         """Show a tool call while the model writes it, its code growing as the input streams."""
@@ -325,6 +371,14 @@ class ChatEngine:
             self.add_event(ChatEvent(kind="assistant", text=text))
 
     def _on_tool_start(self, event: BeforeToolCallEvent) -> None:
+        self._tool_calls += 1
+        limit = self.session.settings.max_tool_calls_per_turn
+        if self._tool_calls > limit:
+            event.cancel_tool = f"Not run: this turn reached its limit of {limit} tool calls."
+            self._limit_reached = True
+            if self.agent is not None:
+                self.agent.cancel()
+            return
         turn = self.turn
         if turn is not None and not turn.done:
             self._flush_text(turn)

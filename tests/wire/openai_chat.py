@@ -1,0 +1,141 @@
+"""A local server speaking OpenAI's Chat Completions streaming protocol, with the quirks of real servers.
+
+Wire format (``POST /v1/chat/completions`` with ``"stream": true``): ``text/event-stream`` of ``data: <chunk>``
+lines, each a ``chat.completion.chunk`` whose ``choices[0].delta`` carries ``content`` or ``tool_calls`` pieces,
+a last choice with ``finish_reason``, an optional usage chunk (when ``stream_options.include_usage``), then
+``data: [DONE]`` (OpenAI API reference, "Chat Completions: streaming"). Errors are JSON bodies
+``{"error": {"code", "message", "type"}}`` with the HTTP status of ``code``: the shape of llama.cpp's
+``format_error_response`` (``tools/server/server-common.cpp``), whose context overflow is type
+``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx`` (``tools/server/server-context.cpp``).
+
+A test gives the server a ``reply`` function: it sees each request body and returns a :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One answer: streamed text and tool calls, or an HTTP error with a JSON body."""
+
+    text: list[str] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    arguments_in_pieces: bool = True
+    status: int = 200
+    error_body: dict[str, Any] | str | None = None
+
+
+def text(*pieces: str) -> Reply:
+    """A streamed text answer."""
+    return Reply(text=list(pieces))
+
+
+def tool_call(name: str, arguments: dict[str, Any], in_pieces: bool = True) -> Reply:
+    """One tool call; its arguments split over chunks (OpenAI, vLLM) or whole in one chunk (llama.cpp, Ollama)."""
+    return Reply(tool_calls=[(name, arguments)], arguments_in_pieces=in_pieces)
+
+
+def llama_cpp_error(status: int, message: str, kind: str, **extra: Any) -> Reply:
+    """An error as llama.cpp's server sends it."""
+    return Reply(status=status, error_body={"error": {"code": status, "message": message, "type": kind, **extra}})
+
+
+def context_overflow(prompt_tokens: int, n_ctx: int) -> Reply:
+    """llama.cpp's answer to a prompt longer than its context (``server-context.cpp``, verbatim wording)."""
+    message = f"request ({prompt_tokens} tokens) exceeds the available context size ({n_ctx} tokens), try increasing it"
+    return llama_cpp_error(400, message, "exceed_context_size_error", n_prompt_tokens=prompt_tokens, n_ctx=n_ctx)
+
+
+def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-wire",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": "wire-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def _tool_chunks(reply: Reply) -> list[dict[str, Any]]:
+    chunks = []
+    for index, (name, arguments) in enumerate(reply.tool_calls):
+        encoded = json.dumps(arguments)
+        pieces = [encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]] if reply.arguments_in_pieces else []
+        start = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": name}}
+        start["function"]["arguments"] = "" if pieces else encoded
+        chunks.append(_chunk({"role": "assistant", "content": None, "tool_calls": [start]}))
+        chunks += [_chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces]
+    return chunks
+
+
+def chunks_of(reply: Reply) -> list[dict[str, Any]]:
+    """The stream chunks of a successful reply, finish reason included."""
+    chunks = [_chunk({"role": "assistant", "content": piece}) for piece in reply.text]
+    chunks += _tool_chunks(reply)
+    chunks.append(_chunk({}, finish_reason="tool_calls" if reply.tool_calls else "stop"))
+    return chunks
+
+
+class ChatCompletionsHandler(BaseHTTPRequestHandler):
+    """Answers ``POST /v1/chat/completions`` with what ``reply`` returns; records every request."""
+
+    requests: list[dict[str, Any]]
+    reply: Callable[[dict[str, Any]], Reply]
+
+    def do_POST(self) -> None:
+        """One chat completion request."""
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append({"path": self.path, "body": body, "authorization": self.headers.get("Authorization")})
+        if self.path != "/v1/chat/completions":
+            return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
+        answer = type(self).reply(body)
+        if answer.status != 200:
+            return self._json(answer.status, answer.error_body)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        chunks = chunks_of(answer)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+            chunks.append({**_chunk({}), "choices": [], "usage": usage})
+        for chunk in chunks:
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def _json(self, status: int, body: Any) -> None:
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+@contextmanager
+def chat_completions_server(
+    reply: Callable[[dict[str, Any]], Reply],
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A running server: its base URL (``.../v1``) and the list of requests it received."""
+    requests: list[dict[str, Any]] = []
+    handler = type("Handler", (ChatCompletionsHandler,), {"requests": requests, "reply": staticmethod(reply)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
