@@ -152,11 +152,24 @@ class StreamText:
     def add(self, text: str) -> None:
         """Append printed text."""
         text = text.replace("\r\n", "\n")
+        if "\r" not in text and self.column == len(self.line):  # plain appending: no per-line work
+            end = text.rfind("\n")
+            if end < 0:
+                self.line += text
+            else:
+                self._finish(self.line + text[: end + 1])
+                self.line = text[end + 1 :]
+            self.column = len(self.line)
+            self._bound_line()
+            return
         for number, part in enumerate(text.split("\n")):
             if number:
                 self._finish(self.line + "\n")
                 self.line, self.column = "", 0
             self.line, self.column = write_line(self.line, self.column, part)
+        self._bound_line()
+
+    def _bound_line(self) -> None:
         if len(self.line) > self.half:  # a very long line: its start is final, only its end may still change
             cut = len(self.line) - self.half
             self._finish(self.line[:cut])

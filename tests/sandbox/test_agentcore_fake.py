@@ -317,7 +317,7 @@ def test_fake_figures_are_collected_and_cleaned_up(fake: FakeAgentCoreDataPlane,
     assert read["paths"] == [".figures/fig-1.png", ".figures/fig-2.png"]
     assert fake.invocations("removeFiles")[-1]["paths"] == [*read["paths"], ".figures"]
     assert own.list_files(".") == [] and own.run_command("ls -a").stdout.split() == [".", ".."]
-    assert own.execute("print(1)").outputs == []
+    assert own.execute("print(1)").rich_outputs == []
     preludes = [a for a in fake.invocations("executeCode") if "MPLBACKEND" in a["code"]]
     assert len(preludes) == 1
 
