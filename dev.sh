@@ -2,6 +2,7 @@
 # One command for everything, on a fresh Debian/Ubuntu machine with Python 3.11+:
 #   ./dev.sh app    install what is missing, then start the app (local sandbox and workspace, no AWS needed)
 #   ./dev.sh test   install what is missing, then run the whole test suite (lint, types, tests)
+#   ./dev.sh test-real-model   opt-in: build llama.cpp once (cached), then drive the app with a small real model
 # Extra arguments go to streamlit (app) or pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -81,8 +82,23 @@ case "${1:-}" in
     say "pytest"
     exec .venv/bin/pytest -q "$@"
     ;;
+  test-real-model)
+    # Opt-in, not in CI: a real language model (llama.cpp's llama-server with Gemma 3 270M) drives the app.
+    # The first run builds llama-server (12-13 minutes on 2 cores), cached under ~/.cache; then the tests and the
+    # benchmark (bench/real_model.json) run. Extra arguments go to pytest.
+    shift
+    install_debian_packages "${APP_PACKAGES[@]}" "${TEST_PACKAGES[@]}" cmake ninja-build g++
+    setup_python
+    paths=$(tests/real_model/install.sh)
+    export INTERPRETER_TEST_LLAMA_SERVER; INTERPRETER_TEST_LLAMA_SERVER=$(sed -n 's/^LLAMA_SERVER=//p' <<<"$paths")
+    export INTERPRETER_TEST_LLAMA_MODEL; INTERPRETER_TEST_LLAMA_MODEL=$(sed -n 's/^LLAMA_MODEL=//p' <<<"$paths")
+    say "pytest tests/real_model"
+    .venv/bin/pytest -q tests/real_model "$@"
+    say "benchmark"
+    exec .venv/bin/python -m bench.real_model --json bench/real_model.json
+    ;;
   *)
-    echo "usage: ./dev.sh app | ./dev.sh test" >&2
+    echo "usage: ./dev.sh app | ./dev.sh test | ./dev.sh test-real-model" >&2
     exit 2
     ;;
 esac
