@@ -227,3 +227,18 @@ def test_steps_that_cannot_rerun_become_notes() -> None:
 )
 def test_export_file_names_are_safe(title: str, expected: str) -> None:
     assert export_file_name(title, ".ipynb") == expected
+
+
+def test_a_step_s_outputs_keep_their_order_in_the_notebook(settings: Settings) -> None:
+    session = open_session("ordered", settings)
+    try:
+        code = "import pandas as pd\nprint('before')\ndisplay(pd.DataFrame({'a': [1]}))\nprint('after')"
+        tools = {t.tool_name: t for t in session.tools}
+        tools["execute_code"](code=code)
+        record = session.history[-1]
+    finally:
+        session.close()
+    notebook = transcript_to_notebook([ChatEvent(kind="tool", tool=record, source="direct")])
+    outputs = notebook.cells[0].outputs
+    kinds = [o.get("text", "").strip() or next(iter(o.get("data", {})), "") for o in outputs]
+    assert kinds == ["before", TABLE_JSON, "after"]
