@@ -15,7 +15,8 @@ from core.notebook import export_everything, export_file_name, notebook_bytes, t
 PREFIX = "export_"
 
 
-def _title(engine: ChatEngine) -> str:
+def conversation_title(engine: ChatEngine) -> str:
+    """The conversation's title, which names its downloads."""
     conversation = engine.store.get(engine.session.conversation_id)
     return conversation.title if conversation is not None else DEFAULT_TITLE
 
@@ -27,7 +28,7 @@ def render_export_buttons(engine: ChatEngine) -> None:
         engine: The conversation's engine (its transcript, title and workspace).
 
     """
-    title = _title(engine)
+    title = conversation_title(engine)
 
     def notebook() -> bytes:
         return notebook_bytes(transcript_to_notebook(engine.transcript.events(), title=title))

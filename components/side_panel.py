@@ -22,6 +22,7 @@ import streamlit as st
 from components.previews import human_size, printable, read_and_preview
 from core.archive import classify, extension, zip_workspace
 from core.errors import InterpreterError
+from core.notebook import export_file_name
 from core.session import Session
 from core.text import escape_markdown
 from core.types import FileInfo
@@ -33,6 +34,14 @@ RICH_PREVIEWS = 20  # the newest workspace files that get a preview; older ones 
 AUTO_PREVIEW_BYTES = 5 * 1024 * 1024  # bigger images and tables start collapsed (read only when opened)
 INDENT = "\u2800\u2800"  # blank Braille cells: st.text strips leading spaces, these stay
 FLASH_KEY = PREFIX + "flash"
+CONFIRM_KEY = PREFIX + "confirm_delete"
+ICON_ROW = PREFIX + "icons_"
+# The file rows' buttons show only their icon; their labels ("Delete report.csv") stay for screen readers.
+ICON_BUTTON_STYLE = f"""<style>
+[class*="st-key-{ICON_ROW}"] button p {{
+  position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap;
+}}
+</style>"""
 EXPANDED_KINDS = ("image", "table", "plotly")
 ICONS = {
     "image": ":material/image:",
@@ -59,14 +68,22 @@ def _label(text: str) -> str:
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in printable(text))
 
 
-def _flash(message: str) -> None:
-    """Keep a warning for the panel's next run (``message`` is shown literally)."""
-    st.session_state.setdefault(FLASH_KEY, []).append(escape_markdown(message))
+def _flash(message: str, *, done: bool = False) -> None:
+    """Keep a message for the panel's next run (``message`` is shown literally): a warning, or what was ``done``."""
+    st.session_state.setdefault(FLASH_KEY, []).append((escape_markdown(message), done))
 
 
 def _show_flash() -> None:
-    for message in st.session_state.pop(FLASH_KEY, []):
-        st.warning(message)
+    for message, done in st.session_state.pop(FLASH_KEY, []):
+        if done:
+            st.success(message, icon=":material/check:")
+        else:
+            st.warning(message)
+
+
+def _icon_label(action: str, path: str, after: str = "") -> str:
+    """The label of an icon button: read by screen readers, hidden on screen by :data:`ICON_BUTTON_STYLE`."""
+    return f"{action} {_label(posixpath.basename(path) or path)}{after}"
 
 
 def _more_button(key: str, shown: int, total: int) -> None:
@@ -93,31 +110,72 @@ def _limit(key: str) -> int:
 # -- sandbox ----------------------------------------------------------------------------------------------
 
 
+def _ask_to_delete(path: str) -> None:
+    st.session_state[CONFIRM_KEY] = path
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
 def _delete(session: Session, path: str) -> None:
-    """Button callback: delete a sandbox file or folder (the fragment then reruns without it)."""
+    """Button callback: delete a sandbox file or folder (the fragment then reruns without it) and say so."""
+    st.session_state.pop(CONFIRM_KEY, None)
     try:
         session.sandbox.remove(path)
     except (InterpreterError, OSError) as error:
         _flash(f"{printable(path)} could not be deleted: {error}")
+        return
+    _flash(f"Deleted {printable(path)} from the sandbox.", done=True)
+
+
+def _confirm_delete(session: Session, path: str, folder: bool = False) -> None:
+    """The question a delete button asks first, with "Delete" and "Cancel"."""
+    what = f"the folder {printable(path)}/ and everything in it" if folder else printable(path)
+    st.warning(escape_markdown(f"Delete {what} from the sandbox? This cannot be undone."))
+    confirm, cancel = st.columns(2)
+    confirm.button(
+        "Delete", key=widget_key("sb_delete_confirm", path), type="primary", on_click=_delete, args=(session, path)
+    )
+    cancel.button("Cancel", key=widget_key("sb_delete_cancel", path), on_click=_cancel_delete)
+
+
+def _save_to_workspace(session: Session, info: FileInfo) -> None:
+    """Button callback: copy a sandbox file to the workspace under its file name, and say so."""
+    name = posixpath.basename(info.path)
+    try:
+        session.check_user_quota(adding_bytes=info.size)
+        replaced = any(saved.path == name for saved in session.workspace.list())
+        saved = session.workspace.write(name, session.sandbox.read_file(info.path))
+    except (InterpreterError, OSError) as error:
+        _flash(f"{printable(info.path)} could not be saved to the workspace: {error}")
+        return
+    verb = "replaced" if replaced else "saved as"
+    _flash(f"{printable(info.path)} {verb} {NAMESPACE}/{printable(saved.path)} in the workspace.", done=True)
 
 
 def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> None:
-    """One file: name and size, preview, download and delete (``level``: indent in a folder, ``None``: root)."""
+    """One file: name and size; preview, download, save to the workspace, delete (``level``: indent, ``None``: root)."""
     name = printable(posixpath.basename(info.path))
     shown = printable(info.path) if level is None else f"{INDENT * level}{name}"
     read = partial(session.sandbox.read_file, info.path)
-    text, preview, download, delete = st.columns([6, 1, 1, 1], gap="small", vertical_alignment="center")
+    row = st.container(key=widget_key("icons", info.path))
+    text, preview, download, save, delete = row.columns([5, 1, 1, 1, 1], gap="small", vertical_alignment="center")
     text.text(f"{shown} · {human_size(info.size)}")
     with preview:
         popover = st.popover(
-            "", icon=":material/visibility:", key=widget_key("sb_preview", info.path), on_change="rerun", help="Preview"
+            _icon_label("Preview", info.path),
+            icon=":material/visibility:",
+            key=widget_key("sb_preview", info.path),
+            on_change="rerun",
+            help="Preview",
         )
         with popover:
             if popover.open:
                 st.caption(escape_markdown(printable(info.path)))
                 read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
     download.download_button(
-        "",
+        _icon_label("Download", info.path),
         data=read,
         file_name=name,
         mime=info.mime_type,
@@ -126,14 +184,24 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
         help="Download",
         on_click="ignore",
     )
+    save.button(
+        _icon_label("Save", info.path, " to the workspace"),
+        key=widget_key("sb_save", info.path),
+        icon=":material/save:",
+        help=f"Save to the workspace ({NAMESPACE}/)",
+        on_click=_save_to_workspace,
+        args=(session, info),
+    )
     delete.button(
-        "",
+        _icon_label("Delete", info.path),
         key=widget_key("sb_delete", info.path),
         icon=":material/delete:",
         help="Delete",
-        on_click=_delete,
-        args=(session, info.path),
+        on_click=_ask_to_delete,
+        args=(info.path,),
     )
+    if st.session_state.get(CONFIRM_KEY) == info.path:
+        _confirm_delete(session, info.path)
 
 
 def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> None:
@@ -162,9 +230,11 @@ def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> N
             key=widget_key("sb_delete_folder", folder),
             icon=":material/delete_sweep:",
             type="tertiary",
-            on_click=_delete,
-            args=(session, folder),
+            on_click=_ask_to_delete,
+            args=(folder,),
         )
+        if st.session_state.get(CONFIRM_KEY) == folder:
+            _confirm_delete(session, folder, folder=True)
 
 
 def render_sandbox_files(session: Session) -> None:
@@ -245,8 +315,14 @@ def _workspace_preview(session: Session, info: FileInfo) -> None:
             read_and_preview(info.path, read, info.size, widget_key("ws_view", info.path))
 
 
-def render_workspace(session: Session) -> None:
-    """The workspace: "Download all" as a ZIP, previews of the newest files, the older ones listed for download."""
+def render_workspace(session: Session, title: str = "") -> None:
+    """The workspace: "Download all" as a ZIP, previews of the newest files, the older ones listed for download.
+
+    Args:
+        session: The conversation's engine session.
+        title: The conversation's title, which names the ZIP (as it names the exported notebook).
+
+    """
     try:
         files = session.workspace.list()
     except (InterpreterError, OSError) as error:
@@ -258,7 +334,7 @@ def render_workspace(session: Session) -> None:
     st.download_button(
         "Download all",
         data=partial(zip_workspace, session.workspace),
-        file_name=f"workspace-{session.conversation_id}.zip",
+        file_name=export_file_name(title, "-workspace.zip"),
         mime="application/zip",
         key=PREFIX + "ws_download_all",
         icon=":material/folder_zip:",
@@ -283,16 +359,18 @@ def render_workspace(session: Session) -> None:
 
 
 @st.fragment
-def render_side_panel(session: Session) -> None:
+def render_side_panel(session: Session, title: str = "") -> None:
     """The side panel of a conversation: its sandbox files and its workspace, in two tabs.
 
     Args:
         session: The conversation's engine session.
+        title: The conversation's title (names the workspace's ZIP).
 
     """
+    st.html(ICON_BUTTON_STYLE)
     _show_flash()
     sandbox_tab, workspace_tab = st.tabs(["Sandbox files", "Workspace"], key=PREFIX + "tabs")
     with sandbox_tab:
         render_sandbox_files(session)
     with workspace_tab:
-        render_workspace(session)
+        render_workspace(session, title)

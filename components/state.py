@@ -7,6 +7,7 @@ A tab keeps only what it already uploaded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
@@ -43,9 +44,13 @@ def engine_registry() -> EngineRegistry:
 
 @dataclass
 class TabState:
-    """What one browser tab remembers: the uploads it already handled."""
+    """What one browser tab remembers: the uploads it already handled, and what became of the latest ones."""
 
     seen_uploads: set[str] = field(default_factory=set)
+    upload_round: int = 0
+    """Numbers the uploader's key: a new number gives an empty uploader."""
+    upload_outcomes: list[Any] = field(default_factory=list)
+    """What became of the files of the uploader's latest round (``components.uploads.UploadOutcome``)."""
 
 
 def holder() -> TabState:

@@ -12,12 +12,12 @@ import streamlit as st
 
 from components.chat import render_events, render_live_step
 from components.conversations import render_conversations
-from components.export import render_export_buttons
+from components.export import conversation_title, render_export_buttons
 from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
 from components.state import chat_engine, current_conversation_id
-from components.uploads import preload_uploads
+from components.uploads import preload_uploads, render_uploader
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
@@ -122,16 +122,22 @@ except InterpreterError as exc:  # too many busy sessions, or a cloud backend th
     st.error(escape_markdown(str(exc)))
     st.stop()
 
-st.chat_input(PLACEHOLDER, accept_file="multiple", key="chat_input", on_submit=_send, args=(engine,))
+st.chat_input(
+    PLACEHOLDER,
+    accept_file="multiple",
+    max_upload_size=engine.session.settings.max_upload_mb,
+    key="chat_input",
+    on_submit=_send,
+    args=(engine,),
+)
+_wait_for_quick_turn(engine)  # before the side panel, so it shows the files a quick run just wrote
 
 with st.sidebar:
     render_conversations(conversation_id)
-    uploads = st.file_uploader("Upload files (ZIPs are unpacked)", accept_multiple_files=True, key="uploader")
-    if uploads:
-        preload_uploads(engine, uploads)
+    render_uploader(engine)
     render_isolation(engine.session.sandbox.isolation_report())
     render_session_life(engine)
-    render_side_panel(engine.session)
+    render_side_panel(engine.session, conversation_title(engine))
     render_export_buttons(engine)
 
 st.caption(f"Model: {escape_markdown(engine.model_label)}")
@@ -143,7 +149,6 @@ elif engine.agent is None:
     ):
         st.markdown(how_to_configure())
 
-_wait_for_quick_turn(engine)
 render_history(engine)
 if engine.busy and engine.turn is not None:
     live_turn(engine, id(engine.turn))

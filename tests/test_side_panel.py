@@ -123,11 +123,15 @@ def test_delete_removes_the_file_from_disk_and_panel(session: Session, panel: Ca
     assert "drop.txt · 7 B" in texts(at)
 
     at.button(key=widget_key("sb_delete", "drop.txt")).click().run()
+    assert (session.sandbox.root / "drop.txt").exists()  # not before it is confirmed
+    assert [w.value for w in at.warning] == ["Delete drop.txt from the sandbox? This cannot be undone."]
+    at.button(key=widget_key("sb_delete_confirm", "drop.txt")).click().run()
     assert_clean(at)
     assert not (session.sandbox.root / "drop.txt").exists()
     assert (session.sandbox.root / "keep.txt").exists()
     assert [text for text in texts(at) if "drop.txt" in text] == []
     assert not at.warning
+    assert [s.value for s in at.success] == ["Deleted drop.txt from the sandbox."]
 
 
 def test_deleting_a_folder_and_a_vanished_file(session: Session, panel: Callable[[], AppTest]) -> None:
@@ -137,12 +141,14 @@ def test_deleting_a_folder_and_a_vanished_file(session: Session, panel: Callable
     at.session_state[widget_key("sb_folder", "old")] = True
     at.run()
     at.button(key=widget_key("sb_delete_folder", "old")).click().run()
+    at.button(key=widget_key("sb_delete_confirm", "old")).click().run()
     assert_clean(at)
     assert not (session.sandbox.root / "old").exists()
     assert [e.label for e in expanders(at) if e.label.startswith("old/")] == []
 
-    session.sandbox.remove("gone.txt")  # deleted behind the panel's back, still on screen
     at.button(key=widget_key("sb_delete", "gone.txt")).click().run()
+    session.sandbox.remove("gone.txt")  # deleted behind the panel's back, still on screen
+    at.button(key=widget_key("sb_delete_confirm", "gone.txt")).click().run()
     assert_clean(at)
     assert len(at.warning) == 1
     assert "gone.txt could not be deleted" in at.warning[0].value
@@ -313,8 +319,9 @@ def test_names_and_errors_in_captions_and_warnings_are_shown_literally(
     assert caption == escape_markdown(name)
     assert "\\!\\[pic\\]" in caption and "\\*\\*b" in caption and "\\<img" in caption  # escaped, so literal
 
-    session.sandbox.remove(name)  # deleted behind the panel's back: the warning names it
     at.button(key=widget_key("sb_delete", name)).click().run()
+    session.sandbox.remove(name)  # deleted behind the panel's back: the warning names it
+    at.button(key=widget_key("sb_delete_confirm", name)).click().run()
     assert_clean(at)
     (warning,) = [w.value for w in at.warning]
     assert warning.startswith(escape_markdown(name) + " could not be deleted")
