@@ -8,9 +8,8 @@ import streamlit as st
 
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
+from core.notices import asleep_caption, sandbox_restored_notice
 from core.types import STOP_EXPLANATIONS
-
-RESTORED = "The sandbox was restored: a new kernel with your files; variables from before were lost."
 
 
 def _last_stop(engine: ChatEngine) -> str:
@@ -22,9 +21,10 @@ def _last_stop(engine: ChatEngine) -> str:
 
 
 def _restore(engine: ChatEngine) -> None:
-    engine.session.sandbox.start_kernel()  # type: ignore[attr-defined]
-    engine.add_event(ChatEvent(kind="notice", text=RESTORED))
-    engine.tell_agent(f"[Note: {RESTORED}]")
+    report = engine.session.sandbox.restore_variables()  # type: ignore[attr-defined]
+    text = sandbox_restored_notice(report)
+    engine.add_event(ChatEvent(kind="notice", text=text))
+    engine.tell_agent(f"[Note: {text}]")
 
 
 @st.fragment(run_every=15)
@@ -41,7 +41,8 @@ def render_session_life(engine: ChatEngine) -> None:
             f"{timedelta(seconds=int(left))} more idle"
         )
     else:
-        st.caption(":material/bedtime: The sandbox is asleep: files are kept, variables are gone.")
+        saved = engine.session.sandbox.variables.waiting()  # type: ignore[attr-defined]
+        st.caption(f":material/bedtime: {asleep_caption(saved)}")
         st.button(
             "Restore sandbox",
             key="session_life_restore",

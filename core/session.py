@@ -82,6 +82,9 @@ class Session:
         self.listeners: list[Callable[[ToolRecord], None]] = []
         self.output_listeners: list[OutputListener] = []
         self.tools: list[AgentTool] = build_tools(self)
+        life = getattr(self.sandbox, "life", None)
+        if life is not None:  # saved variables count against the person's disk quota
+            life.budget = self.quota_left
         _OPEN_SESSIONS.add(self)
 
     def record(self, entry: ToolRecord) -> None:
@@ -114,6 +117,10 @@ class Session:
                 f"Your conversations hold {used_files:,} files, the most allowed is {limit_files:,}. "
                 "Delete files or old conversations first."
             )
+
+    def quota_left(self) -> int:
+        """Bytes the person may still store on this machine (their disk quota less what they use)."""
+        return max(self.settings.user_disk_limit_mb * MB - user_usage(self.settings, self.user_id)[0], 0)
 
     def preload(self, name: str, data: bytes) -> list[str]:
         """Put an upload into the sandbox root before the agent runs (a ZIP is extracted, keeping its folders).

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from components.session_life import RESTORED
 from components.state import engine_registry
 from core.chat.engine import ChatEngine
 from tests.conftest import run_until_idle, send
@@ -43,12 +42,13 @@ def test_side_panel_shows_life_memory_and_restores_an_expired_sandbox(make_app: 
 
     _engine(app).session.sandbox.sleep(idle_seconds=3600)  # as if the idle timeout had passed
     app.run()
-    assert "The sandbox is asleep" in _captions(app)
+    assert "The sandbox is asleep: files are kept, and 1 Python variable comes back on restore." in _captions(app)
     next(b for b in app.button if b.key == "session_life_restore").click().run()
-    assert any(RESTORED in str(i.value) for i in app.info)
+    restored = "The sandbox was restored: a new kernel with your files. Python variables are back: `kept`."
+    assert any(restored in str(i.value) for i in app.info)
     assert "Sandbox running (python)" in _captions(app)
-    send(app, "```python\nprint(open('f.txt').read(), 'kept' in dir())\n```")
-    assert "file False" in _texts(app)
+    send(app, "```python\nprint(open('f.txt').read(), kept)\n```")
+    assert "file yes" in _texts(app)
 
 
 def test_side_panel_says_why_the_last_run_died(make_app: Callable[..., AppTest], monkeypatch) -> None:  # type: ignore[no-untyped-def]

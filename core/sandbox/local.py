@@ -16,11 +16,13 @@ from pathlib import Path
 from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
 from core.sandbox.base import LANGUAGES
-from core.sandbox.isolation import Isolation, IsolationReport, SessionDirs
+from core.sandbox.isolation import SANDBOX_TMP, Isolation, IsolationReport, SessionDirs
 from core.sandbox.kernel import DenoKernel, JupyterKernel, PythonKernel
+from core.sandbox.kernel_life import KernelLife
 from core.sandbox.output import OutputListener
 from core.sandbox.paths import check_path_text, relative_to_root, resolve_in_root
 from core.sandbox.process import ProcessRunner
+from core.sandbox.snapshot import VariablesReport, VariableStore
 from core.types import ExecutionResult, FileInfo, guess_mime_type
 from core.uploads import save_upload
 
@@ -32,10 +34,6 @@ USAGE_MAX_AGE_SECONDS = 1.0
 MAX_COMMAND_BYTES = 100_000
 """Longer command lines cannot be passed to bash as one argument (Linux allows 128 KiB per argument)."""
 DENO = shutil.which("deno", path=os.path.dirname(sys.executable)) or "deno"
-RESTART_NOTES = {
-    kind: f"A new {label} kernel was started: variables from earlier runs were lost; files were kept."
-    for kind, label in (("python", "Python"), ("deno", "JavaScript/TypeScript"))
-}
 
 
 def _release(isolation: Isolation, runtime: Path) -> None:
@@ -94,8 +92,7 @@ class LocalSandbox:
         self.cancel = threading.Event()
         self.runner = ProcessRunner(self.isolation, settings.max_output_chars, self.cancel)
         self._kernels: dict[str, JupyterKernel] = {}
-        self._started_before: set[str] = set()
-        self._restart_notes: dict[str, str] = {}
+        self.life = KernelLife(settings, lambda: self.variables)
         self._lock = threading.RLock()
         self.closed = False
         self.last_used = time.monotonic()
@@ -139,10 +136,8 @@ class LocalSandbox:
                 kernel.shutdown()
             kernel = self._new_kernel(kind, warm)
             kernel.start()
-            if kind in self._started_before:
-                self.pending_notes.append(self._restart_notes.pop(kind, RESTART_NOTES[kind]))
+            self._add_note(self.life.started(kind))
             self._kernels[kind] = kernel
-            self._started_before.add(kind)
         return kernel
 
     def execute(
@@ -158,6 +153,8 @@ class LocalSandbox:
         with self._lock:
             self.last_used = time.monotonic()
             kernel = self._ensure_kernel("python" if language == "python" else "deno")
+            if language == "python":
+                self._add_note(self.life.before_python_run(kernel))
             limit_hits = self._process_limit_hits()
             result = kernel.execute(code, timeout or self.settings.execution_timeout, on_output=on_output)
             return self._finish(result, limit_hits)
@@ -376,8 +373,25 @@ class LocalSandbox:
         """Bytes of memory the sandbox uses now, where the host tells."""
         return self.isolation.limits.memory_used()
 
+    # -- variables that outlive a kernel -----------------------------------------------------------------
+
+    @property
+    def variables(self) -> VariableStore:
+        """The session's saved Python variables (in its folder, beside the sandbox root)."""
+        inside = SANDBOX_TMP if self.isolation.use_bwrap else str(self.dirs.tmp)
+        return VariableStore(self.session_dir, self.dirs.tmp, inside)
+
+    def restore_variables(self) -> VariablesReport | None:
+        """Start the Python kernel and load the saved variables into it now; ``None`` when none were saved."""
+        with self._lock:
+            return self.life.restore_now(self._ensure_kernel("python"))
+
+    def _add_note(self, note: str) -> None:
+        if note:
+            self.pending_notes.append(note)
+
     def sleep(self, idle_seconds: float | None = None) -> bool:
-        """Stop the kernels to free memory; the next run starts new ones (files stay).
+        """Stop the kernels to free memory; the next run starts new ones (files stay, Python variables are saved).
 
         Args:
             idle_seconds: How long the session was unused, when it is put to sleep for that reason.
@@ -389,12 +403,8 @@ class LocalSandbox:
         with self._lock:
             stopped = bool(self._kernels)
             for kind, kernel in self._kernels.items():
+                self.life.stopping(kind, kernel, idle_seconds)
                 kernel.shutdown()
-                if idle_seconds is not None:
-                    self._restart_notes[kind] = (
-                        f"This session was idle for {idle_seconds / 60:.0f} minutes, so its {kernel.label} kernel was "
-                        "shut down to free memory: variables were lost, files were kept."
-                    )
             self._kernels.clear()
             return stopped
 

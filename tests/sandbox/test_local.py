@@ -70,12 +70,12 @@ def test_interrupt_ignored_for_long_kills_the_kernel_but_not_the_files(own_sandb
     assert own_sandbox.execute("print(open('kept.txt').read())").stdout.strip() == "yes"
 
 
-def test_sleeping_sandbox_restarts_on_next_run_with_files(own_sandbox: LocalSandbox) -> None:
+def test_sleeping_sandbox_restarts_on_next_run_with_files_and_variables(own_sandbox: LocalSandbox) -> None:
     own_sandbox.execute("value = 5\nopen('f.txt', 'w').write('file')")
     assert own_sandbox.sleep(idle_seconds=3600)
-    result = own_sandbox.execute("print(open('f.txt').read()); print('value' in dir())")
-    assert result.stdout.split() == ["file", "False"]
-    assert any("idle for 60 minutes" in note for note in result.notes)
+    result = own_sandbox.execute("print(open('f.txt').read()); print(value)")
+    assert result.stdout.split() == ["file", "5"]
+    assert any("idle for 60 minutes" in note and "variables are back: `value`" in note for note in result.notes)
 
 
 def test_closed_sandbox_keeps_files_and_a_new_one_sees_them(settings: Settings) -> None:

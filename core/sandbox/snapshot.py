@@ -1,0 +1,403 @@
+"""Python variables that survive a kernel stopped on purpose: saved with cloudpickle, loaded into the next kernel.
+
+When a sandbox stops its Python kernel on purpose (idle shutdown, closing the session at app shutdown or when
+its engine is closed), the kernel itself pickles each of the user's variables into a folder of the sandbox's
+``/tmp``; the host then moves that folder into the session folder (``variables/``), beside the sandbox root and
+out of the code's sight. The next Python run (or "Restore sandbox") moves it back and the new kernel loads it.
+Pickles are only ever loaded inside the sandbox, never by the app. The host reads just the kernel's JSON
+manifest (size-capped, checked field by field) to say which names were kept and which were not, and why.
+
+Each variable is pickled alone (protocol 5, so arrays and DataFrames are written without copies): one that
+cannot be pickled (an open file, a socket, a generator) or that is over the size cap costs only itself.
+Names bound to the same object come back bound to one object. Functions and classes defined in the
+conversation come back bound to the new kernel's namespace, so they see later changes of its variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.sandbox.kernel import JupyterKernel
+from core.types import STOP_EXPLANATIONS, ExecutionResult
+
+FOLDER = "variables"
+"""The session folder's subfolder holding the saved variables (beside ``sandbox/``, not inside it)."""
+PICKLES = "python"
+MANIFEST = "manifest.json"
+RESTORED = "restored.json"
+SUMMARY = "summary.json"
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_NAMES = 10_000
+MAX_TEXT = 200
+
+# Runs in the kernel (silently): pickles every user variable into ``folder`` and writes the manifest.
+SAVE_CODE = r"""
+def __ci_save_variables(folder, per_variable, total):
+    import io, json, os, re, socket, types
+    import cloudpickle
+
+    class TooBig(Exception):
+        pass
+
+    class Capped:
+        def __init__(self, handle, cap):
+            self.handle, self.cap, self.size = handle, cap, 0
+
+        def write(self, data):
+            self.size += memoryview(data).nbytes
+            if self.size > self.cap:
+                raise TooBig()
+            return self.handle.write(data)
+
+    def unfit(value):
+        if isinstance(value, (io.BytesIO, io.StringIO)):
+            return ""
+        if isinstance(value, io.IOBase):
+            return "an open file"
+        if isinstance(value, socket.socket):
+            return "a network connection (socket)"
+        if isinstance(value, (types.GeneratorType, types.AsyncGeneratorType)):
+            return "a generator, which cannot go on in another process"
+        if isinstance(value, types.CoroutineType):
+            return "a coroutine"
+        return ""
+
+    known = [
+        ("TextIOWrapper|Buffered|FileIO|pickle files", "it holds an open file"),
+        ("socket|SSL", "it holds a network connection"),
+        ("generator", "it holds a generator"),
+        ("lock", "it holds a thread lock"),
+    ]
+
+    def explain(exc):
+        text = f"{type(exc).__name__}: {exc}"
+        for pattern, reason in known:
+            if re.search(pattern, text):
+                return reason
+        return f"it cannot be saved: {text[:150]}"
+
+    shell = get_ipython()
+    hidden = set(shell.user_ns_hidden)
+    os.makedirs(folder, mode=0o700)
+    saved, aliases, modules, lost, seen, used = [], {}, {}, {}, {}, 0
+    for name, value in list(shell.user_ns.items()):
+        if name.startswith("_") or name in hidden:
+            continue
+        if isinstance(value, types.ModuleType):
+            modules[name] = value.__name__
+            continue
+        if id(value) in seen:
+            aliases[name] = seen[id(value)]
+            continue
+        reason = unfit(value)
+        if reason:
+            lost[name] = reason
+            continue
+        path, cap = os.path.join(folder, f"{len(saved)}.pickle"), max(min(per_variable, total - used), 0)
+        try:
+            with open(path, "wb") as handle:
+                writer = Capped(handle, cap)
+                cloudpickle.dump(value, writer, protocol=5)
+        except TooBig:
+            limit = per_variable // 2**20
+            lost[name] = (f"larger than {limit:,} MB, the most kept per variable" if cap == per_variable
+                          else "saving it would pass your disk quota")
+        except Exception as exc:
+            lost[name] = explain(exc)
+        else:
+            saved.append([name, os.path.basename(path)])
+            seen[id(value)] = name
+            used += writer.size
+            continue
+        if os.path.exists(path):
+            os.remove(path)
+    with open(os.path.join(folder, "manifest.json"), "w") as handle:
+        json.dump({"saved": saved, "aliases": aliases, "modules": modules, "lost": lost}, handle)
+
+__ci_save_variables({folder!r}, {per_variable!r}, {total!r})
+del __ci_save_variables
+"""
+
+# Runs in the new kernel (silently): imports the modules again, loads the pickles, writes what came back.
+RESTORE_CODE = r"""
+def __ci_restore_variables(folder):
+    import importlib, json, os, pickle, types
+
+    namespace = get_ipython().user_ns
+
+    def rebind(function):
+        new = types.FunctionType(
+            function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
+        )
+        new.__kwdefaults__, new.__qualname__ = function.__kwdefaults__, function.__qualname__
+        new.__dict__.update(function.__dict__)
+        new.__annotations__, new.__doc__ = function.__annotations__, function.__doc__
+        return new
+
+    def ours(value):
+        return getattr(value, "__module__", None) == "__main__"
+
+    def rebind_class(cls):
+        for attribute, member in list(vars(cls).items()):
+            if isinstance(member, types.FunctionType) and ours(member):
+                setattr(cls, attribute, rebind(member))
+
+    def settle(value):
+        if isinstance(value, types.FunctionType) and ours(value):
+            return rebind(value)
+        for cls in (value, type(value)):
+            if isinstance(cls, type) and ours(cls):
+                rebind_class(cls)
+        return value
+
+    with open(os.path.join(folder, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    kept, lost = [], dict(manifest.get("lost", {}))
+    for name, module in manifest.get("modules", {}).items():
+        try:
+            namespace[name] = importlib.import_module(module)
+            kept.append(name)
+        except Exception as exc:
+            lost[name] = f"the module {module} could not be imported again: {type(exc).__name__}"
+    for name, file in manifest.get("saved", []):
+        try:
+            with open(os.path.join(folder, file), "rb") as handle:
+                namespace[name] = settle(pickle.load(handle))
+            kept.append(name)
+        except Exception as exc:
+            lost[name] = f"it could not be loaded again: {type(exc).__name__}: {str(exc)[:150]}"
+    for name, target in manifest.get("aliases", {}).items():
+        if target in kept:
+            namespace[name] = namespace[target]
+            kept.append(name)
+        else:
+            lost[name] = f"it was the same object as {target}, which could not be kept"
+    with open(os.path.join(folder, "restored.json"), "w") as handle:
+        json.dump({"kept": kept, "lost": lost}, handle)
+
+__ci_restore_variables({folder!r})
+del __ci_restore_variables
+"""
+
+
+@dataclass
+class VariablesReport:
+    """Which Python variables were saved (or restored) and which could not be, with the reason for each.
+
+    Attributes:
+        kept: The names kept (variables, functions, classes, imported modules).
+        lost: Names that could not be kept, each with the reason in plain words.
+        size: Bytes the saved variables take on disk.
+        seconds: How long saving or restoring took.
+        problem: Why nothing could be saved or restored at all (empty when it worked).
+
+    """
+
+    kept: list[str] = field(default_factory=list)
+    lost: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+    seconds: float = 0.0
+    problem: str = ""
+
+    def to_json(self) -> str:
+        """The report as JSON (the host keeps it beside the pickles)."""
+        return json.dumps(
+            {"kept": self.kept, "lost": self.lost, "size": self.size, "seconds": self.seconds, "problem": self.problem}
+        )
+
+
+def _text(value: object) -> str:
+    return str(value)[:MAX_TEXT]
+
+
+def parse_report(data: bytes) -> VariablesReport:
+    """A report from JSON written in the sandbox (untrusted): only well-formed names and reasons are taken.
+
+    Args:
+        data: The JSON of a save manifest, a restore report or a stored summary.
+
+    Returns:
+        The report; ``problem`` says so when the JSON is unusable.
+
+    """
+    try:
+        raw = json.loads(data[:MAX_MANIFEST_BYTES].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return VariablesReport(problem="the list of saved variables could not be read")
+    if not isinstance(raw, dict):
+        return VariablesReport(problem="the list of saved variables could not be read")
+    kept: list[str] = []
+    for key in ("kept", "saved", "aliases", "modules"):
+        entries = raw.get(key)
+        names = entries if isinstance(entries, list | dict) else []
+        kept += [_text(entry[0] if isinstance(entry, list) and entry else entry) for entry in names]
+    lost = raw.get("lost")
+    lost_names = {_text(k): _text(v) for k, v in lost.items()} if isinstance(lost, dict) else {}
+    size, seconds = raw.get("size"), raw.get("seconds")
+    return VariablesReport(
+        kept=kept[:MAX_NAMES],
+        lost=dict(list(lost_names.items())[:MAX_NAMES]),
+        size=size if isinstance(size, int) else 0,
+        seconds=float(seconds) if isinstance(seconds, int | float) else 0.0,
+        problem=_text(raw.get("problem") or ""),
+    )
+
+
+def read_json_file(path: Path) -> bytes:
+    """At most 1 MB of a regular file written in the sandbox (a link is refused: it could point anywhere)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(MAX_MANIFEST_BYTES)
+
+
+def real_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder and not a link to one (the sandbox's code could plant a link)."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def tree_size(folder: Path) -> int:
+    """Bytes of the files below ``folder`` (links are not followed)."""
+    total = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(parent, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder (or a link planted in its place) if it is there."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def save_code(folder: str, per_variable: int, total: int) -> str:
+    """The code that saves the kernel's variables into ``folder`` (a path as the sandbox sees it)."""
+    return (
+        SAVE_CODE.replace("{folder!r}", repr(folder))
+        .replace("{per_variable!r}", repr(int(per_variable)))
+        .replace("{total!r}", repr(int(total)))
+    )
+
+
+def restore_code(folder: str) -> str:
+    """The code that loads the variables saved in ``folder`` (a path as the sandbox sees it)."""
+    return RESTORE_CODE.replace("{folder!r}", repr(folder))
+
+
+def _run_ours(kernel: JupyterKernel, code: str, timeout: float, staging: Path | None = None) -> ExecutionResult:
+    """Run our own code in the kernel, although a Stop of the person's run may still be in force.
+
+    An interrupt sent just before (the Stop button) can still land in it: then it runs once more (after the
+    half-written ``staging`` folder is removed).
+    """
+    cancel = kernel.cancel
+    kernel.cancel = threading.Event()
+    try:
+        for _ in range(2):
+            result = kernel.execute(code, timeout, silent=True)
+            if result.error is None or result.error.name != "KeyboardInterrupt":
+                break
+            if staging is not None:
+                remove_tree(staging)
+        return result
+    finally:
+        kernel.cancel = cancel
+
+
+class VariableStore:
+    """The saved Python variables of one session: ``<session folder>/variables/``.
+
+    Args:
+        session_dir: The session's folder.
+        tmp: The sandbox's ``/tmp`` on the host (in the session folder, so folders move by renaming).
+        tmp_inside: The same folder as the sandbox's code sees it.
+
+    """
+
+    def __init__(self, session_dir: Path, tmp: Path, tmp_inside: str) -> None:
+        self.folder = session_dir / FOLDER
+        self.tmp = tmp
+        self.tmp_inside = tmp_inside
+
+    def waiting(self) -> VariablesReport | None:
+        """The summary of saved variables not yet restored, or ``None`` when nothing waits."""
+        try:
+            return parse_report(read_json_file(self.folder / SUMMARY))
+        except OSError:
+            return None
+
+    def save(self, kernel: JupyterKernel, per_variable: int, total: int, timeout: float) -> VariablesReport:
+        """Pickle the kernel's variables (before it is stopped) and keep them in the session folder.
+
+        Args:
+            kernel: The running Python kernel.
+            per_variable: Bytes one variable may take; bigger ones are not kept.
+            total: Bytes all of them may take (what is left of the person's disk quota).
+            timeout: Seconds saving may take.
+
+        Returns:
+            What was kept and what not; it is also stored as the summary of what waits.
+
+        """
+        started, name = time.monotonic(), f".ci-variables-{secrets.token_hex(8)}"
+        staging = self.tmp / name
+        try:
+            code = save_code(f"{self.tmp_inside}/{name}", per_variable, total)
+            result = _run_ours(kernel, code, timeout, staging)
+            report = self._staged(result, staging, MANIFEST)
+            if not report.problem:
+                report.size = tree_size(staging)
+                remove_tree(self.folder)
+                self.folder.mkdir(mode=0o700, parents=True)
+                os.replace(staging, self.folder / PICKLES)
+        finally:
+            remove_tree(staging)
+        report.seconds = time.monotonic() - started
+        if not report.problem:
+            (self.folder / SUMMARY).write_text(report.to_json())
+        return report
+
+    def restore(self, kernel: JupyterKernel, timeout: float) -> VariablesReport | None:
+        """Load the waiting variables into a new kernel; they are consumed either way (``None``: none waited)."""
+        summary = self.waiting()
+        if summary is None:
+            return None
+        started, name = time.monotonic(), f".ci-restore-{secrets.token_hex(8)}"
+        staging = self.tmp / name
+        try:
+            if not real_folder(self.folder / PICKLES):
+                return VariablesReport(lost=summary.lost, problem="the saved variables are missing")
+            os.replace(self.folder / PICKLES, staging)
+            result = _run_ours(kernel, restore_code(f"{self.tmp_inside}/{name}"), timeout)
+            report = self._staged(result, staging, RESTORED)
+            report.size = summary.size
+        finally:
+            remove_tree(staging)
+            remove_tree(self.folder)
+        report.seconds = time.monotonic() - started
+        return report
+
+    @staticmethod
+    def _staged(result: ExecutionResult, staging: Path, report_file: str) -> VariablesReport:
+        """The report the kernel wrote into ``staging``, or why there is none."""
+        if result.stopped is not None or result.error is not None:
+            why = result.error.value if result.error else STOP_EXPLANATIONS[result.stopped]  # type: ignore[index]
+            return VariablesReport(problem=f"the kernel could not do it: {_text(why)}")
+        if not real_folder(staging):
+            return VariablesReport(problem="the kernel wrote no variables")
+        try:
+            return parse_report(read_json_file(staging / report_file))
+        except OSError:
+            return VariablesReport(problem="the list of variables is missing")
