@@ -22,6 +22,7 @@ from core.models import (
     DEFAULT_BEDROCK_MODEL_ID,
     DEFAULT_OLLAMA_HOST,
     LABELS,
+    TOOL_CHOICES,
     ModelChoice,
     build_model,
     describe_choice,
@@ -63,14 +64,44 @@ def _model_fields(provider: str, defaults: ModelChoice, values: dict[str, Any], 
     if provider == "none":
         st.caption("Without a model the chat cannot answer; code can still be run directly in the sandbox.")
     if provider not in ("none", "scripted"):
-        values["max_tokens"] = int(
-            st.number_input(
-                "Most tokens in one answer",
-                min_value=256,
-                value=defaults.max_tokens,
-                step=256,
-                key=f"{provider}_max_tokens",
-            )
+        _request_options(provider, defaults, values)
+
+
+def _request_options(provider: str, defaults: ModelChoice, values: dict[str, Any]) -> None:
+    """Max tokens and temperature for every model; tool_choice and extra body fields for OpenAI-compatible ones."""
+    server_default = provider in ("openai", "ollama")
+    values["max_tokens"] = int(
+        st.number_input(
+            "Most tokens in one answer" + (" (0: the server's default)" if server_default else ""),
+            min_value=0 if server_default else 256,
+            value=defaults.max_tokens if server_default else max(defaults.max_tokens, 256),
+            step=256,
+            key=f"{provider}_max_tokens",
+        )
+    )
+    temperature = st.number_input(
+        "Temperature (empty: the model's default)",
+        min_value=0.0,
+        max_value=2.0,
+        value=defaults.temperature,
+        step=0.1,
+        key=f"{provider}_temperature",
+    )
+    values["temperature"] = None if temperature is None else float(temperature)
+    if provider == "openai":
+        values["tool_choice"] = st.selectbox(
+            "tool_choice",
+            TOOL_CHOICES,
+            index=TOOL_CHOICES.index(defaults.tool_choice) if defaults.tool_choice in TOOL_CHOICES else 0,
+            format_func=lambda name: name or "(not sent)",
+            key="openai_tool_choice",
+            help="Some servers (llama-cpp-python) offer the model no tools unless this is sent.",
+        )
+        values["extra_body"] = st.text_area(
+            "Extra request body fields (JSON object)",
+            defaults.extra_body,
+            placeholder='{"top_k": 20}',
+            key="openai_extra_body",
         )
 
 

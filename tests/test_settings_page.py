@@ -205,3 +205,23 @@ def test_with_login_only_admins_change_the_model_and_may_keep_a_key(
     admin.checkbox(key="keep_api_key").check().run()
     _click_save(admin)
     assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://127.0.0.1:8001/v1", "sk-operator")
+
+
+def test_openai_request_options_are_saved_and_bad_extra_fields_are_refused(data_dir: Path) -> None:
+    page = _page()
+    page.selectbox[0].set_value("openai").run()
+    page.text_input(key="openai_base_url").input("http://127.0.0.1:8080/v1").run()
+    page.text_input(key="openai_model_id").input("gemma").run()
+    page.number_input(key="openai_max_tokens").set_value(0).run()
+    page.number_input(key="openai_temperature").set_value(0.3).run()
+    page.selectbox(key="openai_tool_choice").set_value("required").run()
+    page.text_area(key="openai_extra_body").input("[1, 2]").run()
+    _click_save(page)
+    assert "must be a JSON object" in _shown(page)
+    assert not (data_dir / "model.json").exists()
+
+    page.text_area(key="openai_extra_body").input('{"top_k": 20}').run()
+    _click_save(page)
+    saved = _saved(data_dir)
+    assert (saved["max_tokens"], saved["temperature"], saved["tool_choice"]) == (0, 0.3, "required")
+    assert saved["extra_body"] == '{"top_k": 20}'
