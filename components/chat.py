@@ -9,8 +9,10 @@ from typing import Any
 import streamlit as st
 
 from components.results import render_result
+from components.step_files import render_answer_files, render_changed_files
 from core.chat.transcript import ChatEvent
 from core.chat.turn import LiveStep
+from core.outputs import SessionFiles, link_answer
 from core.text import escape_markdown, safe_markdown
 from core.types import ToolRecord
 
@@ -70,7 +72,13 @@ def _edit_and_rerun(code: str, language: str, key: str, rerun: Callable[[str], o
 
 
 def render_tool_step(
-    record: ToolRecord, *, direct: bool = False, key: str = "", rerun: Callable[[str], object] | None = None
+    record: ToolRecord,
+    *,
+    direct: bool = False,
+    key: str = "",
+    rerun: Callable[[str], object] | None = None,
+    files: SessionFiles | None = None,
+    files_key: str = "",
 ) -> None:
     """A finished tool step: a collapsible box with the code, then everything it produced, in order.
 
@@ -79,6 +87,8 @@ def render_tool_step(
         direct: Whether the person ran it (not the agent).
         key: A key unique on the page, needed for the re-run editor and long outputs.
         rerun: Sends a message that runs code directly; offers "Edit and re-run" when given with ``key``.
+        files: The session's files; the files the step created or changed get download buttons when given.
+        files_key: A key unique on the page for those buttons (``key`` when empty).
 
     """
     failed = record.status != "success"
@@ -96,6 +106,8 @@ def render_tool_step(
             st.code(record.text, language=None)
         for name in record.saved_files:
             st.caption(f":material/save: Saved to the workspace: code-interpreter/{escape_markdown(name)}")
+        if files is not None and (files_key or key):
+            render_changed_files(record.changed_files, files, files_key or key)
 
 
 def render_live_step(step: LiveStep) -> None:
@@ -109,12 +121,28 @@ def render_live_step(step: LiveStep) -> None:
             render_result(step.result)
 
 
-def render_event(event: ChatEvent, *, key: str = "", rerun: Callable[[str], object] | None = None) -> None:
-    """One event inside a chat message (``key`` and ``rerun`` enable editing a tool step's code)."""
-    if event.kind == "user" or event.kind == "assistant":
+def render_event(
+    event: ChatEvent,
+    *,
+    key: str = "",
+    rerun: Callable[[str], object] | None = None,
+    files: SessionFiles | None = None,
+) -> None:
+    """One event inside a chat message (``key`` and ``rerun`` enable editing a tool step's code).
+
+    With ``files``, the files a step made and the files an answer names get download buttons.
+    """
+    files_key = key or f"event_{event.created!r}".replace(".", "_")
+    if event.kind == "user":
         st.markdown(safe_markdown(event.text))
+    elif event.kind == "assistant":
+        answer = link_answer(event.text, files)
+        st.markdown(safe_markdown(answer.markdown))
+        if files is not None:
+            render_answer_files(answer.files, files, files_key)
     elif event.kind == "tool" and event.tool is not None:
-        render_tool_step(event.tool, direct=event.source == "direct", key=key, rerun=rerun)
+        source = event.source == "direct"
+        render_tool_step(event.tool, direct=source, key=key, rerun=rerun, files=files, files_key=files_key)
     elif event.kind == "notice":
         {"error": st.error, "warning": st.warning}.get(event.level, st.info)(safe_markdown(event.text))
 
@@ -123,26 +151,35 @@ def _role(event: ChatEvent) -> str:
     return "user" if event.kind == "user" else "assistant"
 
 
-def render_events(events: Sequence[ChatEvent], *, first: int = 0, rerun: Callable[[str], object] | None = None) -> None:
+def render_events(
+    events: Sequence[ChatEvent],
+    *,
+    first: int = 0,
+    rerun: Callable[[str], object] | None = None,
+    files: SessionFiles | None = None,
+) -> None:
     """Events as chat messages: consecutive events of one side share one message.
 
     Args:
         events: The events, oldest first.
         first: The number of the first event in the conversation (keys stay the same as the window moves).
         rerun: Sends a message that runs code directly; enables "Edit and re-run" on code steps.
+        files: The session's files: steps' files and files answers name get download buttons.
 
     """
     group: list[tuple[int, ChatEvent]] = []
     for number, event in enumerate(events, start=first):
         if group and _role(group[-1][1]) != _role(event):
-            _render_group(group, rerun)
+            _render_group(group, rerun, files)
             group = []
         group.append((number, event))
     if group:
-        _render_group(group, rerun)
+        _render_group(group, rerun, files)
 
 
-def _render_group(group: list[tuple[int, ChatEvent]], rerun: Callable[[str], object] | None) -> None:
+def _render_group(
+    group: list[tuple[int, ChatEvent]], rerun: Callable[[str], object] | None, files: SessionFiles | None
+) -> None:
     with st.chat_message(_role(group[0][1])):
         for number, event in group:
-            render_event(event, key=f"step_{number}" if rerun is not None else "", rerun=rerun)
+            render_event(event, key=f"step_{number}" if rerun is not None else "", rerun=rerun, files=files)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from strands import tool
 from strands.types.tools import AgentTool
 
+from core.changes import ChangeTracker
 from core.errors import InterpreterError
 from core.formatting import describe_execution, describe_file_list, image_blocks, text_or_binary
 from core.types import ExecutionResult, ToolRecord
@@ -180,7 +181,9 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
             output_filename: A file the code saves in the sandbox; it is copied to the workspace after the run.
 
         """
+        tracker = ChangeTracker(sandbox)
         result = sandbox.execute(code, language=language, on_output=session.publish_output)
+        record.changed_files = tracker.changed()
         saved = ""
         if output_filename:
             done, failed = push([output_filename], record)
@@ -201,7 +204,10 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
             command: The command line to run.
 
         """
-        return finish_run(sandbox.run_command(command, on_output=session.publish_output), record)
+        tracker = ChangeTracker(sandbox)
+        result = sandbox.run_command(command, on_output=session.publish_output)
+        record.changed_files = tracker.changed()
+        return finish_run(result, record)
 
     @tool
     @_guarded(session, "file_operations")
@@ -230,6 +236,7 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
             return _result("error", f"The {operation!r} operation needs {needed}.")
         lines, failures, size = [], 0, 0
         budget = OUTPUT_LIMIT_FACTOR * session.settings.max_output_chars
+        tracker = ChangeTracker(sandbox) if operation == "write" else None
         for number, item in enumerate(items):
             if operation in ("read", "list") and size > budget:
                 done = "read" if operation == "read" else "listed"
@@ -247,6 +254,7 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
                 failures += 1
                 lines.append(f"{_label(item)}: error: the file system refused it ({exc.strerror or exc}).")
             size += len(lines[-1])
+        record.changed_files = tracker.changed() if tracker is not None else []
         return _result("error" if failures else "success", "\n\n".join(lines))
 
     @tool

@@ -171,6 +171,7 @@ class ToolRecord:
         text: The text the model received.
         result: The execution result, for tools that ran code or a command.
         saved_files: Workspace names written by this call.
+        changed_files: Sandbox paths this call created or changed (see ``core/changes.py``).
 
     """
 
@@ -180,3 +181,4 @@ class ToolRecord:
     text: str
     result: ExecutionResult | None = None
     saved_files: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)

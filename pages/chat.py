@@ -22,6 +22,7 @@ from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
 from core.models import how_to_configure
+from core.outputs import SessionFiles
 from core.text import escape_markdown, safe_markdown
 
 PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell command to run it directly"
@@ -76,7 +77,7 @@ def render_history(engine: ChatEngine) -> None:
             on_click=_show_earlier,
             args=(engine,),
         )
-    render_events(events, first=first, rerun=engine.submit)
+    render_events(events, first=first, rerun=engine.submit, files=SessionFiles(engine.session))
 
 
 def _render_queue(engine: ChatEngine) -> None:
@@ -96,7 +97,7 @@ def live_turn(engine: ChatEngine, turn_id: int) -> None:
         st.rerun()  # the turn ended (or the next queued one began): the whole page shows it finished
     assert turn is not None
     snapshot = turn.snapshot()
-    render_events(snapshot.events[-LIVE_EVENTS:])
+    render_events(snapshot.events[-LIVE_EVENTS:], files=SessionFiles(engine.session))
     with st.chat_message("assistant"):
         if snapshot.partial_text:
             st.markdown(safe_markdown(snapshot.partial_text) + " ▌")

@@ -108,3 +108,29 @@ def test_fresh_tabs_never_lock_a_person_out(make_app: Callable[..., AppTest]) ->
         app = make_app(None)
         app.run()
         assert not app.error, [e.value for e in app.error]
+
+
+def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
+    make_app: Callable[..., AppTest], tmp_path: Path
+) -> None:
+    from streamlit.testing.v1.element_tree import DownloadButton
+
+    code = "import os\nos.makedirs('out', exist_ok=True)\nopen('out/table.csv', 'w').write('a,b\\n1,2\\n')"
+    answer = "Saved [the table](sandbox:/mnt/data/out/table.csv); [the old one](sandbox:/mnt/data/old.csv) is gone."
+    app = make_app([{"tool": "execute_code", "input": {"code": code}}, {"text": answer}])
+    app.run()
+    send(app, "Make a table")
+    assert not app.exception, [e.message for e in app.exception]
+    step = next(e for e in app.expander if e.label.startswith("Ran python code"))
+    assert any("out/table.csv · 8 B" in c.value for c in step.caption)
+    downloads = [b for b in app.get("download_button") if isinstance(b, DownloadButton)]
+    assert len([b for b in downloads if str(b.key).startswith("step_")]) == 2  # under the step and the answer
+    shown = _texts(app)
+    assert "Saved **the table**; the old one (sandbox:/mnt/data/old.csv) is gone." in shown
+    assert "](sandbox:" not in shown
+
+    save = next(b for b in step.button if b.help == "Save to workspace")
+    save.click().run()
+    assert any("Saved to the workspace: code-interpreter/table.csv" in t.value for t in app.toast)
+    (saved,) = tmp_path.glob("data/sessions/*/*/workspace/code-interpreter/table.csv")
+    assert saved.read_bytes() == b"a,b\n1,2\n"

@@ -1,0 +1,212 @@
+"""Every output reachable: the files a step made and the files the model's answer names, found and offered.
+
+No Streamlit here: ``components/chat.py`` draws download and "Save to workspace" buttons for what this module
+finds. Paths come from the model and from code, so they are untrusted: a reference is only ever looked up in
+the session's sandbox (through the sandbox's own path checks) and in its workspace listing, never opened as a
+path or fetched as a URL of the server.
+
+An answer may name a file as ``sandbox:/mnt/data/x.csv``, ``/mnt/data/x.csv``, ``/sandbox/x.csv``,
+``code-interpreter/x.png`` or, inside a Markdown link, a bare ``x.png``. :func:`link_answer` turns each link to
+an existing file into its label in bold (its download button goes under the answer), a link to a missing file
+into plain text, and collects the files that bare mentions name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+from urllib.parse import unquote
+
+from core.errors import InterpreterError
+from core.text import escape_markdown
+from core.types import FileInfo
+
+if TYPE_CHECKING:
+    from core.sandbox.base import Sandbox
+    from core.workspace.base import Workspace
+
+Location = Literal["sandbox", "workspace"]
+SANDBOX_PREFIXES = ("/mnt/data/", "/sandbox/")
+WORKSPACE_PREFIXES = ("code-interpreter/", "/code-interpreter/")
+MAX_ANSWER_FILES = 20
+_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*(<[^>\n]*>|[^)\s]+)(?:\s+\"[^\"\n]*\")?\s*\)")
+_BARE = re.compile(r"(?<![\w/.:-])(?:sandbox:)?(?:/mnt/data|/sandbox|code-interpreter)/[^\s`'\"()<>\[\]{}|*]+")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_TRAILING = ".,;:!?"
+
+
+class FilesHost(Protocol):
+    """What :class:`SessionFiles` needs of a session (``core.session.Session`` is one)."""
+
+    sandbox: Sandbox
+    workspace: Workspace
+
+    def check_user_quota(self, adding_bytes: int = 0, adding_files: int = 1) -> None:
+        """Refuse new files past the person's quota."""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file that exists: in the sandbox (``path`` relative to its root) or in the workspace (``path`` its name)."""
+
+    location: Location
+    path: str
+    size: int
+    mime_type: str
+
+    @property
+    def name(self) -> str:
+        """The file's name without its folders (what a download is called)."""
+        return posixpath.basename(self.path)
+
+    @property
+    def shown(self) -> str:
+        """How the chat names it: the sandbox path, or ``code-interpreter/<name>``."""
+        return self.path if self.location == "sandbox" else f"code-interpreter/{self.path}"
+
+
+class SessionFiles:
+    """One session's files as the chat page sees them during one run: looked up once each, then remembered.
+
+    Args:
+        host: The session (its sandbox, workspace and quota check).
+
+    """
+
+    def __init__(self, host: FilesHost) -> None:
+        self.host = host
+        self._sandbox: dict[str, FileRef | None] = {}
+        self._workspace: dict[str, FileRef] | None = None
+
+    def sandbox_file(self, path: str) -> FileRef | None:
+        """The sandbox's regular file at ``path`` (relative to its root), or ``None``."""
+        if path not in self._sandbox:
+            self._sandbox[path] = self._look_up(path)
+        return self._sandbox[path]
+
+    def _look_up(self, path: str) -> FileRef | None:
+        path = posixpath.normpath(path) if path else ""
+        if path in ("", ".") or path.startswith("/") or ".." in path.split("/"):
+            return None
+        try:
+            (info,) = self.host.sandbox.list_files(path)
+        except (InterpreterError, OSError, ValueError):  # missing, refused, or a folder's several entries
+            return None
+        return _ref("sandbox", info) if info.path == path and not info.is_dir else None
+
+    def workspace_file(self, name: str) -> FileRef | None:
+        """The workspace file called ``name``, or ``None``."""
+        if self._workspace is None:
+            try:
+                self._workspace = {info.path: _ref("workspace", info) for info in self.host.workspace.list()}
+            except (InterpreterError, OSError):
+                self._workspace = {}
+        return self._workspace.get(name)
+
+    def find(self, reference: str) -> FileRef | None:
+        """The existing file a path in an answer names (see the module's docstring), or ``None``."""
+        reference = reference.strip()
+        if reference.lower().startswith("sandbox:"):
+            reference = reference[len("sandbox:") :]
+        if _SCHEME.match(reference) or reference.startswith(("#", "//")):
+            return None
+        for prefix in WORKSPACE_PREFIXES:
+            if reference.startswith(prefix):
+                name = reference[len(prefix) :]
+                return self.workspace_file(name) or self.sandbox_file(name)
+        for prefix in SANDBOX_PREFIXES:
+            if reference.startswith(prefix):
+                reference = reference[len(prefix) :]
+                break
+        return self.sandbox_file(reference) or self.workspace_file(reference)
+
+    def read(self, ref: FileRef) -> bytes:
+        """The file's bytes (read when a download is clicked)."""
+        if ref.location == "sandbox":
+            return self.host.sandbox.read_file(ref.path)
+        return self.host.workspace.read(ref.path)
+
+    def save_to_workspace(self, path: str) -> FileInfo:
+        """Copy a sandbox file into the workspace under its file name (within the person's quota).
+
+        Raises:
+            InterpreterError: When the file is gone, its name is refused or the quota is full (plain words).
+
+        """
+        data = self.host.sandbox.read_file(path)
+        self.host.check_user_quota(adding_bytes=len(data))
+        info = self.host.workspace.write(posixpath.basename(path), data)
+        if self._workspace is not None:
+            self._workspace[info.path] = _ref("workspace", info)
+        return info
+
+
+def _ref(location: Location, info: FileInfo) -> FileRef:
+    return FileRef(location, info.path, info.size, info.mime_type)
+
+
+@dataclass
+class LinkedAnswer:
+    """An answer ready to show: its Markdown with file links resolved, and the files it names (no repeats)."""
+
+    markdown: str
+    files: list[FileRef]
+
+
+def _link_target(raw: str) -> str:
+    target = raw[1:-1] if raw.startswith("<") and raw.endswith(">") else raw
+    return unquote(target)
+
+
+def _is_web_link(target: str) -> bool:
+    return target.startswith("#") or (_SCHEME.match(target) is not None and not target.lower().startswith("sandbox:"))
+
+
+def _rewrite_links(text: str, files: SessionFiles | None, found: list[FileRef]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        label, target = match.group(2), _link_target(match.group(3))
+        if _is_web_link(target):
+            return match.group(0)
+        ref = files.find(target) if files is not None else None
+        if ref is not None:
+            found.append(ref)
+            return f"**{label.strip() or escape_markdown(ref.name)}**"
+        shown = escape_markdown(target)
+        return shown if label.strip() in ("", target) else f"{label} ({shown})"
+
+    return _LINK.sub(replace, text)
+
+
+def _outside_fences(text: str) -> list[tuple[bool, str]]:
+    """``text`` cut into (is a fenced code block, part) pieces, in order."""
+    pieces, position = [], 0
+    for match in _FENCE.finditer(text):
+        pieces += [(False, text[position : match.start()]), (True, match.group(0))]
+        position = match.end()
+    return [*pieces, (False, text[position:])]
+
+
+def link_answer(text: str, files: SessionFiles | None) -> LinkedAnswer:
+    """Resolve the file paths in a model's answer (see the module's docstring).
+
+    Args:
+        text: The answer's Markdown (untrusted).
+        files: The session's files; ``None`` when they cannot be looked up now (every file link becomes text).
+
+    Returns:
+        The Markdown to show (still to be passed through ``safe_markdown``) and at most
+        :data:`MAX_ANSWER_FILES` existing files it names, in order of mention.
+
+    """
+    found: list[FileRef] = []
+    parts = [piece if fenced else _rewrite_links(piece, files, found) for fenced, piece in _outside_fences(text)]
+    if files is not None:
+        for match in _BARE.finditer(text):
+            ref = files.find(match.group(0).rstrip(_TRAILING))
+            if ref is not None:
+                found.append(ref)
+    unique = list(dict.fromkeys(found))
+    return LinkedAnswer("".join(parts), unique[:MAX_ANSWER_FILES])
