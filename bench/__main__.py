@@ -20,11 +20,17 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import chat_turn, engine, sessions, side_panel
+from bench import chat_turn, engine, sessions, side_panel, variables
 from bench.common import ROOT, Row, machine, progress, report
 from core.sandbox.pool import close_pools
 
-BENCHMARKS = (*engine.BENCHMARKS, *sessions.BENCHMARKS, side_panel.bench_side_panel, chat_turn.bench_chat_turn)
+BENCHMARKS = (
+    *engine.BENCHMARKS,
+    *sessions.BENCHMARKS,
+    side_panel.bench_side_panel,
+    chat_turn.bench_chat_turn,
+    variables.bench_variables,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
