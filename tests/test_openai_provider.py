@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -194,3 +195,20 @@ def test_an_unreachable_endpoint_is_explained_in_plain_words(session: Session) -
     text = explain_model_error(caught.value)
     assert "cannot be reached" in text and f"127.0.0.1:{port}" in text and "Traceback" not in text
     assert list(session.history) == []
+
+
+def test_a_stop_mid_stream_ends_the_turn_quietly(
+    make_engine: Callable[..., ChatEngine], caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = Reply(text=[f"word{n} " for n in range(60)], delay=0.05)
+    with chat_completions_server(lambda body: slow) as (base_url, _):
+        engine = make_engine(_choice(base_url))
+        for _ in range(3):
+            turn = engine.start_turn("Talk")
+            while not turn.snapshot().partial_text and not turn.done:
+                time.sleep(0.02)
+            engine.stop()
+            events = finish(turn)
+            assert _notices(events) == ["Stopped. The sandbox kept its files and variables."]
+
+    assert not [r.getMessage() for r in caplog.records if "asynchronous generator" in r.getMessage()]

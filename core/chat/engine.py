@@ -107,6 +107,27 @@ class NoticingWindow(SlidingWindowConversationManager):
             self.on_overflow()
 
 
+def _ignore_abandoned_stream_closing(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop one harmless report, pass on every other one.
+
+    A Stop leaves the HTTP response's nested async generators (httpx's ``aiter_bytes`` over ``aiter_raw``)
+    suspended; when the loop ends, asyncio closes all of them at once and the outer one finds the inner one
+    already being closed ("aclose(): asynchronous generator is already running"). The connection is closed
+    either way; only the report on stderr is dropped.
+    """
+    error = context.get("exception")
+    if "asyncgen" in context and isinstance(error, RuntimeError) and "already running" in str(error):
+        return
+    loop.default_exception_handler(context)
+
+
+def run_until_complete(coroutine: Any) -> None:
+    """``asyncio.run`` for a turn, without the report of response streams a Stop abandoned."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(_ignore_abandoned_stream_closing)
+        runner.run(coroutine)
+
+
 def agent_memory(session: Session) -> SessionManager:
     """Strands' session manager for the agent's messages: a folder next to the sandbox, or the S3 bucket."""
     settings = session.settings
@@ -288,7 +309,7 @@ class ChatEngine:
             elif self.agent is None:
                 self.add_event(ChatEvent(kind="notice", level="warning", text=how_to_configure()))
             else:
-                asyncio.run(self._stream(turn, text))
+                run_until_complete(self._stream(turn, text))
         except Exception as exc:  # the UI shows plain words, never a traceback
             self._flush_text(turn)
             explanation = explain_model_error(exc)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Reply:
     arguments_in_pieces: bool = True
     status: int = 200
     error_body: dict[str, Any] | str | None = None
+    delay: float = 0.0
+    """Seconds between two chunks (a slow model)."""
 
 
 def text(*pieces: str) -> Reply:
@@ -106,10 +109,16 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
             chunks.append({**_chunk({}), "choices": [], "usage": usage})
-        for chunk in chunks:
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+        try:
+            for chunk in chunks:
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                if answer.delay:
+                    self.wfile.flush()
+                    time.sleep(answer.delay)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a Stop): as a server sees it
+            pass
 
     def _json(self, status: int, body: Any) -> None:
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
