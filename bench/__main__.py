@@ -1,12 +1,14 @@
 """All benchmarks in one run: one Markdown table (benchmark | result | goal | met?) and one JSON file.
 
-Run from the repository root (about three minutes on 2 cores; ``--quick``: fewer repetitions, under two):
+Run from the repository root (a few minutes on 2 cores, of which the browser part takes about a minute and a half
+while its steps take half a second; ``--quick``: fewer repetitions):
 
     .venv/bin/python -m bench [--json bench/results.json] [--quick]
 
 Prints the machine and the table on stdout, progress on stderr, and writes every figure (with samples and
 details) to the JSON file. Each part also runs on its own: ``python -m bench.engine``, ``bench.sessions``,
-``bench.side_panel``, ``bench.chat_turn``. Everything started (sessions, kernels, the kernel pool, temporary
+``bench.side_panel``, ``bench.chat_turn``, ``bench.browser`` (a real ``streamlit run`` driven in Chromium).
+Everything started (sessions, kernels, the kernel pool, the browser benchmark's server and browser, temporary
 folders) is stopped and removed.
 """
 
@@ -20,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import chat_turn, engine, sessions, side_panel, variables
+from bench import browser, chat_turn, engine, sessions, side_panel, variables
 from bench.common import ROOT, Row, machine, progress, report
 from core.sandbox.pool import close_pools
 
@@ -29,6 +31,7 @@ BENCHMARKS = (
     *sessions.BENCHMARKS,
     side_panel.bench_side_panel,
     chat_turn.bench_chat_turn,
+    browser.bench_browser,
     variables.bench_variables,
 )
 

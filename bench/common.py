@@ -1,4 +1,4 @@
-"""What every benchmark script shares: result rows, the Markdown table, machine info, statistics, sessions."""
+"""What every benchmark script shares: result rows, the Markdown table, machine info, statistics, sessions, servers."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,11 @@ if TYPE_CHECKING:
     from core.session import Session
 
 _STARTED = time.monotonic()
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
 
 
 @dataclass
@@ -212,7 +220,77 @@ def environment(variables: dict[str, str], cwd: Path | None = None) -> Iterator[
                 os.environ[name] = value
 
 
-def run_main(benchmarks: list[Callable[[Path, bool], list[Row]]], name: str, argv: list[str] | None = None) -> int:
+# -- a real Streamlit server --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until the Streamlit server at ``url`` answers its health check; raise if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the Streamlit server exited during start-up")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the Streamlit server did not become healthy within {timeout:g} s")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server, then whatever it started that is still running (kernels, sandboxes), by process id."""
+    import psutil
+
+    try:
+        started = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        started = []
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+    for process in started:
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(started, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real ``streamlit run app.py`` on a free loopback port, with ``env``; its output goes to ``log``.
+
+    Yields:
+        The server's URL and process. The file watcher is off, so edits made while it runs do not reach it.
+
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    command += ["--server.fileWatcherType", "none"]
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_until_healthy(url, server)
+            yield url, server
+        finally:
+            stop_server(server)
+
+
+def run_main(benchmarks: Sequence[Callable[[Path, bool], list[Row]]], name: str, argv: list[str] | None = None) -> int:
     """The command line shared by the benchmark scripts: run ``benchmarks``, print the table, write JSON."""
     parser = argparse.ArgumentParser(description=f"Benchmark {name}; see the module docstring.")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / f"{name}.json", help="JSON output")
