@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from components.approval import SKIPPED_ICON, skipped_title
 from components.results import render_result
 from components.step_files import render_answer_files, render_changed_files
 from core.chat.transcript import ChatEvent
@@ -91,10 +92,11 @@ def render_tool_step(
         files_key: A key unique on the page for those buttons (``key`` when empty).
 
     """
-    failed = record.status != "success"
-    icon = ":material/error:" if failed else ":material/check_circle:"
-    with st.expander(tool_title(record.tool, record.input, direct=direct), expanded=True, icon=icon):
-        code, language = tool_code(record.tool, record.input)
+    code, language = tool_code(record.tool, record.input)
+    skipped, failed = record.status == "skipped", record.status not in ("success", "skipped")
+    icon = SKIPPED_ICON if skipped else ":material/error:" if failed else ":material/check_circle:"
+    title = skipped_title(record.tool, language) if skipped else tool_title(record.tool, record.input, direct=direct)
+    with st.expander(title, expanded=True, icon=icon):
         st.code(code, language=language)
         if rerun is not None and key and record.tool in ("execute_code", "execute_command"):
             _edit_and_rerun(code, language, key, rerun)
@@ -102,6 +104,8 @@ def render_tool_step(
             render_result(record.result, key=key)
         elif failed:
             st.error(escape_markdown(record.text[:2000]), icon=":material/error:")
+        elif skipped:
+            st.info(escape_markdown(record.text[:2000]), icon=SKIPPED_ICON)
         else:
             st.code(record.text, language=None)
         for name in record.saved_files:

@@ -31,6 +31,7 @@ from core.workspace.base import Workspace
 
 NOTEBOOK_NAME = "conversation.ipynb"
 ERROR_TAG = "raises-exception"
+SKIPPED_TAG = "skipped"
 DENO_LANGUAGES = {"javascript": "JavaScript", "typescript": "TypeScript"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 LANGUAGE_INFO = {"name": "python", "mimetype": "text/x-python", "file_extension": ".py", "pygments_lexer": "ipython3"}
@@ -150,6 +151,10 @@ def _run_step(record: ToolRecord, cells: _Cells) -> None:
         code, language = str(record.input.get("command", "")), "bash"
     else:
         code, language = str(record.input.get("code", "")), str(record.input.get("language") or "python").lower()
+    if record.status == "skipped":  # the person chose not to run it (ask before running)
+        cells.markdown(_markdown_step(f"**Skipped** by the user. {record.text.strip()}", code, language, None))
+        cells.cells[-1].metadata["tags"] = [SKIPPED_TAG]
+        return
     if result is None:
         cells.markdown(_markdown_step(record.text.strip() or "This step did not run.", code, language, None))
         return

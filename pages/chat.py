@@ -10,6 +10,7 @@ import time
 
 import streamlit as st
 
+from components.approval import render_ask_switch, render_pending_steps
 from components.chat import render_events, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
@@ -142,6 +143,7 @@ with st.sidebar:
     render_export_buttons(engine)
 
 st.caption(f"Model: {escape_markdown(engine.model_label)}")
+render_ask_switch(engine)
 if engine.model_error:
     st.error(f"The model could not be set up: {escape_markdown(engine.model_error)} Code blocks you send still run.")
 elif engine.agent is None:
@@ -151,5 +153,6 @@ elif engine.agent is None:
         st.markdown(how_to_configure())
 
 render_history(engine)
+render_pending_steps(engine)
 if engine.busy and engine.turn is not None:
     live_turn(engine, id(engine.turn))

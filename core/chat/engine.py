@@ -20,6 +20,7 @@ from strands.models import Model
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
 
+from core.chat.approval import Answer, StepApproval
 from core.chat.transcript import ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.conversations import ConversationStore
@@ -184,9 +185,11 @@ class ChatEngine:
         self._tool_calls = 0
         self._limit_reached = False
         self.agent: Agent | None = None
+        self.approval = StepApproval(self.add_event)
         if model is not None:
             self.agent = Agent(
                 model=model,
+                hooks=[self.approval],  # before _on_tool_start: a step the person edits is shown edited
                 tools=list[Any](session.tools),
                 system_prompt=SYSTEM_PROMPT,
                 session_manager=agent_memory(session),
@@ -194,6 +197,7 @@ class ChatEngine:
                 callback_handler=None,
             )
             self.agent.hooks.add_callback(BeforeToolCallEvent, self._on_tool_start)
+            self.approval.agent = self.agent
         session.listeners.append(self._on_tool_done)
         session.output_listeners.append(self._on_output)
 
@@ -240,11 +244,27 @@ class ChatEngine:
 
         """
         with self._lock:
-            if self.busy:
+            skipped = [] if self.busy else self.approval.skip_all()  # steps waiting for the person are skipped
+            if self.busy or skipped:
                 self.queued.append(text)
+                if skipped:
+                    self._start(ActiveTurn(resume=skipped))
                 return True
             self._begin(text)
             return False
+
+    def answer_step(self, interrupt_id: str, answer: Answer) -> bool:
+        """Run, edit then run, or skip a step that waits for the person; the agent carries on in a new turn.
+
+        Returns:
+            Whether the answer was taken (not when the step no longer waits, say answered in another tab).
+
+        """
+        with self._lock:
+            if self.busy or interrupt_id not in {step.interrupt_id for step in self.approval.pending()}:
+                return False
+            self._start(ActiveTurn(resume=[answer.response(interrupt_id)]))
+            return True
 
     def start_turn(self, text: str) -> ActiveTurn:
         """Answer a message now, or after the running turn; returns the turn to follow (the running one)."""
@@ -260,7 +280,12 @@ class ChatEngine:
 
     def _begin(self, text: str) -> None:
         """Start a turn in a new worker thread (the caller holds the lock)."""
-        turn = self._next_turn(text)
+        self._start(self._next_turn(text))
+
+    def _start(self, turn: ActiveTurn) -> None:
+        """Run ``turn`` (and then the queue) in a new worker thread (the caller holds the lock)."""
+        self.turn = turn
+        self.session.sandbox.clear_interrupt()
         threading.Thread(target=self._work, args=(turn,), name="chat-turn", daemon=True).start()
 
     def _work(self, turn: ActiveTurn) -> None:
@@ -309,7 +334,7 @@ class ChatEngine:
             elif self.agent is None:
                 self.add_event(ChatEvent(kind="notice", level="warning", text=how_to_configure()))
             else:
-                run_until_complete(self._stream(turn, text))
+                run_until_complete(self._stream(turn, turn.resume or text))
         except Exception as exc:  # the UI shows plain words, never a traceback
             self._flush_text(turn)
             explanation = explain_model_error(exc)
@@ -341,11 +366,12 @@ class ChatEngine:
         finally:
             self._direct = False
 
-    async def _stream(self, turn: ActiveTurn, text: str) -> None:
+    async def _stream(self, turn: ActiveTurn, text: str | list[dict[str, Any]]) -> None:
         assert self.agent is not None
-        prompt = "\n\n".join([*self.context_for_agent, text])
-        self.context_for_agent = []
-        self._tool_calls, self._limit_reached, said = 0, False, False
+        prompt: Any = text  # the person's answers to waiting steps go as they are
+        if isinstance(text, str):
+            prompt, self.context_for_agent = "\n\n".join([*self.context_for_agent, text]), []
+        self._tool_calls, self._limit_reached, said = 0, False, not isinstance(text, str)  # answers need no text
         result = None
         async for event in self.agent.stream_async(prompt):
             if "data" in event:
@@ -392,6 +418,8 @@ class ChatEngine:
             self.add_event(ChatEvent(kind="assistant", text=text))
 
     def _on_tool_start(self, event: BeforeToolCallEvent) -> None:
+        if event.cancel_tool:
+            return  # the person skipped it
         self._tool_calls += 1
         limit = self.session.settings.max_tool_calls_per_turn
         if self._tool_calls > limit:

@@ -104,6 +104,8 @@ class ActiveTurn:
 
     Attributes:
         text: The message the turn answers.
+        resume: Instead of a message: the person's answers to steps that waited for them (Strands' interrupt
+            responses), with which the agent carries on.
         events: The events the turn finished so far (also in the transcript).
         partial_text: Answer text still streaming.
         live_step: The tool call happening now.
@@ -113,6 +115,7 @@ class ActiveTurn:
     """
 
     text: str = ""
+    resume: list[dict[str, Any]] | None = None
     events: list[ChatEvent] = field(default_factory=list)
     partial_text: str = ""
     live_step: LiveStep | None = None
