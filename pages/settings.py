@@ -22,6 +22,7 @@ from core.models import (
     DEFAULT_BEDROCK_MODEL_ID,
     DEFAULT_OLLAMA_HOST,
     LABELS,
+    PROVIDERS,
     TOOL_CHOICES,
     ModelChoice,
     build_model,
@@ -32,14 +33,20 @@ from core.models import (
     load_saved_choice,
     save_choice,
 )
+from core.models.check import check_choice
 from core.text import escape_markdown
+
+UNCHECKED_KEY = "settings_save_unchecked"
+CHECK_FAILED_KEY = "settings_check_failed"
+RESET_KEY = "settings_reset"
+FORM_KEY_PREFIXES = (*(f"{provider}_" for provider in PROVIDERS), "keep_api_key", "settings_")
 
 
 def _model_fields(provider: str, defaults: ModelChoice, values: dict[str, Any], settings: Settings) -> None:
     """The inputs of one provider, written into ``values`` (everything but the API key)."""
     if provider in ("auto", "bedrock"):
         values["model_id"] = st.text_input(
-            "Model id", defaults.model_id, placeholder=DEFAULT_BEDROCK_MODEL_ID, key=f"{provider}_model_id"
+            "Model id", defaults.model_id, placeholder=f"empty: {DEFAULT_BEDROCK_MODEL_ID}", key=f"{provider}_model_id"
         )
         values["region"] = st.text_input(
             "AWS region", defaults.region, placeholder="from the AWS configuration", key=f"{provider}_region"
@@ -47,16 +54,20 @@ def _model_fields(provider: str, defaults: ModelChoice, values: dict[str, Any], 
         st.caption("AWS credentials come from the usual AWS sources (AWS_PROFILE, access keys, SSO), not this page.")
     if provider == "openai":
         values["base_url"] = st.text_input(
-            "Base URL", defaults.base_url, placeholder="http://localhost:8000/v1", key="openai_base_url"
+            "Base URL", defaults.base_url, placeholder="required, e.g. http://localhost:8000/v1", key="openai_base_url"
         )
-        values["model_id"] = st.text_input("Model id", defaults.model_id, placeholder="llama3.1", key="openai_model_id")
+        values["model_id"] = st.text_input(
+            "Model id", defaults.model_id, placeholder="required, e.g. llama3.1", key="openai_model_id"
+        )
     if provider == "anthropic":
         values["model_id"] = st.text_input(
-            "Model id", defaults.model_id, placeholder=DEFAULT_ANTHROPIC_MODEL_ID, key="anthropic_model_id"
+            "Model id", defaults.model_id, placeholder=f"empty: {DEFAULT_ANTHROPIC_MODEL_ID}", key="anthropic_model_id"
         )
     if provider == "ollama":
         values["host"] = st.text_input("Ollama host", defaults.host or DEFAULT_OLLAMA_HOST, key="ollama_host")
-        values["model_id"] = st.text_input("Model id", defaults.model_id, placeholder="llama3.1", key="ollama_model_id")
+        values["model_id"] = st.text_input(
+            "Model id", defaults.model_id, placeholder="required, e.g. llama3.1", key="ollama_model_id"
+        )
     if provider == "scripted":
         values["script_file"] = str(settings.scripted_model_file or "")
         st.caption(f"A {LABELS['scripted']} replays a JSON script of tool calls and texts: it is not a language model.")
@@ -141,14 +152,45 @@ def _save(
     choice = replace(wanted, api_key=decision.api_key)
     if decision.dropped:
         st.warning("The stored API key was not kept: it belongs to another provider or endpoint. Enter it again.")
+    if missing := missing_fields(choice):
+        them = "them" if len(missing) > 1 else "it"
+        st.error(f"Not saved: fill in the {' and the '.join(missing)}; the {LABELS[provider]} provider needs {them}.")
+        return None
     try:
         build_model(choice)
     except ModelConfigError as error:
         st.error(escape_markdown(str(error)))
         return None
+    with st.spinner("Trying the endpoint…"):
+        check = check_choice(choice)
+    unchecked = bool(st.session_state.get(UNCHECKED_KEY))
+    if not check.ok and not unchecked:
+        st.error(f"Not saved: {escape_markdown(check.problem)}")
+        st.session_state[CHECK_FAILED_KEY] = True
+        return None
     save_choice(settings, choice)
-    st.success(f"Saved. The chat now uses: {escape_markdown(describe_choice(choice))}")
+    st.session_state.pop(CHECK_FAILED_KEY, None)
+    said = escape_markdown(check.checked if check.ok else f"saved without a working check ({check.problem})")
+    st.success(f"Saved. The chat now uses: {escape_markdown(describe_choice(choice))}. {said}".rstrip(". ") + ".")
     return choice
+
+
+def missing_fields(choice: ModelChoice) -> list[str]:
+    """The names of the fields a choice needs and lacks, as the form calls them."""
+    needed = {
+        "openai": [("Base URL", choice.base_url), ("Model id", choice.model_id)],
+        "ollama": [("Model id", choice.model_id)],
+        "anthropic": [("API key", choice.api_key)],
+    }
+    return [label for label, value in needed.get(choice.provider, []) if not value.strip()]
+
+
+def _reset(settings: Settings) -> None:
+    """The reset button's callback: forget the saved choice and the form's edits, so it shows the environment's."""
+    forget_choice(settings)
+    for name in [name for name in st.session_state if str(name).startswith(FORM_KEY_PREFIXES)]:
+        del st.session_state[name]
+    st.session_state[RESET_KEY] = True
 
 
 def _editor(settings: Settings, current: ModelChoice) -> ModelChoice:
@@ -167,10 +209,11 @@ def _editor(settings: Settings, current: ModelChoice) -> ModelChoice:
     save_column, reset_column = st.columns(2)
     if save_column.button("Save", type="primary"):
         current = _save(settings, provider, values, defaults, key) or current
-    if reset_column.button("Reset to environment settings"):
-        forget_choice(settings)
-        current = effective_choice(settings)
+    reset_column.button("Reset to environment settings", on_click=_reset, args=(settings,))
+    if st.session_state.pop(RESET_KEY, False):
         st.success(f"Back to the environment settings: {escape_markdown(describe_choice(current))}")
+    if st.session_state.get(CHECK_FAILED_KEY):
+        st.checkbox("Save even if the endpoint does not answer now", key=UNCHECKED_KEY)
     return current
 
 

@@ -12,13 +12,32 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.state import app_settings
+from tests.wire.model_lists import model_list_server
+
+MODELS = ["llama3", "gemma", "llama3.1:latest", "claude-opus-4-1", "claude-sonnet-4-6"]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A local server that lists models as OpenAI-compatible servers, Ollama and Anthropic do (Save tries it)."""
+    with model_list_server(MODELS) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def other_endpoint() -> Iterator[str]:
+    """A second such server: another endpoint."""
+    with model_list_server(MODELS) as (url, _):
+        yield url
+
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "settings.py")
 
 
 @pytest.fixture
-def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """The app's data folder, empty, with the environment choosing no model."""
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str) -> Iterator[Path]:
+    """The app's data folder, empty, with the environment choosing no model; Anthropic is the local endpoint."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", endpoint)
     data = tmp_path / "data"
     monkeypatch.setenv("INTERPRETER_DATA_DIR", str(data))
     monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
@@ -83,9 +102,10 @@ def test_saving_openai_without_a_base_url_shows_the_error_and_saves_nothing(data
     assert "Current model:** No model" in _shown(page)
 
 
-def test_reset_goes_back_to_the_environment_settings(data_dir: Path) -> None:
+def test_reset_goes_back_to_the_environment_settings(data_dir: Path, endpoint: str) -> None:
     page = _page()
     page.selectbox[0].set_value("ollama").run()
+    page.text_input(key="ollama_host").input(endpoint).run()
     page.text_input(key="ollama_model_id").input("llama3.1").run()
     page.button[0].click().run()
     assert (data_dir / "model.json").exists()
@@ -136,27 +156,31 @@ def _click_save(page: AppTest) -> AppTest:
     return page
 
 
-def test_a_new_base_url_drops_the_stored_key_unless_it_is_typed_again(data_dir: Path) -> None:
-    _save_openai(_page(), "http://127.0.0.1:8000/v1", key="sk-operator")
+def test_a_new_base_url_drops_the_stored_key_unless_it_is_typed_again(
+    data_dir: Path, endpoint: str, other_endpoint: str
+) -> None:
+    _save_openai(_page(), f"{endpoint}/v1", key="sk-operator")
     assert _saved(data_dir)["api_key"] == "sk-operator"
 
     page = _page()
     assert [box.label for box in page.checkbox] == []  # without login nobody may keep a key for a new URL
-    page.text_input(key="openai_base_url").input("http://attacker.example/v1").run()
+    page.text_input(key="openai_base_url").input(f"{other_endpoint}/v1").run()  # say, an attacker's server
     _click_save(page)
 
-    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://attacker.example/v1", "")
+    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == (f"{other_endpoint}/v1", "")
     assert "The stored API key was not kept" in _shown(page)
 
     page = _page()
-    page.text_input(key="openai_base_url").input("http://127.0.0.1:9000/v1").run()
+    page.text_input(key="openai_base_url").input(f"{endpoint}/v1").run()
     page.text_input(key="openai_api_key").input("sk-new").run()
     _click_save(page)
-    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://127.0.0.1:9000/v1", "sk-new")
+    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == (f"{endpoint}/v1", "sk-new")
 
 
-def test_the_environments_key_does_not_follow_a_new_base_url(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INTERPRETER_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+def test_the_environments_key_does_not_follow_a_new_base_url(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str, other_endpoint: str
+) -> None:
+    monkeypatch.setenv("INTERPRETER_OPENAI_BASE_URL", f"{endpoint}/v1")
     monkeypatch.setenv("INTERPRETER_OPENAI_API_KEY", "sk-from-env")
     app_settings.clear()
     page = _page()
@@ -165,7 +189,7 @@ def test_the_environments_key_does_not_follow_a_new_base_url(data_dir: Path, mon
     _click_save(page)
     assert _saved(data_dir)["api_key"] == "sk-from-env"  # its own endpoint: kept
 
-    _save_openai(_page(), "http://attacker.example/v1")
+    _save_openai(_page(), f"{other_endpoint}/v1")
     assert _saved(data_dir)["api_key"] == ""
 
 
@@ -189,7 +213,7 @@ AUTH = {
 
 
 def test_with_login_only_admins_change_the_model_and_may_keep_a_key(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str, other_endpoint: str
 ) -> None:
     monkeypatch.setenv("INTERPRETER_ADMIN_EMAILS", "root@example.com, ops@example.com")
     app_settings.clear()
@@ -199,18 +223,18 @@ def test_with_login_only_admins_change_the_model_and_may_keep_a_key(
         assert "Current model:** No model" in _shown(visitor)
 
     admin = _login_page("ROOT@example.com")
-    _save_openai(admin, "http://127.0.0.1:8000/v1", key="sk-operator")
+    _save_openai(admin, f"{endpoint}/v1", key="sk-operator")
     admin = _login_page("root@example.com")
-    admin.text_input(key="openai_base_url").input("http://127.0.0.1:8001/v1").run()
+    admin.text_input(key="openai_base_url").input(f"{other_endpoint}/v1").run()
     admin.checkbox(key="keep_api_key").check().run()
     _click_save(admin)
-    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == ("http://127.0.0.1:8001/v1", "sk-operator")
+    assert (_saved(data_dir)["base_url"], _saved(data_dir)["api_key"]) == (f"{other_endpoint}/v1", "sk-operator")
 
 
-def test_openai_request_options_are_saved_and_bad_extra_fields_are_refused(data_dir: Path) -> None:
+def test_openai_request_options_are_saved_and_bad_extra_fields_are_refused(data_dir: Path, endpoint: str) -> None:
     page = _page()
     page.selectbox[0].set_value("openai").run()
-    page.text_input(key="openai_base_url").input("http://127.0.0.1:8080/v1").run()
+    page.text_input(key="openai_base_url").input(f"{endpoint}/v1").run()
     page.text_input(key="openai_model_id").input("gemma").run()
     page.number_input(key="openai_max_tokens").set_value(0).run()
     page.number_input(key="openai_temperature").set_value(0.3).run()
@@ -225,3 +249,61 @@ def test_openai_request_options_are_saved_and_bad_extra_fields_are_refused(data_
     saved = _saved(data_dir)
     assert (saved["max_tokens"], saved["temperature"], saved["tool_choice"]) == (0, 0.3, "required")
     assert saved["extra_body"] == '{"top_k": 20}'
+
+
+def test_save_tries_the_endpoint_and_says_what_failed(data_dir: Path, endpoint: str) -> None:
+    page = _page()
+    page.selectbox[0].set_value("openai").run()
+    page.text_input(key="openai_model_id").input("llama3").run()
+    failures = {
+        "http://127.0.0.1:9/v1": "Nothing answers at http://127.0.0.1:9/v1/models",
+        "htp:/nonsense": "The base URL must start with http:// or https:// and name a server",
+        endpoint: f"has no {endpoint}/models (HTTP 404). An OpenAI-compatible base URL usually ends in /v1",
+    }
+    for base_url, explanation in failures.items():
+        page.text_input(key="openai_base_url").input(base_url).run()
+        _click_save(page)
+        assert explanation in _shown(page), base_url
+        assert not (data_dir / "model.json").exists()
+    page.text_input(key="openai_base_url").input(f"{endpoint}/v1").run()
+    page.text_input(key="openai_model_id").input("llama-4").run()
+    _click_save(page)
+    assert f"does not offer the model 'llama-4'; it offers: {', '.join(MODELS)}." in _shown(page)
+    assert not (data_dir / "model.json").exists()
+
+    page.checkbox(key="settings_save_unchecked").check().run()  # offered once a check failed
+    _click_save(page)
+    assert _saved(data_dir)["model_id"] == "llama-4"
+    assert "saved without a working check" in _shown(page)
+    page.text_input(key="openai_model_id").input("gemma").run()
+    _click_save(page)
+    assert f"The server at {endpoint}/v1 answered and offers 'gemma'." in _shown(page)
+
+
+def test_an_empty_model_id_is_asked_for_on_this_page(data_dir: Path, endpoint: str) -> None:
+    page = _page()
+    page.selectbox[0].set_value("ollama").run()
+    assert page.text_input(key="ollama_model_id").placeholder == "required, e.g. llama3.1"  # not like a value
+    _click_save(page)
+    (error,) = [e.value for e in page.error]
+    assert error == "Not saved: fill in the Model id; the Ollama provider needs it."
+    page.selectbox[0].set_value("anthropic").run()
+    assert page.text_input(key="anthropic_model_id").placeholder == "empty: claude-sonnet-4-6"
+
+
+def test_after_a_reset_the_form_shows_the_environments_values(
+    data_dir: Path, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "openai")
+    monkeypatch.setenv("INTERPRETER_OPENAI_BASE_URL", f"{endpoint}/v1")
+    monkeypatch.setenv("INTERPRETER_MODEL_ID", "llama3")
+    app_settings.clear()
+    page = _page()
+    page.text_input(key="openai_model_id").input("gemma").run()
+    _click_save(page)
+    assert _saved(data_dir)["model_id"] == "gemma"
+    (reset,) = [button for button in page.button if button.label == "Reset to environment settings"]
+    reset.click().run()
+    assert not (data_dir / "model.json").exists()
+    assert page.text_input(key="openai_model_id").value == "llama3"
+    assert "Back to the environment settings: OpenAI-compatible · llama3" in _shown(page)
