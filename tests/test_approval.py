@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from streamlit.testing.v1 import AppTest
+
 from core.chat.approval import Answer
 from core.chat.engine import ChatEngine
 from core.config import Settings
@@ -16,7 +18,7 @@ from core.conversations import ConversationStore
 from core.notebook import SKIPPED_TAG, transcript_to_notebook
 from core.scripted_model import ScriptedModel
 from core.session import Session
-from tests.conftest import finish
+from tests.conftest import finish, run_until_idle, send
 
 STEPS = [
     {"tool": "execute_code", "input": {"code": "answer = 6 * 7\nprint(answer)"}},
@@ -145,3 +147,60 @@ def test_code_the_person_sends_is_never_asked_about(settings: Settings, open_ses
     engine.approval.set_asking(False)
     events = finish(engine.start_turn("go"))  # the switch off: the agent's step runs at once
     assert any(event.tool is not None and "42" in event.tool.text for event in events)
+
+
+# -- the page (AppTest) ----------------------------------------------------------------------------------
+
+
+def _page_text(app: AppTest) -> str:
+    parts = [*app.markdown, *app.code, *app.info, *app.caption]
+    return "\n".join(str(part.value) for part in parts) + "\n".join(e.label for e in app.expander)
+
+
+def _click(app: AppTest, suffix: str) -> AppTest:
+    button = next(b for b in app.button if b.key and b.key.startswith("approve_") and b.key.endswith(suffix))
+    return run_until_idle(button.click().run())
+
+
+def test_the_page_asks_keeps_the_step_across_a_reload_and_runs_it(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(STEPS)
+    app.run()
+    switch = next(t for t in app.toggle if t.label == "Ask before running code")
+    switch.set_value(True).run()
+    send(app, "What is 6 times 7?")
+    assert "Waiting for you:" in _page_text(app) and "answer = 6 * 7" in _page_text(app)
+    assert "42" not in _page_text(app)
+
+    again = make_app(STEPS)  # a reload: a new browser session on the same conversation
+    again.query_params["c"] = app.query_params["c"]
+    again.run()
+    assert next(t for t in again.toggle if t.label == "Ask before running code").value is True
+    assert "Waiting for you:" in _page_text(again)
+    _click(again, "_run")
+    text = _page_text(again)
+    assert "Waiting for you:" not in text and "42" in text and "The answer is printed above." in text
+
+
+def test_the_page_edits_then_runs_and_skips_with_a_reason(make_app: Callable[..., AppTest]) -> None:
+    steps = [
+        STEPS[0],
+        {"text": "Ran it."},
+        {"tool": "execute_command", "input": {"command": "rm -rf data"}},
+        {"text": "I did not delete anything."},
+    ]
+    app = make_app(steps)
+    app.run()
+    next(t for t in app.toggle if t.label == "Ask before running code").set_value(True).run()
+    send(app, "compute")
+    editor = next(t for t in app.text_area if t.key and t.key.endswith("_code"))
+    editor.set_value("print(6 * 8)").run()
+    _click(app, "_edit")
+    assert "48" in _page_text(app) and "You edited the agent's code before running it." in _page_text(app)
+
+    send(app, "clean up")
+    assert "rm -rf data" in _page_text(app)
+    next(t for t in app.text_input if t.key and t.key.endswith("_reason")).set_value("keep my data").run()
+    _click(app, "_skip")
+    text = _page_text(app)
+    assert "Skipped by you: a shell command" in text and "Their reason: keep my data" in text
+    assert "I did not delete anything." in text
