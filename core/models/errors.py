@@ -19,11 +19,16 @@ tokens) exceeds the available context size (M tokens), try increasing it"), Open
 ("input is too long", "too many input tokens", "model maximum"), Ollama ("context length", ``num_ctx``)."""
 
 
+THROTTLING = {"ModelThrottledException", "RateLimitError", "ThrottlingException"}
+
+
 def is_context_overflow(error: BaseException) -> bool:
     """Whether a provider's error says that the request does not fit the model's context window."""
     names = {cls.__name__ for cls in type(error).__mro__}
     if "ContextWindowOverflowException" in names:
         return True
+    if names & THROTTLING or "please wait" in str(error).lower():  # Bedrock's "Too many tokens, please wait ..."
+        return False
     status = getattr(error, "status_code", None)
     if status is not None and not 400 <= int(status) < 500:
         return False
