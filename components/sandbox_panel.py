@@ -8,6 +8,7 @@ from streamlit.delta_generator import DeltaGenerator
 from core.errors import InterpreterError
 from core.sandbox.isolation import IsolationReport
 from core.session import Session
+from core.text import escape_markdown
 
 LIVE_LIMIT = 40
 
@@ -15,10 +16,12 @@ LIVE_LIMIT = 40
 def render_isolation(report: IsolationReport) -> None:
     """Say plainly what isolates the sandbox, and warn when it is weaker than it should be."""
     for warning in report.warnings:
-        st.warning(warning, icon=":material/shield:")
-    with st.expander("Sandbox isolation", icon=":material/shield:"):
+        st.warning(escape_markdown(warning), icon=":material/shield:")  # may quote pip's output
+    with st.expander("Sandbox isolation and packages", icon=":material/shield:"):
         st.caption(f"Isolation: {report.mechanism} · network: {report.network}")
         st.caption(" · ".join(report.limits))
+        if report.packages:
+            st.caption(escape_markdown(report.packages))
 
 
 def render_live_files(placeholder: DeltaGenerator, session: Session) -> None:

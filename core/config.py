@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     max_unzip_mb: int = Field(default=2048, ge=1, description="Largest total uncompressed size of one ZIP upload.")
     max_unzip_entries: int = Field(default=20_000, ge=1, description="Most entries accepted in one ZIP upload.")
     max_unzip_ratio: float = Field(default=200, gt=1, description="Highest compression ratio accepted per ZIP entry.")
+    sandbox_packages: str = Field(
+        default="",
+        description="Extra pip requirements for every sandbox, separated by spaces (e.g. 'yfinance statsmodels'); "
+        "installed once into a shared read-only layer.",
+    )
+    package_index_url: str = Field(
+        default="", description="Package index the admin packages come from (empty: pip's default, PyPI)."
+    )
 
     model_provider: Literal["auto", "bedrock", "openai", "anthropic", "ollama", "scripted", "none"] = Field(
         default="auto",

@@ -441,6 +441,10 @@ class AgentCoreSandbox:
                 f"Files go to and from the session inline, at most {INLINE_LIMIT / MB:,.0f} MB each.",
             ],
             warnings=[],
+            packages="Admin packages (INTERPRETER_SANDBOX_PACKAGES) are installed in local sandboxes only; here, "
+            "install them with pip in the session."
+            if self.settings.sandbox_packages
+            else "",
         )
 
     def sleep(self, idle_seconds: float | None = None) -> bool:
@@ -448,7 +452,8 @@ class AgentCoreSandbox:
         with self._lock:
             if self._session_id is None:
                 return False
-            why = f"idle for {idle_seconds / 60:.0f} minutes" if idle_seconds is not None else "idle"
+            minutes = max(round(idle_seconds / 60), 1) if idle_seconds is not None else 0
+            why = f"idle for {minutes} minute{'s' * (minutes != 1)}" if idle_seconds is not None else "idle"
             self._drop_session(f"The AgentCore session was stopped while {why} and was restarted: variables were lost.")
             return True
 

@@ -22,6 +22,7 @@ from core.config import Settings
 from core.errors import SandboxError
 from core.sandbox.limits import ResourceLimits
 from core.sandbox.network import PrivateNetwork
+from core.sandbox.packages import LAYER_MOUNT, LayerState, layer_for
 
 SANDBOX_ROOT = "/sandbox"
 SANDBOX_HOME = "/home/sandbox"
@@ -62,6 +63,7 @@ class IsolationReport:
         network: How the network is set up.
         limits: Each limit in force and what enforces it.
         warnings: What is weaker than the defaults promise, for the UI to show.
+        packages: The admin packages every sandbox sees (see ``core/sandbox/packages.py``).
 
     """
 
@@ -69,6 +71,7 @@ class IsolationReport:
     network: str
     limits: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    packages: str = ""
 
     @property
     def reduced(self) -> bool:
@@ -128,6 +131,7 @@ class Isolation:
         self.resolv_conf = dirs.runtime / "resolv.conf"
         self.resolv_conf.write_text(self.network.resolv_conf())
         self._write_identity_files()
+        self.packages: LayerState = layer_for(settings).ensure()
 
     @staticmethod
     def _choose_bwrap(settings: Settings) -> bool:
@@ -158,15 +162,17 @@ class Isolation:
         tmp = SANDBOX_TMP if self.use_bwrap else str(self.dirs.tmp)
         packages = f"{home}/.packages"
         venv_bin = os.path.join(sys.prefix, "bin")
+        layer = self._layer_in_sandbox()
+        layer_site, layer_bin = (f":{layer}/{self.packages.site}", f"{layer}/bin:") if layer else ("", "")
         env = {
-            "PATH": f"{packages}/bin:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{packages}/bin:{layer_bin}{venv_bin}:/usr/local/bin:/usr/bin:/bin",
             "HOME": home,
             "TMPDIR": tmp,
             "USER": "sandbox",
             "LANG": "C.UTF-8",
             "TERM": "dumb",
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": packages,
+            "PYTHONPATH": packages + layer_site,
             "PIP_TARGET": packages,
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_NO_WARN_SCRIPT_LOCATION": "1",
@@ -181,6 +187,13 @@ class Isolation:
         if self.settings.sandbox_network == "none":
             env.update({"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"})
         return env
+
+    def _layer_in_sandbox(self) -> str:
+        """Where sandbox processes see the admin packages' layer (``""`` when there is none ready)."""
+        prefix = self.packages.prefix
+        if prefix is None:
+            return ""
+        return LAYER_MOUNT if self.use_bwrap else str(prefix)
 
     def command(self, argv: list[str], *, memory_rlimit: bool = True) -> list[str]:
         """Wrap a command so that it runs inside this session's sandbox.
@@ -226,6 +239,8 @@ class Isolation:
         # After /tmp and /home: the app's virtualenv may live below either (a checkout in /tmp, say).
         for prefix in _python_prefixes():
             args += ["--ro-bind", prefix, prefix]
+        if self.packages.prefix is not None:
+            args += ["--ro-bind", str(self.packages.prefix), LAYER_MOUNT]
         args += ["--ro-bind", str(self.resolv_conf), "/etc/resolv.conf"]
         args += ["--ro-bind", str(self.dirs.runtime / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self.dirs.runtime / "group"), "/etc/group"]
@@ -262,11 +277,14 @@ class Isolation:
                 "Reduced isolation: bubblewrap is not available, so sandbox code can read the host's files "
                 "and reach its network. Install bubblewrap (sudo apt-get install bubblewrap) for full isolation.",
             )
+        if self.packages.state == "failed":
+            warnings.append(self.packages.message)
         return IsolationReport(
             mechanism="bubblewrap" if self.use_bwrap else "reduced",
             network=self.network.describe(),
             limits=self.limits.describe(),
             warnings=warnings,
+            packages=self.packages.describe(),
         )
 
     def start(self) -> None:
