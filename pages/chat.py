@@ -28,6 +28,7 @@ from core.text import escape_markdown, safe_markdown
 
 PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell command to run it directly"
 LIVE_REFRESH_SECONDS = 0.25
+IDLE_REFRESH_SECONDS = 2.0  # with no turn running, how often the page looks for one started elsewhere
 QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
 WINDOW_EVENTS = 24  # the latest events shown; earlier ones are behind "Show earlier steps"
 LIVE_EVENTS = 8  # the running turn's finished events the live area redraws (all show once the turn ends)
@@ -89,14 +90,24 @@ def _render_queue(engine: ChatEngine) -> None:
             st.button("Cancel", key=f"cancel_queued_{number}", on_click=engine.cancel_queued, args=(number,))
 
 
-@st.fragment(run_every=LIVE_REFRESH_SECONDS)
-def live_turn(engine: ChatEngine, turn_id: int) -> None:
-    """The running turn, redrawn alone every quarter second: its events, streaming text and live step."""
-    engine.watched()
+def _turn_state(engine: ChatEngine) -> tuple[int, bool]:
+    """Which turn the engine has and whether it runs: when this changes, the whole page is drawn again."""
     turn = engine.turn
-    if turn is None or id(turn) != turn_id or turn.done:
-        st.rerun()  # the turn ended (or the next queued one began): the whole page shows it finished
-    assert turn is not None
+    return (id(turn) if turn is not None else 0, turn is not None and not turn.done)
+
+
+def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool]) -> None:
+    """The running turn, redrawn alone several times a second: its events, streaming text and live step.
+
+    It runs (more slowly) while no turn runs too, to notice a turn started elsewhere (another tab). It always
+    sits in the same container, so a late timer tick still finds it after the page was drawn again.
+    """
+    engine.watched()
+    if _turn_state(engine) != drawn_state:
+        st.rerun()  # a turn ended or began: the whole page shows it
+    turn = engine.turn
+    if turn is None or turn.done:
+        return
     snapshot = turn.snapshot()
     render_events(snapshot.events[-LIVE_EVENTS:], files=SessionFiles(engine.session))
     with st.chat_message("assistant"):
@@ -142,17 +153,22 @@ with st.sidebar:
     render_side_panel(engine.session, conversation_title(engine))
     render_export_buttons(engine)
 
-st.caption(f"Model: {escape_markdown(engine.model_label)}")
-render_ask_switch(engine)
-if engine.model_error:
-    st.error(f"The model could not be set up: {escape_markdown(engine.model_error)} Code blocks you send still run.")
-elif engine.agent is None:
-    with st.expander(
-        "No model is configured: code blocks you send run directly. How to add a model", icon=":material/info:"
-    ):
-        st.markdown(how_to_configure())
+history_box, live_box = st.container(), st.container()  # the live turn always has the same place
+with history_box:
+    st.caption(f"Model: {escape_markdown(engine.model_label)}")
+    render_ask_switch(engine)
+    if engine.model_error:
+        st.error(
+            f"The model could not be set up: {escape_markdown(engine.model_error)} Code blocks you send still run."
+        )
+    elif engine.agent is None:
+        with st.expander(
+            "No model is configured: code blocks you send run directly. How to add a model", icon=":material/info:"
+        ):
+            st.markdown(how_to_configure())
 
-render_history(engine)
-render_pending_steps(engine)
-if engine.busy and engine.turn is not None:
-    live_turn(engine, id(engine.turn))
+    render_history(engine)
+    render_pending_steps(engine)
+refresh = LIVE_REFRESH_SECONDS if engine.busy else IDLE_REFRESH_SECONDS
+with live_box:
+    st.fragment(live_turn, run_every=refresh)(engine, _turn_state(engine))
