@@ -109,3 +109,32 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(browser: Any, a
     chat_input.press("Enter")
     expect(page.locator("[data-testid=stChatMessage]").get_by_text("still here", exact=True).first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "5-stopped.png"))
+
+
+def test_a_file_a_step_made_downloads_from_the_step_and_saves_to_the_workspace(
+    browser: Any, app_server: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, data_dir = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    chat_input.fill(
+        "```python\nimport os\nos.makedirs('out', exist_ok=True)\nopen('out/table.csv', 'w').write('a,b\\n1,2\\n')\n```"
+    )
+    chat_input.press("Enter")
+    step = page.locator("[data-testid=stChatMessage]").filter(has_text="Files this step created or changed (1)")
+    expect(step.get_by_text("out/table.csv · 8 B")).to_be_visible()
+    with page.expect_download() as download:
+        step.locator("[data-testid=stDownloadButton] button").first.click()
+    assert download.value.suggested_filename == "table.csv"
+    assert Path(download.value.path()).read_bytes() == b"a,b\n1,2\n"
+
+    step.locator("[data-testid=stButton] button").filter(has_text="save").first.click()  # icon-only: Save
+    expect(page.get_by_text("Saved to the workspace: code-interpreter/table.csv")).to_be_visible()
+    conversation_id = page.url.split("c=")[1].split("&")[0]
+    saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "table.csv"
+    assert saved.read_bytes() == b"a,b\n1,2\n"
+    page.screenshot(path=str(ARTIFACTS / "6-step-files.png"))
