@@ -1,4 +1,8 @@
-"""A fake of AgentCore's data-plane boto3 client (``bedrock-agentcore``) for the AgentCore sandbox tests.
+"""A fake of AgentCore's data plane (``bedrock-agentcore``) for the AgentCore sandbox tests.
+
+The tests reach it over real HTTP: :meth:`FakeAgentCoreDataPlane.endpoint` serves it
+(``tests/sandbox/agentcore_server.py``) and the real boto3 client, inside the real ``CodeInterpreter``, talks
+to it through ``endpoint_url``, decoding AWS event-stream frames and raising botocore's own errors.
 
 ``FakeAgentCoreDataPlane`` offers the four methods ``CodeInterpreter`` calls: start, get and stop a code
 interpreter session, and ``invoke_code_interpreter``. Every request is validated against botocore's service
@@ -108,6 +112,8 @@ class FakeAgentCoreDataPlane:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._throttled = 0
         self._stream_failure: tuple[str, str] | None = None
+        self._server: Any = None
+        self._endpoint = ""
 
     # -- test controls --------------------------------------------------------------------------------
 
@@ -141,10 +147,22 @@ class FakeAgentCoreDataPlane:
         """The sessions that are READY."""
         return [s for s in self.sessions.values() if s.status == "READY"]
 
+    def endpoint(self) -> str:
+        """The URL of this fake's data plane over HTTP (``tests/sandbox/agentcore_server.py``), started once."""
+        if self._server is None:
+            from tests.sandbox.agentcore_server import serve_data_plane
+
+            self._endpoint, self._server = serve_data_plane(self)
+        return self._endpoint
+
     def close(self) -> None:
-        """Stop every session's local sandbox."""
+        """Stop every session's local sandbox, and the HTTP server."""
         for session in self.sessions.values():
             session.terminate()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     # -- validation -----------------------------------------------------------------------------------
 
