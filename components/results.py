@@ -117,13 +117,19 @@ def render_output(output: RichOutput, key: str = "") -> None:
 
 
 def render_result(result: ExecutionResult, key: str = "") -> None:
-    """Render everything a run produced, in order, then its error, exit code and notes.
+    """Render everything a run produced, in order, then its error and exit code.
+
+    Notes come first when they tell what happened before the run (a new kernel, variables that came back), so
+    they are read before the error they explain; when the run was stopped, they say why and come last.
 
     Args:
         result: The run.
         key: A key unique on the page, for the widgets of long outputs (none while the run goes on).
 
     """
+    if not result.stopped:
+        for note in result.notes:
+            st.info(note)
     if not any(output.is_stream for output in result.outputs):  # kept before outputs were in order
         if result.stdout:
             render_text(result.stdout, key=f"{key}_stdout" if key else "")
@@ -137,5 +143,6 @@ def render_result(result: ExecutionResult, key: str = "") -> None:
             st.code(result.error.traceback, language=None)
     if result.exit_code not in (None, 0):
         st.caption(f"exit code {result.exit_code}")
-    for note in result.notes:
-        (st.warning if result.stopped else st.info)(note)
+    if result.stopped:
+        for note in result.notes:
+            st.warning(note)

@@ -7,8 +7,10 @@ from datetime import timedelta
 import streamlit as st
 
 from core.chat.engine import ChatEngine
-from core.chat.transcript import ChatEvent
+from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.notices import asleep_caption, sandbox_restored_notice
+from core.sandbox.local import SandboxStatus
+from core.sandbox.snapshot import VariablesReport
 from core.types import STOP_EXPLANATIONS
 
 
@@ -23,26 +25,50 @@ def _last_stop(engine: ChatEngine) -> str:
 def _restore(engine: ChatEngine) -> None:
     report = engine.session.sandbox.restore_variables()  # type: ignore[attr-defined]
     text = sandbox_restored_notice(report)
-    engine.add_event(ChatEvent(kind="notice", text=text))
+    engine.add_event(ChatEvent(kind="notice", text=text, source=SESSION_NOTICE))
     engine.tell_agent(f"[Note: {text}]")
+
+
+def _running_what(engine: ChatEngine, kernels: list[str]) -> str:
+    """What runs now: the live step's language (or "a shell command"), else the running kernels."""
+    turn = engine.turn
+    step = turn.live_step if turn is not None else None
+    if step is not None and step.tool == "execute_code":
+        return f"{step.input.get('language') or 'python'} code"
+    if step is not None and step.tool == "execute_command":
+        return "a shell command"
+    return ", ".join(kernels)
+
+
+def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesReport | None) -> str:
+    """One line on the sandbox's state: running, starting, idle (with the countdown), asleep, or not started yet."""
+    kernels = ", ".join(status.running)
+    if engine.busy:
+        what = _running_what(engine, status.running)
+        return f":material/directions_run: Running {what}" if what else ":material/hourglass_top: Starting the sandbox…"
+    if status.running:
+        left = int(status.idle_timeout - status.idle_seconds)
+        if left <= 0:
+            return f":material/timer: Sandbox running ({kernels}) · idle long enough: shutting down now"
+        return f":material/timer: Sandbox running ({kernels}) · shuts down after {timedelta(seconds=left)} more idle"
+    if status.asleep or saved is not None:
+        return f":material/bedtime: {asleep_caption(saved)}"
+    if not status.ever_started:
+        return ":material/hourglass_empty: Sandbox ready: nothing has run yet. A kernel starts at the first run."
+    return ":material/hourglass_empty: No kernel runs now: a new one starts at the next run."
 
 
 @st.fragment(run_every=15)
 def render_session_life(engine: ChatEngine) -> None:
-    """Kernels, idle countdown (or a restore button), memory and CPU, refreshed every 15 seconds."""
+    """The sandbox's state (running what, idle countdown, asleep with a restore button), memory and CPU."""
     status_of = getattr(engine.session.sandbox, "status", None)
-    if status_of is None or engine.busy:
+    if status_of is None:
         return
     status = status_of()
-    if status.running:
-        left = max(status.idle_timeout - status.idle_seconds, 0)
-        st.caption(
-            f":material/timer: Sandbox running ({', '.join(status.running)}) · shuts down after "
-            f"{timedelta(seconds=int(left))} more idle"
-        )
-    else:
-        saved = engine.session.sandbox.variables.waiting()  # type: ignore[attr-defined]
-        st.caption(f":material/bedtime: {asleep_caption(saved)}")
+    store = getattr(engine.session.sandbox, "variables", None)
+    saved = store.waiting() if store is not None and not status.running else None
+    st.caption(_life_caption(engine, status, saved))
+    if not engine.busy and not status.running and (status.asleep or saved is not None):
         st.button(
             "Restore sandbox",
             key="session_life_restore",

@@ -24,7 +24,7 @@ import pandas as pd
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from core.chat.transcript import ChatEvent
+from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.errors import FileNotFoundInSandbox
 from core.types import PLOTLY_JSON, STDERR, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
 from core.workspace.base import Workspace
@@ -36,7 +36,16 @@ DENO_LANGUAGES = {"javascript": "JavaScript", "typescript": "TypeScript"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 LANGUAGE_INFO = {"name": "python", "mimetype": "text/x-python", "file_extension": ".py", "pygments_lexer": "ipython3"}
 MATERIAL_ICON = re.compile(r":material/[a-z0-9_]+:\s*")
+LEGACY_SESSION_NOTICES = ("The conversation was reopened:", "The sandbox was restored:")
 TEXT_FALLBACKS = {PLOTLY_JSON: "<Plotly figure>", "image/png": "<Figure>", "image/jpeg": "<Figure>"}
+
+
+def is_session_notice(event: ChatEvent) -> bool:
+    """Whether a notice is about the sandbox's life (reopened, restored), which the notebook leaves out.
+
+    Transcripts written before such notices were marked are recognised by their wording.
+    """
+    return event.source == SESSION_NOTICE or event.text.startswith(LEGACY_SESSION_NOTICES)
 
 
 def export_file_name(title: str, suffix: str) -> str:
@@ -163,7 +172,7 @@ def _run_step(record: ToolRecord, cells: _Cells) -> None:
         cells.markdown(_markdown_step(note, code, language, result))
     elif language in DENO_LANGUAGES:
         note = f"This {DENO_LANGUAGES[language]} ran in Deno; Jupyter does not re-run it."
-        cells.markdown(_markdown_step(note, code, "javascript", result))
+        cells.markdown(_markdown_step(note, code, language, result))
     elif language == "bash":
         cells.code(f"%%bash\n{code}", result, command=code)
     elif language == "python":
@@ -237,7 +246,7 @@ def transcript_to_notebook(events: list[ChatEvent], *, title: str = "") -> Noteb
             cells.markdown("\n".join(f"> {line}".rstrip() for line in f"**You:** {text}".splitlines()))
         elif event.kind == "assistant" and event.text.strip():
             cells.markdown(event.text)
-        elif event.kind == "notice" and event.text.strip():
+        elif event.kind == "notice" and event.text.strip() and not is_session_notice(event):
             cells.markdown(_italic(event.text))
         elif event.kind == "tool" and event.tool is not None:
             if event.tool.tool in ("execute_code", "execute_command"):

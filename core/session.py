@@ -202,8 +202,21 @@ class _IdleReaper:
     def _loop() -> None:
         while True:
             sweep_idle_sessions()
-            timeouts = [s.settings.idle_timeout for s in list(_OPEN_SESSIONS)] or [60.0]
-            time.sleep(min(max(min(timeouts) / 4, 0.5), 30))
+            time.sleep(next_sweep_in())
+
+
+def next_sweep_in() -> float:
+    """Seconds until the next session with running kernels reaches its idle timeout (0.5 to 30).
+
+    The reaper wakes then, so a session sleeps when its countdown in the side panel reaches zero.
+    """
+    now = time.monotonic()
+    waits = [
+        session.settings.idle_timeout - (now - session.sandbox.last_used)
+        for session in list(_OPEN_SESSIONS)
+        if getattr(session.sandbox, "running_kernels", lambda: True)()
+    ]
+    return min(max(min(waits, default=30.0), 0.5), 30.0)
 
 
 def sweep_idle_sessions() -> int:

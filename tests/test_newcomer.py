@@ -1,11 +1,13 @@
 """What a newcomer trips over (issue 12), on the chat page under AppTest with real sandboxes.
 
 The conversation list, confirmed deletes that say what went, the uploader that empties itself and lists refusals,
-"Save to workspace" for sandbox files, and icon buttons with names.
+"Save to workspace" for sandbox files, icon buttons with names, notices said once and only when true, and the
+sandbox's true state in the side panel.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
@@ -14,7 +16,11 @@ from components.conversations import UNTITLED
 from components.side_panel import widget_key
 from components.state import engine_registry
 from core.chat.engine import ChatEngine
-from tests.conftest import make_zip, send
+from core.chat.transcript import SESSION_NOTICE, ChatEvent
+from core.notebook import transcript_to_notebook
+from core.session import Session, next_sweep_in
+from core.types import ExecutionResult, ToolRecord
+from tests.conftest import close_app_engines, make_zip, run_until_idle, send
 
 
 def _engine() -> ChatEngine:
@@ -107,3 +113,98 @@ def test_the_uploader_empties_itself_and_lists_what_it_refused_and_why(make_app:
     assert refused.startswith("**evil.zip** was refused: 'evil.zip' contains an entry named '../../evil.txt'")
     assert (_engine().session.sandbox.root / "sales" / "q1.csv").exists()
     assert any("Upload refused" in str(e.value) for e in app.main.error)  # the chat says it too
+
+
+# -- notices: said once, only when true, kept out of the notebook ---------------------------------------
+
+
+def _reopen(make_app: Callable[..., AppTest], conversation_id: str) -> AppTest:
+    """The conversation after an app restart: its engine is closed, a new page opens it again."""
+    close_app_engines()
+    app = make_app(None)
+    app.query_params["c"] = conversation_id
+    return app.run()
+
+
+def _reopened_notices(app: AppTest) -> list[str]:
+    return [str(i.value) for i in app.main.info if str(i.value).startswith("The conversation was reopened")]
+
+
+def test_a_reopened_conversation_says_so_once_and_the_notebook_leaves_it_out(
+    make_app: Callable[..., AppTest],
+) -> None:
+    app = make_app(None)
+    app.run()
+    send(app, "!echo only a shell command")
+    conversation_id = _conversation_id(app)
+    assert _reopened_notices(_reopen(make_app, conversation_id)) == []  # no variables ever existed
+
+    app = _reopen(make_app, conversation_id)
+    send(app, "```python\nkept = 41\n```")
+    for _ in range(3):  # app restarts with nothing run in between
+        app = _reopen(make_app, conversation_id)
+    assert len(_reopened_notices(app)) == 1
+    events = _engine().transcript.events()
+    assert events[-1].source == SESSION_NOTICE
+    cells = [cell.source for cell in transcript_to_notebook(events).cells]
+    assert not [cell for cell in cells if "reopened" in cell]
+
+
+def test_the_notebook_fences_typescript_as_typescript_and_skips_old_reopened_notices() -> None:
+    legacy = "The conversation was reopened: its files are all here, but variables from before were lost."
+    code = {"code": "const n: number = 1", "language": "typescript"}
+    step = ToolRecord(tool="execute_code", input=code, status="success", text="1", result=ExecutionResult("1\n"))
+    events = [ChatEvent(kind="tool", tool=step), *[ChatEvent(kind="notice", text=legacy)] * 4]
+    (cell,) = transcript_to_notebook(events).cells
+    assert "```typescript\nconst n: number = 1\n```" in cell.source
+
+
+# -- the sandbox's life, as it is ------------------------------------------------------------------------
+
+
+def _life(app: AppTest) -> str:
+    return "\n".join(str(c.value) for c in app.sidebar.caption)
+
+
+def _has_restore(app: AppTest) -> bool:
+    return any(b.key == "session_life_restore" for b in app.button)
+
+
+def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    assert "Sandbox ready: nothing has run yet" in _life(app) and not _has_restore(app)
+
+    app.chat_input[0].set_value("```python\nimport time\ntime.sleep(2)\n```").run()
+    assert "Running python code" in _life(app) and not _has_restore(app)
+    run_until_idle(app)
+    assert "Sandbox running (python) · shuts down after" in _life(app)
+
+    sandbox = _engine().session.sandbox
+    sandbox.last_used -= sandbox.settings.idle_timeout + 1  # the countdown reached zero; the reaper comes next
+    app.run()
+    assert "idle long enough: shutting down now" in _life(app)
+    sandbox.sleep(idle_seconds=sandbox.settings.idle_timeout + 1)
+    app.run()
+    assert "The sandbox is asleep" in _life(app) and _has_restore(app)
+
+
+def test_the_reaper_wakes_when_the_next_countdown_ends(session: Session) -> None:
+    assert next_sweep_in() == 30  # no kernel runs: nothing to wait for
+    session.sandbox.start_kernel()  # type: ignore[attr-defined]
+    session.sandbox.last_used = time.monotonic() - session.settings.idle_timeout + 2
+    assert 0.5 <= next_sweep_in() <= 2
+
+
+def test_the_idle_note_comes_before_the_error_it_explains(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    send(app, "```python\nanswer = 42\n```")
+    _engine().session.sandbox.sleep(idle_seconds=70)
+    send(app, "```python\nprint(answer + undefined_name)\n```")
+    step = [e for e in app.main.expander if str(e.label).startswith("Ran python code")][-1]
+    kinds = [child.type for child in step.children.values() if child.type in ("alert", "info", "error")]
+    texts = [str(getattr(child, "value", "")) for child in step.children.values()]
+    note = next(text for text in texts if "idle for 1 minute," in text)
+    error = next(text for text in texts if text.startswith("NameError"))
+    assert texts.index(note) < texts.index(error), kinds

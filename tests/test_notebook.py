@@ -210,7 +210,7 @@ def test_steps_that_cannot_rerun_become_notes() -> None:
     assert "does not re-run" in stopped and "```\nstarted\n```" in stopped
     assert (
         "TypeScript ran in Deno" in typescript
-        and "````javascript\nconst s: string = '```'\n````" in typescript
+        and "````typescript\nconst s: string = '```'\n````" in typescript
         and "```\nok\n```" in typescript
     )
     assert read == "*Read `code-interpreter/a.csv` from the workspace failed: Workspace file not found*"

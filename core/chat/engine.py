@@ -21,7 +21,7 @@ from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
 
 from core.chat.approval import Answer, StepApproval
-from core.chat.transcript import ChatEvent
+from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.conversations import ConversationStore
 from core.formatting import describe_execution
@@ -222,14 +222,19 @@ class ChatEngine:
             turn.update(events=[*turn.events, event])
 
     def note_resumed(self) -> None:
-        """Say in the chat (and to the agent) what a reopened conversation kept: files, and which variables."""
+        """Say in the chat (and to the agent) what a reopened conversation kept: files, and which variables.
+
+        Said once: not again while nothing happened in the conversation since the last such notice.
+        """
         events = self.transcript.events()
+        if events and events[-1].source == SESSION_NOTICE:
+            return
         if any(event.kind == "tool" and event.tool and event.tool.tool == "execute_code" for event in events):
             store = getattr(self.session.sandbox, "variables", None)
             text = reopened_notice(store.waiting() if store else None, keeps_variables=store is not None)
             if not text:
                 return
-            self.add_event(ChatEvent(kind="notice", text=text))
+            self.add_event(ChatEvent(kind="notice", text=text, source=SESSION_NOTICE))
             self.tell_agent(f"[Note: {text}]")
 
     def tell_agent(self, text: str) -> None:

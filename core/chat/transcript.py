@@ -20,6 +20,9 @@ from core.objects import ObjectStore
 from core.types import ExecutionError, ExecutionResult, RichOutput, StopReason, ToolRecord
 
 EventKind = Literal["user", "assistant", "tool", "notice"]
+SESSION_NOTICE = "session"
+"""The ``source`` of notices about the sandbox's life (a reopened conversation, a restored sandbox): the chat shows
+them, exports leave them out, and one is not repeated while nothing happened after it."""
 
 
 @dataclass
@@ -31,7 +34,8 @@ class ChatEvent:
         text: The message, answer or notice text.
         tool: The tool step, for ``tool`` events.
         level: For notices: ``info``, ``warning`` or ``error``.
-        source: Who ran a tool step: ``agent`` or ``direct`` (the person, without the model).
+        source: Who ran a tool step: ``agent`` or ``direct`` (the person, without the model); for notices,
+            :data:`SESSION_NOTICE` marks one about the sandbox's life.
         created: Seconds since the epoch.
 
     """

@@ -42,6 +42,16 @@ class KernelLife:
         self._stopped: dict[str, float | None] = {}  # stopped on purpose: kind to idle seconds (None: closed)
         self._has_variables = False
 
+    @property
+    def asleep(self) -> bool:
+        """Whether kernels were stopped on purpose (idleness) and have not started again."""
+        return bool(self._stopped)
+
+    @property
+    def ever_started(self) -> bool:
+        """Whether any kernel was started in this sandbox."""
+        return bool(self._started)
+
     def started(self, kind: str) -> str:
         """Note a new kernel; returns the note its first result carries ("" for none)."""
         note = ""

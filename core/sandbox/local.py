@@ -60,6 +60,8 @@ class SandboxStatus:
         memory_used: Bytes used now by the whole sandbox, where the host tells.
         memory_limit: The session's memory limit in bytes.
         cpu_seconds: CPU time used so far, where the host tells.
+        asleep: Whether kernels were shut down on purpose (idleness) and none started since.
+        ever_started: Whether any kernel was started (a new sandbox has run nothing yet).
 
     """
 
@@ -69,6 +71,8 @@ class SandboxStatus:
     memory_used: int | None
     memory_limit: int
     cpu_seconds: float | None
+    asleep: bool = False
+    ever_started: bool = True
 
 
 class LocalSandbox:
@@ -367,6 +371,8 @@ class LocalSandbox:
             memory_used=self.isolation.limits.memory_used(),
             memory_limit=self.settings.memory_limit_mb * MB,
             cpu_seconds=self.isolation.limits.cpu_seconds(),
+            asleep=self.life.asleep,
+            ever_started=self.life.ever_started,
         )
 
     def memory_used(self) -> int | None:
