@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from core.sandbox.base import Sandbox
 
-MAX_WALKED = 20_000
+MAX_WALKED = 10_000
 MAX_CHANGED = 500
 """At most this many changed paths are kept per step (the first in path order)."""
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)  # Linux's number; Python does not name it
