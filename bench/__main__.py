@@ -22,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import browser, chat_turn, engine, sessions, side_panel, variables
+from bench import browser, chat_turn, engine, previews, sessions, side_panel, variables
 from bench.common import ROOT, Row, machine, progress, report
 from core.sandbox.pool import close_pools
 
@@ -33,6 +33,7 @@ BENCHMARKS = (
     chat_turn.bench_chat_turn,
     browser.bench_browser,
     variables.bench_variables,
+    previews.bench_previews,
 )
 
 
