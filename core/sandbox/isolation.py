@@ -131,7 +131,8 @@ class Isolation:
         self.resolv_conf = dirs.runtime / "resolv.conf"
         self.resolv_conf.write_text(self.network.resolv_conf())
         self._write_identity_files()
-        self.packages: LayerState = layer_for(settings).ensure()
+        self.layer = layer_for(settings)
+        self.layer.ensure()
 
     @staticmethod
     def _choose_bwrap(settings: Settings) -> bool:
@@ -145,6 +146,11 @@ class Isolation:
                 "INTERPRETER_ISOLATION=auto to run with reduced isolation."
             )
         return works
+
+    @property
+    def packages(self) -> LayerState:
+        """The admin packages' layer as it stands now (processes started once it is ready see it)."""
+        return self.layer.state()
 
     @property
     def root_in_sandbox(self) -> str:

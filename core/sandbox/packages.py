@@ -120,7 +120,10 @@ def layer_key(requirements: tuple[str, ...], index_url: str) -> str:
 def explain_failure(result: ExecutionResult, requirements: tuple[str, ...], index_url: str) -> str:
     """Why pip could not install the requirements, in plain words, and what happens now."""
     output = f"{result.stdout}\n{result.stderr}"
-    after = f" Sandboxes start without {' '.join(requirements)}; the install is tried again in 5 minutes."
+    after = (
+        f" Sandboxes start without {' '.join(requirements)}; the install is tried again when a sandbox starts "
+        f"{RETRY_SECONDS / 60:.0f} minutes from now or later."
+    )
     if result.stopped is not None:
         return (
             f"Installing the admin packages took longer than {INSTALL_TIMEOUT / 60:.0f} minutes and was stopped."
