@@ -223,6 +223,7 @@ class JupyterKernel(abc.ABC):
         self.process: subprocess.Popen[bytes] | None = None
         self.client: BlockingKernelClient | None = None
         self.interrupt_requested = False
+        self._sockets = self.socket_prefix
 
     def start(self) -> None:
         """Start the kernel, wait until it answers and run the prelude.
@@ -232,6 +233,9 @@ class JupyterKernel(abc.ABC):
 
         """
         key = secrets.token_hex(16)
+        # Sockets of its own: a kernel stopped just before may take a moment to die, and a client connecting to
+        # its sockets would get its messages (signed with the old key).
+        self._sockets = f"{self.socket_prefix}-{secrets.token_hex(4)}"
         runtime = self.isolation.dirs.runtime
         inner_file = self._write_connection_file(
             f"{self.socket_prefix}-kernel.json", self.isolation.runtime_in_sandbox, key
@@ -284,7 +288,7 @@ class JupyterKernel(abc.ABC):
     def _write_connection_file(self, name: str, folder: str, key: str) -> str:
         info: dict[str, str | int] = {
             "transport": "ipc",
-            "ip": f"{folder}/{self.socket_prefix}",
+            "ip": f"{folder}/{self._sockets}",
             "key": key,
             "signature_scheme": "hmac-sha256",
         }
