@@ -11,7 +11,10 @@ page set-up, the optional login gate, and navigation over the pages.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 
 import streamlit as st
 from starlette.middleware import Middleware
@@ -25,6 +28,7 @@ from components.auth import (
 )
 from core.config import Settings
 from core.privacy import make_data_private
+from core.session import close_all_sessions
 from core.web_guard import HostGuard, startup_refusal
 
 
@@ -37,6 +41,16 @@ def guarded_middleware() -> list[Middleware]:
         print(refusal, file=sys.stderr)
         raise SystemExit(2)
     return [Middleware(HostGuard, allowed=settings.allowed_hosts)]
+
+
+@contextlib.asynccontextmanager
+async def save_at_shutdown(_app: object) -> AsyncIterator[None]:
+    """When the server stops (Ctrl+C, SIGTERM), close every session first: their Python variables are saved.
+
+    The server re-raises the stopping signal after its shutdown, so exit handlers do not run.
+    """
+    yield
+    await asyncio.to_thread(close_all_sessions)
 
 
 def frame() -> None:
@@ -58,4 +72,4 @@ def frame() -> None:
 if __name__ == "__main__":
     frame()
 else:  # imported by the server that `streamlit run app.py` starts
-    app = st.App(__file__, middleware=guarded_middleware())
+    app = st.App(__file__, middleware=guarded_middleware(), lifespan=save_at_shutdown)
