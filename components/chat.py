@@ -26,6 +26,11 @@ TOOL_TITLES = {
     "workspace_read": ("Read {path} from the workspace", "Reading {path}", "Choosing a workspace file"),
 }
 TENSES = {"done": 0, "running": 1, "writing": 2}
+EDITOR_STYLE = """<style>
+[class*="st-key-code_editor_"] textarea {
+  font-family: "Source Code Pro", ui-monospace, monospace; font-size: 0.875rem;
+}
+</style>"""
 
 
 def tool_code(tool: str, tool_input: dict[str, Any]) -> tuple[str, str]:
@@ -64,12 +69,29 @@ def as_message(code: str, language: str) -> str:
     return f"```{language}\n{code}\n```"
 
 
+def _run_edited(key: str, language: str, rerun: Callable[[str], object]) -> None:
+    """The editor's submit callback: send the edited code as a direct run and close the editor."""
+    rerun(as_message(str(st.session_state.get(f"edit_{key}", "")), language))
+    st.session_state[f"edit_open_{key}"] = False
+
+
 def _edit_and_rerun(code: str, language: str, key: str, rerun: Callable[[str], object]) -> None:
-    with st.popover("Edit and re-run", icon=":material/edit:"):
-        edited = st.text_area("Code", value=code, key=f"edit_{key}", height=220)
-        if st.button("Run", key=f"rerun_{key}", type="primary", icon=":material/play_arrow:"):
-            rerun(as_message(edited, language))
-            st.rerun()
+    """The "Edit and re-run" switch: a monospace editor as wide as the step; Ctrl+Enter runs the code."""
+    if not st.toggle("Edit and re-run", key=f"edit_open_{key}"):
+        return
+    st.html(EDITOR_STYLE)
+    lines = code.count("\n") + 1
+    with st.container(key=f"code_editor_{key}"), st.form(key=f"edit_form_{key}", border=False):
+        st.text_area("Code", value=code, key=f"edit_{key}", height=min(max(22 * lines + 30, 120), 480))
+        st.form_submit_button(
+            "Run",
+            key=f"rerun_{key}",
+            type="primary",
+            icon=":material/play_arrow:",
+            on_click=_run_edited,
+            args=(key, language, rerun),
+        )
+        st.caption("Ctrl+Enter (⌘+Enter on a Mac) in the editor runs the code too.")
 
 
 def render_tool_step(

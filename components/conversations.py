@@ -48,7 +48,7 @@ def _render_list(current_id: str) -> None:
         title = escape_markdown(shown_title(conversation))
         if conversation.id == current_id:
             with st.container(border=True, key=f"conversation_current_{conversation.id}"):
-                st.markdown(f":material/chat: **{title}**", help="The conversation shown now")
+                st.markdown(f":material/chat: **{title}**")
             continue
         st.button(
             title,

@@ -101,7 +101,7 @@ def render_uploader(engine: ChatEngine) -> None:
     limit = engine.session.settings.max_upload_mb
     key = f"uploader_{tab.upload_round}"
     st.file_uploader(
-        f"Upload files (ZIPs are unpacked; up to {limit:,} MB each)",
+        "Upload files (ZIPs are unpacked)",
         accept_multiple_files=True,
         key=key,
         on_change=_uploaded,

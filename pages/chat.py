@@ -162,9 +162,7 @@ with history_box:
             f"The model could not be set up: {escape_markdown(engine.model_error)} Code blocks you send still run."
         )
     elif engine.agent is None:
-        with st.expander(
-            "No model is configured: code blocks you send run directly. How to add a model", icon=":material/info:"
-        ):
+        with st.expander("No model is configured: code blocks you send run directly. How to add a model"):
             st.markdown(how_to_configure())
 
     render_history(engine)

@@ -25,11 +25,14 @@ def test_edit_and_rerun_a_step_runs_the_new_code_and_tells_the_agent(make_app: C
     app.run()
     send(app, "```python\nvalue = 20\nprint(value + 1)\n```")
     assert "21" in _texts(app)
+    assert not [t for t in app.text_area if t.key and t.key.startswith("edit_step_")]  # closed until asked for
+    next(t for t in app.toggle if t.label == "Edit and re-run").set_value(True).run()
     editor = next(t for t in app.text_area if t.key and t.key.startswith("edit_step_"))
     assert "print(value + 1)" in editor.value
-    editor.set_value("print(value * 2)").run()
+    editor.set_value("print(value * 2)")
     run_until_idle(next(b for b in app.button if b.key == editor.key.replace("edit_", "rerun_")).click().run())
     assert "40" in _texts(app)
+    assert not [t for t in app.text_area if t.key and t.key.startswith("edit_step_")]  # the editor closed
     assert any("print(value * 2)" in note for note in _engine(app).context_for_agent)
 
 

@@ -20,6 +20,8 @@ from core.config import Settings
 from core.sandbox.local import LocalSandbox, session_dirs
 
 logger = logging.getLogger(__name__)
+REFILL_DELAY_S = 2.0
+"""Seconds after a sandbox is taken before its replacement starts."""
 
 
 class KernelPool:
@@ -63,9 +65,12 @@ class KernelPool:
         try:
             sandbox = self._ready.get_nowait()
         except queue.Empty:
-            return None
-        finally:
             self._wake.set()
+            return None
+        # The replacement starts a little later: its kernel's start-up would slow the page that took this one.
+        refill = threading.Timer(REFILL_DELAY_S, self._wake.set)
+        refill.daemon = True
+        refill.start()
         if session_dir.exists():
             _adopt_folders(sandbox, session_dir)
         else:
