@@ -47,7 +47,7 @@ def _engine_turn(base_url: str, folder: Path) -> tuple[float, int]:
     settings = Settings(data_dir=folder / "data", kernel_pool_size=0, max_tool_calls_per_turn=4)
     store = ConversationStore(settings)
     session = open_session(store.create().id, settings)
-    choice = ModelChoice(provider="openai", base_url=base_url, model_id="gemma3-270m", max_tokens=256, temperature=0)
+    choice = ModelChoice(provider="openai", base_url=base_url, model_id="gemma3-270m", max_tokens=96, temperature=0)
     engine = ChatEngine(session, build_model(choice), "gemma", store)
     try:
         started = time.monotonic()

@@ -212,3 +212,19 @@ def test_a_stop_mid_stream_ends_the_turn_quietly(
             assert _notices(events) == ["Stopped. The sandbox kept its files and variables."]
 
     assert not [r.getMessage() for r in caplog.records if "asynchronous generator" in r.getMessage()]
+
+
+def test_complete_tool_calls_of_an_answer_cut_by_the_token_limit_still_run(session: Session) -> None:
+    """A small model repeats a call until max_tokens cuts the last one in half (seen with llama.cpp)."""
+
+    def repeating(body: dict[str, Any]) -> Reply:
+        if any(message["role"] == "tool" for message in body["messages"]):
+            return text("It is 42.")
+        calls: list[tuple[str, dict[str, Any] | str]] = [("execute_code", SIX_TIMES_SEVEN)] * 2
+        return Reply(tool_calls=[*calls, ("execute_code", '{"code": "print(6')], finish_reason="length")
+
+    with chat_completions_server(repeating) as (base_url, _):
+        answer = Agent(model=build_model(_choice(base_url)), tools=session.tools, callback_handler=None)("6*7?")
+
+    assert str(answer).strip() == "It is 42."
+    assert [record.input["code"] for record in session.history] == ["print(6 * 7)"] * 2

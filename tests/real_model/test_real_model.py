@@ -25,7 +25,7 @@ from tests.real_model.llama_server import NOT_INSTALLED, installed, llama_server
 from tests.servers import running_app
 
 pytestmark = pytest.mark.skipif(installed() is None, reason=NOT_INSTALLED)
-MODEL_SETTINGS = {"model_id": "gemma3-270m", "max_tokens": 256, "temperature": 0.0}
+MODEL_SETTINGS = {"model_id": "gemma3-270m", "max_tokens": 96, "temperature": 0.0}
 QUESTIONS = ("What is 6 * 7? Use Python.", "Now print the word hello with Python.")
 
 
@@ -64,8 +64,8 @@ def test_the_engine_runs_two_turns_with_tool_calls(
 
 def test_the_browser_shows_a_real_models_tool_call_and_a_second_turn(
     base_url: str,
-    browser: Any,
-    tmp_path: Path,  # noqa: F811
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
@@ -73,7 +73,7 @@ def test_the_browser_shows_a_real_models_tool_call_and_a_second_turn(
         "INTERPRETER_MODEL_PROVIDER": "openai",
         "INTERPRETER_OPENAI_BASE_URL": base_url,
         "INTERPRETER_MODEL_ID": "gemma3-270m",
-        "INTERPRETER_MODEL_MAX_TOKENS": "256",
+        "INTERPRETER_MODEL_MAX_TOKENS": "96",
         "INTERPRETER_MODEL_TEMPERATURE": "0",
         "INTERPRETER_MAX_TOOL_CALLS_PER_TURN": "4",
     }

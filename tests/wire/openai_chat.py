@@ -28,8 +28,11 @@ class Reply:
     """One answer: streamed text and tool calls, or an HTTP error with a JSON body."""
 
     text: list[str] = field(default_factory=list)
-    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
+    """(name, arguments): arguments as an object, or as raw text (e.g. cut short by the token limit)."""
     arguments_in_pieces: bool = True
+    finish_reason: str = ""
+    """Overrides the finish reason ("length": the token limit cut the answer)."""
     status: int = 200
     error_body: dict[str, Any] | str | None = None
     delay: float = 0.0
@@ -70,7 +73,7 @@ def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str,
 def _tool_chunks(reply: Reply) -> list[dict[str, Any]]:
     chunks = []
     for index, (name, arguments) in enumerate(reply.tool_calls):
-        encoded = json.dumps(arguments)
+        encoded = arguments if isinstance(arguments, str) else json.dumps(arguments)
         pieces = [encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]] if reply.arguments_in_pieces else []
         start = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": name}}
         start["function"]["arguments"] = "" if pieces else encoded
@@ -83,7 +86,8 @@ def chunks_of(reply: Reply) -> list[dict[str, Any]]:
     """The stream chunks of a successful reply, finish reason included."""
     chunks = [_chunk({"role": "assistant", "content": piece}) for piece in reply.text]
     chunks += _tool_chunks(reply)
-    chunks.append(_chunk({}, finish_reason="tool_calls" if reply.tool_calls else "stop"))
+    finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+    chunks.append(_chunk({}, finish_reason=finish))
     return chunks
 
 
