@@ -7,8 +7,11 @@ sandbox's true state in the side panel.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -20,7 +23,8 @@ from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.notebook import transcript_to_notebook
 from core.session import Session, next_sweep_in
 from core.types import ExecutionResult, ToolRecord
-from tests.conftest import close_app_engines, make_zip, run_until_idle, send
+from tests.conftest import REPO, close_app_engines, make_zip, run_until_idle, send
+from tests.servers import app_environment
 
 
 def _engine() -> ChatEngine:
@@ -208,3 +212,17 @@ def test_the_idle_note_comes_before_the_error_it_explains(make_app: Callable[...
     note = next(text for text in texts if "idle for 1 minute," in text)
     error = next(text for text in texts if text.startswith("NameError"))
     assert texts.index(note) < texts.index(error), kinds
+
+
+# -- the first page load -----------------------------------------------------------------------------------
+
+
+def test_the_server_imports_the_pages_modules_before_the_first_visit(tmp_path: Path) -> None:
+    """What ``streamlit run app.py`` does before it answers: importing the app makes the first page run light."""
+    modules = ["components.chat", "components.side_panel", "pandas", "plotly", "strands"]
+    probe = f"import sys, app; print([m for m in {modules!r} if m in sys.modules])"
+    env = app_environment(tmp_path / "data", INTERPRETER_ALLOW_ANONYMOUS="true")
+    output = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert output.stdout.strip().splitlines()[-1] == str(modules), output.stderr[-2000:]
