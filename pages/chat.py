@@ -93,7 +93,7 @@ def _render_queue(engine: ChatEngine) -> None:
 def _turn_state(engine: ChatEngine) -> tuple[int, bool]:
     """Which turn the engine has and whether it runs: when this changes, the whole page is drawn again."""
     turn = engine.turn
-    return (id(turn) if turn is not None else 0, turn is not None and not turn.done)
+    return (turn.number if turn is not None else 0, turn is not None and not turn.done)
 
 
 def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool]) -> None:

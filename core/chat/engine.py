@@ -176,6 +176,7 @@ class ChatEngine:
         self.transcript = store.transcript(session.conversation_id)
         self.turn: ActiveTurn | None = None
         self.queued: list[str] = []
+        self.turns_started = 0
         self.context_for_agent: list[str] = []
         self.watched_at = time.monotonic()
         self.model_choice: object = None
@@ -304,7 +305,8 @@ class ChatEngine:
 
     def _next_turn(self, text: str) -> ActiveTurn:
         """Make ``text`` the running turn: it enters the transcript (the caller holds the lock)."""
-        turn = ActiveTurn(text=text)
+        self.turns_started += 1
+        turn = ActiveTurn(text=text, number=self.turns_started)
         self.turn = turn
         self.session.sandbox.clear_interrupt()
         self.add_event(ChatEvent(kind="user", text=text))

@@ -104,6 +104,7 @@ class ActiveTurn:
 
     Attributes:
         text: The message the turn answers.
+        number: Which turn of the engine this is (1, 2, ...).
         resume: Instead of a message: the person's answers to steps that waited for them (Strands' interrupt
             responses), with which the agent carries on.
         events: The events the turn finished so far (also in the transcript).
@@ -115,6 +116,7 @@ class ActiveTurn:
     """
 
     text: str = ""
+    number: int = 0
     resume: list[dict[str, Any]] | None = None
     events: list[ChatEvent] = field(default_factory=list)
     partial_text: str = ""
