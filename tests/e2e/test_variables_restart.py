@@ -1,0 +1,55 @@
+"""Variables survive an app restart, in Chromium against the real server stopped with SIGTERM and started again."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.servers import app_environment, free_port, start_app, stop, wait_until_healthy
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
+)
+STATE = "import pandas as pd\ntable = pd.DataFrame({'n': [1, 2, 3]})\nlog = open('log.txt', 'w')"
+
+
+def _send(page: Any, text: str) -> None:
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    chat_input.wait_for()
+    chat_input.fill(text)
+    chat_input.press("Enter")
+
+
+def test_python_variables_come_back_after_the_server_restarts(browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    port, environment = free_port(), app_environment(tmp_path / "data")
+    server = start_app(port, environment)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        wait_until_healthy(port, server)
+        page.goto(f"http://127.0.0.1:{port}")
+        _send(page, f"```python\n{STATE}\n```")
+        expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible()
+        conversation = page.url
+        server.send_signal(signal.SIGTERM)  # what a service manager or Ctrl+C does
+        server.wait(timeout=60)
+
+        server = start_app(port, environment)
+        wait_until_healthy(port, server)
+        page.goto(conversation)
+        expect(page.get_by_text("were saved and come back at the next Python run").first).to_be_visible()
+        _send(page, "```python\nprint(int(table.n.sum()) * 100)\n```")
+        expect(page.get_by_text("600", exact=True).first).to_be_visible()
+        expect(page.get_by_text("(an open file)", exact=False).first).to_be_attached()
+        page.screenshot(path=str(ARTIFACTS / "variables-after-restart.png"))
+    finally:
+        context.close()
+        stop(server)
