@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # Variables of the web layer that a developer's environment must not leak into a test's server.
@@ -36,11 +37,15 @@ def app_environment(data_dir: Path, **variables: str) -> dict[str, str]:
     return env
 
 
-def start_app(port: int, env: dict[str, str], *flags: str) -> subprocess.Popen[str]:
-    """Start ``streamlit run app.py`` from the repository (its ``.streamlit/config.toml`` applies)."""
+def start_app(port: int, env: dict[str, str], *flags: str, output: Any = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start ``streamlit run app.py`` from the repository (its ``.streamlit/config.toml`` applies).
+
+    ``output`` takes the server's output: a pipe to read it (short-lived servers), or ``subprocess.DEVNULL`` for
+    a server that lives long and logs much (a full pipe would block it).
+    """
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *flags]
     return subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
 
 

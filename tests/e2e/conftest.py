@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.servers import app_environment, free_port, start_app, stop, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -39,50 +36,23 @@ STEPS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the Streamlit server exited during start-up")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the Streamlit server did not become healthy within 60 s")
-
-
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The app with the scripted model (``STEPS``), for the tests of one module: its URL and data folder."""
     folder = tmp_path_factory.mktemp("e2e")
     script = folder / "steps.json"
     script.write_text(json.dumps(STEPS))
     data_dir = folder / "data"
-    env = dict(
-        os.environ,
-        INTERPRETER_DATA_DIR=str(data_dir),
-        INTERPRETER_MODEL_PROVIDER="scripted",
-        INTERPRETER_SCRIPTED_MODEL_FILE=str(script),
-        INTERPRETER_KERNEL_POOL_SIZE="0",
+    environment = app_environment(
+        data_dir, INTERPRETER_MODEL_PROVIDER="scripted", INTERPRETER_SCRIPTED_MODEL_FILE=str(script)
     )
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server = start_app(port, environment, output=subprocess.DEVNULL)
     try:
-        wait_until_healthy(url, server)
-        yield url, data_dir
+        wait_until_healthy(port, server)
+        yield f"http://127.0.0.1:{port}", data_dir
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
 
 @pytest.fixture(scope="module")
