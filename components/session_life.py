@@ -13,6 +13,9 @@ from core.sandbox.local import SandboxStatus
 from core.sandbox.snapshot import VariablesReport
 from core.types import STOP_EXPLANATIONS
 
+REFRESH_SECONDS = 15
+BUSY_REFRESH_SECONDS = 2
+
 
 def _last_stop(engine: ChatEngine) -> str:
     for event in reversed(engine.transcript.events()):
@@ -58,9 +61,16 @@ def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesRep
     return ":material/hourglass_empty: No kernel runs now: a new one starts at the next run."
 
 
-@st.fragment(run_every=15)
 def render_session_life(engine: ChatEngine) -> None:
-    """The sandbox's state (running what, idle countdown, asleep with a restore button), memory and CPU."""
+    """The sandbox's state (running what, idle countdown, asleep with a restore button), memory and CPU.
+
+    A fragment that redraws itself every 15 seconds, every 2 while a turn runs (so its end shows soon).
+    """
+    every = BUSY_REFRESH_SECONDS if engine.busy else REFRESH_SECONDS
+    st.fragment(_render_life, run_every=every)(engine)
+
+
+def _render_life(engine: ChatEngine) -> None:
     status_of = getattr(engine.session.sandbox, "status", None)
     if status_of is None:
         return
