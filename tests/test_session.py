@@ -61,7 +61,7 @@ def test_upload_description_tells_the_agent_what_arrived(session: Session) -> No
     assert "data.zip" in message and "sales/" in message and "readme.txt" in message
 
 
-def test_idle_session_sleeps_then_resumes_with_files(
+def test_idle_session_sleeps_then_resumes_with_files_and_variables(
     make_settings: Callable[..., Settings], open_sessions: Callable[..., Session]
 ) -> None:
     session = open_sessions("idle", make_settings(idle_timeout=60))
@@ -69,9 +69,9 @@ def test_idle_session_sleeps_then_resumes_with_files(
     tools["execute_code"](code="value = 1\nopen('kept.txt', 'w').write('kept')")
     session.sandbox.last_used = time.monotonic() - 120  # as if two minutes had passed
     assert sweep_idle_sessions() >= 1
-    result = tools["execute_code"](code="print(open('kept.txt').read())\nprint('value' in dir())")
-    assert "[stdout]\nkept\nFalse" in text_of(result)
-    assert "idle for 2 minutes" in text_of(result)
+    result = tools["execute_code"](code="print(open('kept.txt').read())\nprint(value)")
+    assert "[stdout]\nkept\n1" in text_of(result)
+    assert "idle for 2 minutes" in text_of(result) and "Python variables are back: `value`." in text_of(result)
 
 
 def test_pool_gives_a_started_kernel_to_a_new_session(make_settings: Callable[..., Settings]) -> None:
