@@ -84,7 +84,7 @@ def reopened_notice(saved: VariablesReport | None, *, keeps_variables: bool) -> 
     if not keeps_variables:
         return f"{head} Variables are not kept on this sandbox backend (AgentCore): they are gone."
     if saved is None:
-        return f"{head} Variables from before were not saved (the app stopped without saving them), so they are gone."
+        return f"{head} Variables from before were not saved, so they are gone."
     if not saved.kept and not saved.lost and not saved.problem:
         return ""
     return f"{head} {variables_sentence(saved, restored=False)}"
