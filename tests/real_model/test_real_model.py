@@ -24,7 +24,10 @@ from tests.e2e.conftest import ARTIFACTS, browser  # noqa: F401  (the browser fi
 from tests.real_model.llama_server import NOT_INSTALLED, installed, llama_server
 from tests.servers import running_app
 
-pytestmark = pytest.mark.skipif(installed() is None, reason=NOT_INSTALLED)
+pytestmark = [
+    pytest.mark.skipif(installed() is None, reason=NOT_INSTALLED),
+    pytest.mark.timeout(1200),  # a 270M model on 2 shared cores: a turn of a few calls can take minutes
+]
 MODEL_SETTINGS = {"model_id": "gemma3-270m", "max_tokens": 96, "temperature": 0.0}
 QUESTIONS = ("What is 6 * 7? Use Python.", "Now print the word hello with Python.")
 
@@ -46,7 +49,7 @@ def test_the_engine_runs_two_turns_with_tool_calls(
     base_url: str, settings: Settings, open_sessions: Callable[..., Session]
 ) -> None:
     store = ConversationStore(settings)
-    session = open_sessions(store.create().id, settings.model_copy(update={"max_tool_calls_per_turn": 4}))
+    session = open_sessions(store.create().id, settings.model_copy(update={"max_tool_calls_per_turn": 3}))
     model = build_model(ModelChoice(provider="openai", base_url=base_url, **MODEL_SETTINGS))  # type: ignore[arg-type]
     engine = ChatEngine(session, model, "gemma", store)
 
@@ -75,7 +78,7 @@ def test_the_browser_shows_a_real_models_tool_call_and_a_second_turn(
         "INTERPRETER_MODEL_ID": "gemma3-270m",
         "INTERPRETER_MODEL_MAX_TOKENS": "96",
         "INTERPRETER_MODEL_TEMPERATURE": "0",
-        "INTERPRETER_MAX_TOOL_CALLS_PER_TURN": "4",
+        "INTERPRETER_MAX_TOOL_CALLS_PER_TURN": "3",
     }
     with running_app(tmp_path / "data", **variables) as (port, _):
         context = browser.new_context(viewport={"width": 1300, "height": 1000})
