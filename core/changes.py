@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,9 +42,9 @@ def _skipped(name: str) -> bool:
     return name.startswith(".") or name in SKIPPED_FOLDERS
 
 
-def _changed_in_folder(root: Path, since_ns: int) -> list[str]:
-    """Regular files under ``root`` (relative paths) changed at or after ``since_ns``."""
-    changed: list[str] = []
+def _changed_in_folder(root: Path, since_ns: int) -> dict[str, int]:
+    """Regular files under ``root`` (relative paths) changed at or after ``since_ns``, with their change times."""
+    changed: dict[str, int] = {}
     folders = [("", str(root))]
     walked = 0
     while folders and walked < MAX_WALKED:
@@ -60,11 +61,17 @@ def _changed_in_folder(root: Path, since_ns: int) -> list[str]:
                 folders.append((f"{prefix}{entry.name}/", entry.path))
             elif entry.is_file(follow_symlinks=False):
                 try:
-                    if entry.stat(follow_symlinks=False).st_ctime_ns >= since_ns:
-                        changed.append(prefix + entry.name)
+                    ctime = entry.stat(follow_symlinks=False).st_ctime_ns
                 except OSError:
                     continue
+                if ctime >= since_ns:
+                    changed[prefix + entry.name] = ctime
     return changed
+
+
+_REPORTED: weakref.WeakKeyDictionary[Sandbox, dict[str, int]] = weakref.WeakKeyDictionary()
+"""The files (and change times) the last walk of each sandbox found: a run that starts in the same clock tick as
+the previous one ended does not report that one's files again."""
 
 
 def _listing(sandbox: Sandbox) -> dict[str, tuple[int, float]]:
@@ -103,7 +110,10 @@ class ChangeTracker:
         """
         try:
             if self.root is not None:
-                paths = _changed_in_folder(self.root, self.since_ns)
+                recent = _changed_in_folder(self.root, self.since_ns)
+                reported = _REPORTED.get(self.sandbox, {})
+                paths = [path for path, ctime in recent.items() if reported.get(path) != ctime]
+                _REPORTED[self.sandbox] = recent
             elif self.before is None:
                 return []
             else:

@@ -31,7 +31,11 @@ Location = Literal["sandbox", "workspace"]
 SANDBOX_PREFIXES = ("/mnt/data/", "/sandbox/")
 WORKSPACE_PREFIXES = ("code-interpreter/", "/code-interpreter/")
 MAX_ANSWER_FILES = 20
-_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*(<[^>\n]*>|[^)\s]+)(?:\s+\"[^\"\n]*\")?\s*\)")
+MAX_LOOKUPS = 200
+"""Distinct sandbox paths one :class:`SessionFiles` looks up; later ones count as missing (a huge answer stays fast)."""
+_LINK = re.compile(
+    r"(!?)\[([^\[\]\n]{0,500})\]\(\s*(<[^<>\n]{0,2000}>|[^()<>\s]{1,2000})(?:\s+\"[^\"\n]{0,500}\")?\s*\)"
+)
 _BARE = re.compile(r"(?<![\w/.:-])(?:sandbox:)?(?:/mnt/data|/sandbox|code-interpreter)/[^\s`'\"()<>\[\]{}|*]+")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -84,6 +88,8 @@ class SessionFiles:
     def sandbox_file(self, path: str) -> FileRef | None:
         """The sandbox's regular file at ``path`` (relative to its root), or ``None``."""
         if path not in self._sandbox:
+            if len(self._sandbox) >= MAX_LOOKUPS:
+                return None
             self._sandbox[path] = self._look_up(path)
         return self._sandbox[path]
 

@@ -28,7 +28,9 @@ def test_a_step_lists_the_files_it_created_or_changed(session: Session, tools: d
         "open('__pycache__/m.pyc', 'w').write('c')\nprint(open('kept.csv').read())"
     )
     assert changed(session, tools, "execute_code", code=code) == ["edited.txt", "out/deep/report.csv"]
-    assert changed(session, tools, "execute_code", code="print(1)") == []
+    assert changed(session, tools, "execute_code", code="print(1)") == []  # at once: the last step's not again
+    time.sleep(0.03)
+    assert changed(session, tools, "execute_code", code="open('edited.txt', 'a').write('!')") == ["edited.txt"]
 
 
 def test_files_with_old_timestamps_and_shell_steps_count(session: Session, tools: dict[str, Any]) -> None:
