@@ -150,3 +150,19 @@ def test_save_to_workspace_copies_under_the_file_name(session: Session, files: S
     info = files.save_to_workspace("charts/sales.png")
     assert info.path == "sales.png" and session.workspace.read("sales.png") == b"\x89PNG fake"
     assert files.workspace_file("sales.png") is not None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "[" * 200_000 + "](" * 100_000,
+        "[a](" + "(" * 200_000,
+        "```\n" * 100_000,
+        " ".join(f"/mnt/data/x{number}.csv" for number in range(50_000)),
+        " ".join(f"[a](x{number}.csv)" for number in range(50_000)),
+    ],
+)
+def test_hostile_answers_resolve_quickly(files: SessionFiles, answer: str) -> None:
+    started = time.perf_counter()
+    link_answer(answer, files)
+    assert time.perf_counter() - started < 3
