@@ -78,17 +78,20 @@ def test_a_running_direct_step_is_live_with_its_output(make_engine: Callable[...
 def test_the_model_s_tool_call_shows_while_it_is_written(make_engine: Callable[..., ChatEngine]) -> None:
     code = "import time\n" + "\n".join(f"value_{n} = {n}" for n in range(40))
     engine = make_engine(ScriptedModel([{"tool": "execute_code", "input": {"code": code}}, {"text": "done"}]))
-    turn = engine.start_turn("go")
-    phases: set[str] = set()
-    version = -1
-    while not turn.done:
-        snapshot = turn.wait(version, 5)
-        version = snapshot.version
-        if snapshot.live_step is not None:
-            phases.add(snapshot.live_step.phase)
-            if snapshot.live_step.phase == "writing":
-                assert code.startswith(snapshot.live_step.input.get("code", ""))
-    assert phases == {"writing", "running"}
+    written: list[str] = []
+    show = engine._show_tool_call_being_written
+
+    def watch(turn: Any, tool_use: dict[str, Any]) -> None:
+        show(turn, tool_use)
+        step = turn.live_step
+        assert step is not None and step.phase == "writing"
+        written.append(step.input.get("code", ""))
+
+    engine._show_tool_call_being_written = watch  # type: ignore[method-assign]
+    events = finish(engine.start_turn("go"))
+    assert written and all(code.startswith(part) for part in written)
+    assert written[-1] == code  # the whole call was shown before it ran
+    assert [e.kind for e in events] == ["user", "tool", "assistant"]
 
 
 def test_a_turn_nobody_watches_is_stopped_with_a_notice(make_engine: Callable[..., ChatEngine]) -> None:
