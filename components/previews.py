@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.frames import render_sandboxed_html
-from core import documents
+from core import documents, pdf_preview
 from core.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated, load_table
 from core.errors import InterpreterError
 from core.text import escape_markdown
@@ -157,16 +157,16 @@ def _render_slides(data: bytes) -> None:
 
 
 def _render_pdf(data: bytes, key: str) -> None:
-    """One page as an image, with a page selector over the first :data:`core.documents.PDF_PAGES` pages."""
-    pages = documents.pdf_page_count(data)
+    """One page as an image, with a page selector over the first :data:`core.pdf_preview.PDF_PAGES` pages."""
+    pages = pdf_preview.pdf_page_count(data)
     if pages == 0:
         st.caption("The PDF has no pages.")
         return
-    shown = min(pages, documents.PDF_PAGES)
+    shown = min(pages, pdf_preview.PDF_PAGES)
     number = 1
     if shown > 1:
         number = int(st.number_input("Page", min_value=1, max_value=shown, step=1, key=key + "_page"))
-    st.image(documents.render_pdf_page(data, number - 1), caption=f"Page {number} of {pages:,}")
+    st.image(pdf_preview.render_pdf_page(data, number - 1), caption=f"Page {number} of {pages:,}")
     if pages > shown:
         st.caption(f"The first {shown} of {pages:,} pages can be previewed; download the file for the rest.")
 

@@ -1,17 +1,15 @@
-"""Office and PDF files as the side panel previews them: sheets, document text, slides, PDF pages as images.
+"""Office files as the side panel previews them: a workbook sheet by sheet, a document's text, slides.
 
-No Streamlit here: ``components/previews.py`` draws what these functions return. Every reader looks at the
-first part of a file only (the first sheets, paragraphs, slides or pages), so a large file previews as fast as a
-small one, and each result says what was left out. The bytes are untrusted: Office files are ZIP archives whose
-unpacked size is checked before any XML is parsed, PDF pages are rendered at a bounded pixel size, and PDFium
-(not thread-safe) is called under one process-wide lock.
+No Streamlit here: ``components/previews.py`` draws what these functions return (PDF pages come from
+``core/pdf_preview.py``). Every reader looks at the first part of a file only (one sheet's first rows, the first
+paragraphs or slides), so a large file previews as fast as a small one, and each result says what was left out.
+The bytes are untrusted: Office files are ZIP archives whose unpacked size is checked before any XML is parsed.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,15 +27,11 @@ TABLE_ROWS = 50
 MAX_SLIDES = 30
 PICTURES_PER_SLIDE = 4
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
-PDF_PAGES = 20
-PDF_WIDTH_PX = 900
-PDF_MAX_PIXELS = 900 * 2400
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 """An Office file whose parts unpack to more than this is not previewed (a ZIP bomb would exhaust memory)."""
 SHOWN_PICTURE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCUMENT_KINDS = {".docx": "document", ".pptx": "slides", ".pdf": "pdf"}
 
-_PDFIUM_LOCK = threading.Lock()
 _HEADING = re.compile(r"^(?:heading|überschrift|titre)\s*(\d)$", re.IGNORECASE)
 
 
@@ -140,7 +134,8 @@ def _open_office_zip(data: bytes, what: str) -> None:
         )
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
+    """The first line of an error's message, at most 200 characters (what a preview's warning quotes)."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
@@ -150,7 +145,7 @@ def _guarded(what: str, read: Any, *args: Any) -> Any:
     except DocumentPreviewError:
         raise
     except Exception as error:  # each library raises its own errors for bad bytes
-        raise DocumentPreviewError(f"it could not be read as {what}: {_first_line(error)}") from error
+        raise DocumentPreviewError(f"it could not be read as {what}: {first_line(error)}") from error
 
 
 # -- workbooks --------------------------------------------------------------------------------------------
@@ -341,71 +336,3 @@ def read_slides(data: bytes, *, max_slides: int = MAX_SLIDES) -> SlidesPreview:
         return SlidesPreview(shown, len(slides))
 
     return _guarded("a PowerPoint presentation", read)  # type: ignore[no-any-return]
-
-
-# -- PDF --------------------------------------------------------------------------------------------------
-
-
-def _open_pdf(data: bytes) -> Any:
-    import pypdfium2
-
-    try:
-        return pypdfium2.PdfDocument(data)
-    except pypdfium2.PdfiumError as error:
-        raise DocumentPreviewError(f"it could not be read as a PDF: {_first_line(error)}") from error
-
-
-def pdf_page_count(data: bytes) -> int:
-    """The number of pages of a PDF.
-
-    Raises:
-        DocumentPreviewError: When the bytes are not a readable PDF (or it is encrypted), saying why.
-
-    """
-    with _PDFIUM_LOCK:
-        document = _open_pdf(data)
-        try:
-            return len(document)
-        finally:
-            document.close()
-
-
-def _scale(width: float, height: float, max_width: int) -> float:
-    """The render scale (pixels per point) that fits the page in ``max_width`` and :data:`PDF_MAX_PIXELS`."""
-    width, height = max(width, 1.0), max(height, 1.0)
-    return min(max_width / width, (PDF_MAX_PIXELS / (width * height)) ** 0.5, 3.0)
-
-
-def render_pdf_page(data: bytes, index: int, *, max_width: int = PDF_WIDTH_PX) -> bytes:
-    """One page of a PDF as a PNG image at most ``max_width`` pixels wide.
-
-    Args:
-        data: The PDF's bytes.
-        index: The page, counted from 0.
-        max_width: The image's widest width in pixels.
-
-    Returns:
-        The PNG's bytes.
-
-    Raises:
-        DocumentPreviewError: When the PDF cannot be read or has no such page.
-
-    """
-    with _PDFIUM_LOCK:
-        document = _open_pdf(data)
-        try:
-            if not 0 <= index < len(document):
-                raise DocumentPreviewError(f"it has no page {index + 1} (it has {len(document)})")
-            page = document[index]
-            try:
-                width, height = page.get_size()
-                bitmap = page.render(scale=_scale(width, height, max_width))
-                image = bitmap.to_pil().copy()  # to_pil shares the bitmap's buffer, which close() frees
-                bitmap.close()
-            finally:
-                page.close()
-        finally:
-            document.close()
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from core import documents
+from core import documents, pdf_preview
 from core.archive import classify
 from core.documents import DocumentPreviewError
 from tests.office_files import make_docx, make_pdf, make_pptx, make_workbook
@@ -88,24 +88,24 @@ def test_many_slides_preview_the_first() -> None:
 
 def test_pdf_pages_render_as_bounded_images() -> None:
     data = make_pdf(3)
-    assert documents.pdf_page_count(data) == 3
-    image = Image.open(io.BytesIO(documents.render_pdf_page(data, 2)))
-    assert image.format == "PNG" and image.width == documents.PDF_WIDTH_PX
+    assert pdf_preview.pdf_page_count(data) == 3
+    image = Image.open(io.BytesIO(pdf_preview.render_pdf_page(data, 2)))
+    assert image.format == "PNG" and image.width == pdf_preview.PDF_WIDTH_PX
     with pytest.raises(DocumentPreviewError, match="no page 4"):
-        documents.render_pdf_page(data, 3)
+        pdf_preview.render_pdf_page(data, 3)
 
 
 def test_a_huge_pdf_page_renders_within_the_pixel_budget() -> None:
     data = make_pdf(1, width=200, height=5000)  # a very tall page (millimetres)
-    image = Image.open(io.BytesIO(documents.render_pdf_page(data, 0)))
-    assert image.width * image.height <= documents.PDF_MAX_PIXELS * 1.01
+    image = Image.open(io.BytesIO(pdf_preview.render_pdf_page(data, 0)))
+    assert image.width * image.height <= pdf_preview.PDF_MAX_PIXELS * 1.01
 
 
 def test_first_page_of_a_50_page_pdf_is_quick() -> None:
     data = make_pdf(50)
     started = time.perf_counter()
-    assert documents.pdf_page_count(data) == 50
-    documents.render_pdf_page(data, 0)
+    assert pdf_preview.pdf_page_count(data) == 50
+    pdf_preview.render_pdf_page(data, 0)
     assert time.perf_counter() - started < 2
 
 
@@ -115,7 +115,7 @@ def test_first_page_of_a_50_page_pdf_is_quick() -> None:
         (documents.read_workbook, b"not a workbook", "not an Excel workbook"),
         (documents.read_document, b"PK\x03\x04 broken", "not a Word document"),
         (documents.read_slides, b"", "not a PowerPoint presentation"),
-        (documents.pdf_page_count, b"%PDF-1.7 garbage", "could not be read as a PDF"),
+        (pdf_preview.pdf_page_count, b"%PDF-1.7 garbage", "could not be read as a PDF"),
         (documents.read_document, make_pdf(1), "not a Word document"),
     ],
 )
