@@ -12,6 +12,7 @@ from functools import partial
 import streamlit as st
 
 from components.previews import human_size, printable
+from components.side_panel import ICON_ROW
 from core.errors import InterpreterError
 from core.outputs import FileRef, SessionFiles
 from core.text import escape_markdown
@@ -39,11 +40,17 @@ def _save(files: SessionFiles, path: str) -> None:
 
 
 def _file_row(ref: FileRef, files: SessionFiles, key: str) -> None:
-    """One file: its name and size, a download button and, for sandbox files, "Save to workspace"."""
-    name, download, save = st.columns([8, 1, 1], gap="small", vertical_alignment="center")
+    """One file: its name and size, a download button and, for sandbox files, "Save to workspace".
+
+    The buttons show icons; their labels (in a row keyed like the side panel's icon rows, whose style hides them
+    on screen) are what screen readers say.
+    """
+    row = st.container(key=_key(ICON_ROW + key, "row", ref))
+    name, download, save = row.columns([8, 1, 1], gap="small", vertical_alignment="center")
+    shown = escape_markdown(printable(ref.name))
     name.caption(f":material/draft: {escape_markdown(printable(ref.shown))} · {human_size(ref.size)}")
     download.download_button(
-        "",
+        f"Download {shown}",
         data=partial(files.read, ref),
         file_name=printable(ref.name),
         mime=ref.mime_type,
@@ -54,7 +61,7 @@ def _file_row(ref: FileRef, files: SessionFiles, key: str) -> None:
     )
     if ref.location == "sandbox":
         save.button(
-            "",
+            f"Save {shown} to the workspace",
             key=_key(key, "save", ref),
             icon=":material/save:",
             help="Save to workspace",

@@ -128,11 +128,11 @@ def test_a_file_a_step_made_downloads_from_the_step_and_saves_to_the_workspace(
     step = page.locator("[data-testid=stChatMessage]").filter(has_text="Files this step created or changed (1)")
     expect(step.get_by_text("out/table.csv · 8 B")).to_be_visible()
     with page.expect_download() as download:
-        step.locator("[data-testid=stDownloadButton] button").first.click()
+        step.get_by_role("button", name="Download table.csv").first.click()
     assert download.value.suggested_filename == "table.csv"
     assert Path(download.value.path()).read_bytes() == b"a,b\n1,2\n"
 
-    step.locator("[data-testid=stButton] button").filter(has_text="save").first.click()  # icon-only: Save
+    step.get_by_role("button", name="Save table.csv to the workspace").first.click()  # icon button, named
     expect(page.get_by_text("Saved to the workspace: code-interpreter/table.csv")).to_be_visible()
     conversation_id = page.url.split("c=")[1].split("&")[0]
     saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "table.csv"
