@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from strands.models import Model
 
-from core.chat.engine import ChatEngine, parse_direct_run
+from core.chat.direct import parse_direct_run
+from core.chat.engine import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
 from core.scripted_model import ScriptedModel

@@ -6,144 +6,29 @@ stop it. What the person saw is written to the conversation's transcript as it h
 
 from __future__ import annotations
 
-import asyncio
-import re
 import threading
 import time
 from dataclasses import replace
 from typing import Any
 
 from strands import Agent
-from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.hooks import BeforeToolCallEvent
 from strands.models import Model
-from strands.session.file_session_manager import FileSessionManager
-from strands.session.session_manager import SessionManager
 
+from core.chat.agent_parts import NoticingWindow, agent_memory, run_until_complete
 from core.chat.approval import Answer, StepApproval
+from core.chat.direct import parse_direct_run
+from core.chat.prompt import SYSTEM_PROMPT
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.conversations import ConversationStore
 from core.formatting import describe_execution
 from core.models import explain_model_error, how_to_configure
 from core.notices import reopened_notice
-from core.objects import S3_RETRIES
 from core.session import Session
 from core.types import ExecutionResult, ToolRecord
 
-SYSTEM_PROMPT = """You are a data analyst and programmer with a code interpreter: a sandbox where you run code.
-
-Tools:
-- execute_code(code, language, output_filename): run Python (default), JavaScript or TypeScript. Variables persist
-  between calls (JavaScript and TypeScript share theirs).
-- execute_command(command): run a shell command (ls, pip install, curl, ...).
-- file_operations(operation, paths, content): read, write, list or remove files.
-- ci_push_to_workspace(paths): save sandbox files to the workspace, where the user can download them.
-- workspace_list(), workspace_read(path): look at what was saved.
-
-Use the tools to analyse data, compute, test and prototype. Do not use them to show or explain code, for
-simple arithmetic you can do yourself, or for anything that needs no execution.
-
-Rules:
-1. Call matplotlib.use('Agg') before importing matplotlib.pyplot: the sandbox has no display. Figures you show
-   are captured and shown to the user (and to you) automatically.
-2. Use print() for text output: stdout is how results come back.
-3. output_filename must match exactly the file name the code saves (plt.savefig, wb.save, df.to_csv).
-4. Use execute_command for shell tasks and file_operations for managing files.
-5. State persists: keep data in variables across calls instead of reloading it.
-6. Files the user uploads are already in the sandbox's working directory: use them directly.
-7. Save results the user should keep (charts, tables, reports) with output_filename or ci_push_to_workspace.
-8. Office and PDF files: openpyxl (.xlsx), python-docx (.docx), python-pptx (.pptx), fpdf2 and pypdf (.pdf).
-"""
-
-FENCED_BLOCK = re.compile(r"^\s*```([A-Za-z]*)[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
-LANGUAGE_ALIASES = {
-    "": "python", "python": "python", "py": "python", "python3": "python", "javascript": "javascript",
-    "js": "javascript", "typescript": "typescript", "ts": "typescript", "bash": "bash", "sh": "bash", "shell": "bash",
-}  # fmt: skip
 MAX_CONTEXT_CHARS = 4000
-
-
-def parse_direct_run(text: str) -> tuple[str, dict[str, Any]] | None:
-    """Recognise a message the person wants run as it is, without the model.
-
-    A message that is exactly one fenced code block (python, javascript, typescript or bash) runs that code;
-    a message starting with ``!`` runs the rest as a shell command.
-
-    Args:
-        text: The chat message.
-
-    Returns:
-        The tool name and its input, or ``None`` for an ordinary message.
-
-    """
-    stripped = text.strip()
-    if stripped.startswith("!") and len(stripped) > 1:
-        return "execute_command", {"command": stripped[1:].strip()}
-    match = FENCED_BLOCK.match(text)
-    if match is None or match.group(1).lower() not in LANGUAGE_ALIASES:
-        return None
-    language, code = LANGUAGE_ALIASES[match.group(1).lower()], match.group(2)
-    if language == "bash":
-        return "execute_command", {"command": code}
-    return "execute_code", {"code": code, "language": language}
-
-
-class NoticingWindow(SlidingWindowConversationManager):
-    """Strands' sliding window, which also says when a context overflow made it drop older messages.
-
-    Args:
-        on_overflow: Called after the history was reduced because the model said it was too long.
-
-    """
-
-    def __init__(self, on_overflow: Any) -> None:
-        super().__init__()
-        self.on_overflow = on_overflow
-
-    def reduce_context(self, agent: Any, e: Exception | None = None, **kwargs: Any) -> None:
-        """Reduce the history (Strands then retries the model call once); on an overflow, say so."""
-        super().reduce_context(agent, e=e, **kwargs)
-        if e is not None:
-            self.on_overflow()
-
-
-def _ignore_abandoned_stream_closing(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Drop one harmless report, pass on every other one.
-
-    A Stop leaves the HTTP response's nested async generators (httpx's ``aiter_bytes`` over ``aiter_raw``)
-    suspended; when the loop ends, asyncio closes all of them at once and the outer one finds the inner one
-    already being closed ("aclose(): asynchronous generator is already running"). The connection is closed
-    either way; only the report on stderr is dropped.
-    """
-    error = context.get("exception")
-    if "asyncgen" in context and isinstance(error, RuntimeError) and "already running" in str(error):
-        return
-    loop.default_exception_handler(context)
-
-
-def run_until_complete(coroutine: Any) -> None:
-    """``asyncio.run`` for a turn, without the report of response streams a Stop abandoned."""
-    with asyncio.Runner() as runner:
-        runner.get_loop().set_exception_handler(_ignore_abandoned_stream_closing)
-        runner.run(coroutine)
-
-
-def agent_memory(session: Session) -> SessionManager:
-    """Strands' session manager for the agent's messages: a folder next to the sandbox, or the S3 bucket."""
-    settings = session.settings
-    if settings.workspace_backend == "s3":
-        from botocore.config import Config
-        from strands.session.s3_session_manager import S3SessionManager
-
-        prefix = "/".join(p for p in (settings.s3_prefix.strip("/"), session.user_id, session.conversation_id) if p)
-        return S3SessionManager(
-            session_id=session.conversation_id,
-            bucket=settings.s3_bucket,
-            prefix=f"{prefix}/agent",
-            boto_client_config=Config(retries=S3_RETRIES),  # type: ignore[arg-type]
-        )
-    return FileSessionManager(session_id=session.conversation_id, storage_dir=str(session.folder / "agent"))
 
 
 class ChatEngine:
