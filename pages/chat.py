@@ -30,7 +30,7 @@ PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell 
 LIVE_REFRESH_SECONDS = 0.25
 IDLE_REFRESH_SECONDS = 2.0  # with no turn running, how often the page looks for one started elsewhere
 QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
-WINDOW_EVENTS = 24  # the latest events shown; earlier ones are behind "Show earlier steps"
+WINDOW_EVENTS = 16  # the latest events shown; earlier ones are behind "Show earlier steps"
 LIVE_EVENTS = 8  # the running turn's finished events the live area redraws (all show once the turn ends)
 SENT_KEY = "chat_sent"
 

@@ -96,11 +96,11 @@ def test_a_long_conversation_shows_its_latest_steps_and_earlier_ones_on_request(
     app.query_params["c"] = conversation.id
     app.run()
     shown = _texts(app)
-    assert "answer 59" in shown and "question 48" in shown and "answer 47" not in shown
+    assert "answer 59" in shown and "question 52" in shown and "answer 51" not in shown
     earlier = next(b for b in app.button if b.key == "show_earlier")
-    assert "96 more" in earlier.label
+    assert "104 more" in earlier.label
     earlier.click().run()
-    assert "answer 40" in _texts(app) and "answer 30" not in _texts(app)
+    assert "answer 44" in _texts(app) and "answer 40" not in _texts(app)
 
 
 def test_fresh_tabs_never_lock_a_person_out(make_app: Callable[..., AppTest]) -> None:
