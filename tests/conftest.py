@@ -115,6 +115,16 @@ def finish(turn: ActiveTurn) -> list[ChatEvent]:
             return snapshot.events
 
 
+LOGIN_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "s",
+    "client_id": "c",
+    "client_secret": "x",
+    "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+}
+"""``st.secrets["auth"]`` of a login (``st.login``) for AppTest; nothing is ever asked of the provider."""
+
+
 # -- the chat page under AppTest ------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]

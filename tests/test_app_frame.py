@@ -8,13 +8,7 @@ import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-AUTH = {
-    "redirect_uri": "http://localhost/oauth2callback",
-    "cookie_secret": "s",
-    "client_id": "c",
-    "client_secret": "x",
-    "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
-}
+from tests.conftest import LOGIN_SECRETS
 
 
 def warning_script() -> None:
@@ -34,7 +28,7 @@ def warnings_when_served_on(address: str, login: bool = False) -> list[str]:
     config.set_option("server.address", address)
     app = AppTest.from_function(warning_script, default_timeout=30)
     if login:
-        app.secrets["auth"] = AUTH
+        app.secrets["auth"] = LOGIN_SECRETS
         app.user = {"is_logged_in": True, "sub": "a", "email": "a@example.com"}
     app.run()
     assert not app.exception

@@ -10,16 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from components.auth import user_id_for
 from components.state import app_settings
-from tests.conftest import close_app_engines, send
+from tests.conftest import LOGIN_SECRETS, close_app_engines, send
 
 REPO = Path(__file__).resolve().parents[1]
-AUTH = {
-    "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "s",
-    "client_id": "c",
-    "client_secret": "x",
-    "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
-}
 ISSUER = "https://idp.example"
 
 
@@ -33,7 +26,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
 
     def make(subject: str | None) -> AppTest:
         app = AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
-        app.secrets["auth"] = AUTH
+        app.secrets["auth"] = LOGIN_SECRETS
         if subject is not None:
             app.user = {"is_logged_in": True, "sub": subject, "iss": ISSUER, "email": f"{subject}@example.com"}
         apps.append(app)

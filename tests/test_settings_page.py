@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.state import app_settings
+from tests.conftest import LOGIN_SECRETS
 from tests.wire.model_lists import model_list_server
 
 MODELS = ["llama3", "gemma", "llama3.1:latest", "claude-opus-4-1", "claude-sonnet-4-6"]
@@ -195,21 +196,12 @@ def test_the_environments_key_does_not_follow_a_new_base_url(
 
 def _login_page(email: str, verified: bool = True) -> AppTest:
     page = AppTest.from_file(PAGE, default_timeout=30)
-    page.secrets["auth"] = AUTH
+    page.secrets["auth"] = LOGIN_SECRETS
     page.user = {"is_logged_in": True, "sub": email, "iss": "https://idp.example", "email": email}
     page.user["email_verified"] = verified
     page.run()
     assert not page.exception
     return page
-
-
-AUTH = {
-    "redirect_uri": "http://localhost:8501/oauth2callback",
-    "cookie_secret": "s",
-    "client_id": "c",
-    "client_secret": "x",
-    "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
-}
 
 
 def test_with_login_only_admins_change_the_model_and_may_keep_a_key(

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
 from core.sandbox.isolation import bubblewrap_works
 from core.sandbox.local import LocalSandbox
 from core.sandbox.network import METADATA_ADDRESS, host_addresses
@@ -21,21 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 needs_bwrap = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot run on this machine")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the namespaced public network needs root")
 pytestmark = needs_bwrap
-
-
-@pytest.fixture
-def make_sandbox(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LocalSandbox]]:
-    made: list[LocalSandbox] = []
-
-    def make(name: str = "s", **overrides: object) -> LocalSandbox:
-        settings = make_settings(**overrides)
-        sandbox = LocalSandbox(settings, settings.sessions_dir / "local" / name)
-        made.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in made:
-        sandbox.close()
 
 
 class _Echo(socketserver.BaseRequestHandler):

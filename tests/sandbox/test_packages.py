@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,21 +20,6 @@ from core.text import escape_markdown
 PACKAGE = "pyjokes==0.8.3"  # tiny, pure Python, no dependencies, not in the app's environment
 VERSION = "import pyjokes\nfrom importlib.metadata import version\nprint(version('pyjokes'))"
 needs_bwrap = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot run on this machine")
-
-
-@pytest.fixture
-def make_sandbox(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., LocalSandbox]]:
-    made: list[LocalSandbox] = []
-
-    def make(name: str, **overrides: object) -> LocalSandbox:
-        settings = make_settings(**overrides)
-        sandbox = LocalSandbox(settings, settings.sessions_dir / "local" / name)
-        made.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in made:
-        sandbox.close()
 
 
 def closed_port() -> int:
