@@ -99,7 +99,8 @@ def render_text(text: str, *, stderr: bool = False, key: str = "") -> None:
 def render_output(output: RichOutput, key: str = "") -> None:
     """Render one output the way it is meant to be seen."""
     if output.is_stream:
-        render_text(str(output.data), stderr=output.mime_type == STDERR, key=key)
+        if str(output.data).strip():  # a lone newline (tqdm's last one, say) is not worth a box
+            render_text(str(output.data), stderr=output.mime_type == STDERR, key=key)
     elif output.is_image and isinstance(output.data, bytes):
         st.image(output.data)
     elif output.mime_type == TABLE_JSON and isinstance(output.data, dict):

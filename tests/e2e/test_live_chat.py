@@ -88,6 +88,7 @@ def test_outputs_keep_their_order_and_progress_bars_are_one_line(page: Any) -> N
     step = _finished_step(page, "40/40")
     bar = step.locator("[data-testid=stCode]").filter(has_text="40/40").inner_text()
     assert bar.strip().count("\n") == 0 and "|" in bar, bar
+    assert all(text.strip() for text in step.locator("[data-testid=stCode]").all_inner_texts())  # no empty boxes
 
 
 def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
