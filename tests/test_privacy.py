@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,11 @@ def test_everything_stored_is_private_and_the_sandbox_still_works(
     assert stat.S_IMODE(private.data_dir.stat().st_mode) == 0o700
     exposed = not_private(private.data_dir)
     own = ("/sandbox/", "/home/", "/tmp/")  # the sandbox's own folders, where its programs choose file modes
-    assert [entry for entry in exposed if (private.data_dir / entry.split(" ", 1)[1]).is_dir()] == []
+    # bubblewrap makes empty mount points for the app's Python inside the sandbox's /tmp when the app lives there
+    python = os.path.realpath(sys.prefix)
+    mount_points = [e for e in exposed if "/tmp/" in e and python.startswith("/tmp/" + e.split("/tmp/", 1)[1])]
+    folders = [e for e in exposed if (private.data_dir / e.split(" ", 1)[1]).is_dir() and e not in mount_points]
+    assert folders == []
     assert [entry for entry in exposed if not any(folder in f"/{entry.split(' ', 1)[1]}" for folder in own)] == []
     root = session.sandbox.root
     for made in ("made-by-python.txt", "out/deep/shell.txt", "notes/n.md", "sales/q1.csv"):
