@@ -14,6 +14,7 @@ from components.approval import render_ask_switch, render_pending_steps
 from components.chat import render_events, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
+from components.results import prefetch_result_code
 from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
@@ -170,3 +171,4 @@ with history_box:
 refresh = LIVE_REFRESH_SECONDS if engine.busy else IDLE_REFRESH_SECONDS
 with live_box:
     st.fragment(live_turn, run_every=refresh)(engine, _turn_state(engine))
+prefetch_result_code()
