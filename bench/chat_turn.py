@@ -12,11 +12,9 @@ Streamlit AppTest run of the chat page for one message (that includes AppTest's 
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 from strands import Agent
 from streamlit.testing.v1 import AppTest
 
-from bench.common import ROOT, Row, environment, progress, report
+from bench.common import ROOT, Row, environment, run_main
 from core.chat.engine import ChatEngine
 from core.config import Settings
 from core.conversations import ConversationStore
@@ -107,15 +105,8 @@ def bench_chat_turn(tmp: Path, quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "chat_turn.json")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    arguments = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-chat-turn-") as folder:
-        progress("bench_chat_turn ...")
-        rows = bench_chat_turn(Path(folder), arguments.quick)
-    report(rows, json_path=arguments.json)
-    return 0
+    """Run this benchmark alone (``--quick``, ``--json``): the command line shared by the benchmark scripts."""
+    return run_main([bench_chat_turn], "chat_turn", argv)
 
 
 if __name__ == "__main__":

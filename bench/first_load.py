@@ -22,12 +22,10 @@ same way: what Streamlit's own front end costs on this machine, which no change 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,11 +35,10 @@ from typing import TYPE_CHECKING
 from bench.common import (
     CHROMIUM,
     CHROMIUM_FLAGS,
-    ROOT,
     Row,
     free_port,
     progress,
-    report,
+    run_main,
     stop_server,
     streamlit_server,
     wait_until_healthy,
@@ -162,15 +159,8 @@ def bench_first_load(tmp: Path, quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "first_load.json", help="JSON output")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_VISITS} visits instead of {VISITS}")
-    arguments = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-first-load-") as folder:
-        progress("bench_first_load ...")
-        rows = bench_first_load(Path(folder), arguments.quick)
-    report(rows, json_path=arguments.json)
-    return 0
+    """Run this benchmark alone (``--quick``, ``--json``): the command line shared by the benchmark scripts."""
+    return run_main([bench_first_load], "first_load", argv)
 
 
 if __name__ == "__main__":
