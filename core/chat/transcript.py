@@ -97,6 +97,12 @@ def event_from_json(line: str) -> ChatEvent:
     return ChatEvent(**data, tool=tool)
 
 
+def last_events(events: list[ChatEvent], count: int) -> tuple[list[ChatEvent], int]:
+    """The last ``count`` of ``events`` and how many came before them."""
+    start = max(len(events) - count, 0)
+    return events[start:], start
+
+
 class Transcript:
     """The chat events of one conversation, appended to a JSON-lines file.
 
@@ -136,9 +142,7 @@ class Transcript:
 
     def tail(self, count: int) -> tuple[list[ChatEvent], int]:
         """The last ``count`` events and how many came before them."""
-        events = self._events()
-        start = max(len(events) - count, 0)
-        return events[start:], start
+        return last_events(self._events(), count)
 
     def _events(self) -> list[ChatEvent]:
         with self._lock:
@@ -197,9 +201,7 @@ class ObjectTranscript:
 
     def tail(self, count: int) -> tuple[list[ChatEvent], int]:
         """The last ``count`` events and how many came before them."""
-        events = self.events()
-        start = max(len(events) - count, 0)
-        return events[start:], start
+        return last_events(self.events(), count)
 
     def append(self, event: ChatEvent) -> None:
         """Add an event at the end."""
