@@ -203,7 +203,7 @@ def test_a_stop_mid_stream_ends_the_turn_quietly(
     slow = Reply(text=[f"word{n} " for n in range(60)], delay=0.05)
     with chat_completions_server(lambda body: slow) as (base_url, _):
         engine = make_engine(_choice(base_url))
-        for _ in range(3):
+        for _ in range(10):
             turn = engine.start_turn("Talk")
             while not turn.snapshot().partial_text and not turn.done:
                 time.sleep(0.02)
@@ -212,6 +212,26 @@ def test_a_stop_mid_stream_ends_the_turn_quietly(
             assert _notices(events) == ["Stopped. The sandbox kept its files and variables."]
 
     assert not [r.getMessage() for r in caplog.records if "asynchronous generator" in r.getMessage()]
+
+
+def test_a_stop_before_the_server_answers_ends_the_turn_at_once(
+    make_engine: Callable[..., ChatEngine], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server still reading a long prompt sends nothing for a while; Stop must not wait for it."""
+    silent = Reply(text=["late"], silence=30)
+    with chat_completions_server(lambda body: silent) as (base_url, requests):
+        engine = make_engine(_choice(base_url))
+        turn = engine.start_turn("Talk")
+        while not requests:
+            time.sleep(0.02)
+        stopped_at = time.monotonic()
+        engine.stop()
+        events = finish(turn)
+        waited = time.monotonic() - stopped_at
+
+    assert waited < 2, f"the turn ended {waited:.1f} s after Stop"
+    assert _notices(events) == ["Stopped. The sandbox kept its files and variables."]
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
 
 
 def test_complete_tool_calls_of_an_answer_cut_by_the_token_limit_still_run(session: Session) -> None:

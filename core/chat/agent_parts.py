@@ -1,8 +1,7 @@
-"""What the engine's Strands agent is made of besides the model: its memory, its history window, its event loop."""
+"""What the engine's Strands agent is made of besides the model: its memory and its history window."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from strands.agent.conversation_manager import SlidingWindowConversationManager
@@ -30,27 +29,6 @@ class NoticingWindow(SlidingWindowConversationManager):
         super().reduce_context(agent, e=e, **kwargs)
         if e is not None:
             self.on_overflow()
-
-
-def _ignore_abandoned_stream_closing(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Drop one harmless report, pass on every other one.
-
-    A Stop leaves the HTTP response's nested async generators (httpx's ``aiter_bytes`` over ``aiter_raw``)
-    suspended; when the loop ends, asyncio closes all of them at once and the outer one finds the inner one
-    already being closed ("aclose(): asynchronous generator is already running"). The connection is closed
-    either way; only the report on stderr is dropped.
-    """
-    error = context.get("exception")
-    if "asyncgen" in context and isinstance(error, RuntimeError) and "already running" in str(error):
-        return
-    loop.default_exception_handler(context)
-
-
-def run_until_complete(coroutine: Any) -> None:
-    """``asyncio.run`` for a turn, without the report of response streams a Stop abandoned."""
-    with asyncio.Runner() as runner:
-        runner.get_loop().set_exception_handler(_ignore_abandoned_stream_closing)
-        runner.run(coroutine)
 
 
 def agent_memory(session: Session) -> SessionManager:

@@ -6,6 +6,7 @@ stop it. What the person saw is written to the conversation's transcript as it h
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import replace
@@ -15,7 +16,7 @@ from strands import Agent
 from strands.hooks import BeforeToolCallEvent
 from strands.models import Model
 
-from core.chat.agent_parts import NoticingWindow, agent_memory, run_until_complete
+from core.chat.agent_parts import NoticingWindow, agent_memory
 from core.chat.approval import Answer, StepApproval
 from core.chat.direct import parse_direct_run
 from core.chat.prompt import SYSTEM_PROMPT
@@ -226,7 +227,7 @@ class ChatEngine:
             elif self.agent is None:
                 self.add_event(ChatEvent(kind="notice", level="warning", text=how_to_configure()))
             else:
-                run_until_complete(self._stream(turn, turn.resume or text))
+                asyncio.run(self._stream(turn, turn.resume or text))
         except Exception as exc:  # the UI shows plain words, never a traceback
             self._flush_text(turn)
             explanation = explain_model_error(exc)

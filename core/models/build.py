@@ -21,7 +21,7 @@ from core.models.choice import (
     ModelChoice,
     resolve_provider,
 )
-from core.models.providers import openai_model_class, overflow_aware
+from core.models.providers import adjusted, openai_model_class
 from core.scripted_model import LABEL, ScriptedModel, load_script
 
 _PACKAGES = {"openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
@@ -55,7 +55,7 @@ def _sampling(choice: ModelChoice, max_tokens_name: str = "max_tokens") -> dict[
 def _bedrock(choice: ModelChoice) -> Model:
     from strands.models.bedrock import BedrockModel
 
-    model_class = overflow_aware(BedrockModel)
+    model_class = adjusted(BedrockModel)
     return cast(
         Model,
         model_class(
@@ -88,7 +88,7 @@ def _anthropic(choice: ModelChoice) -> Model:
     temperature = {"temperature": choice.temperature} if choice.temperature is not None else {}
     return cast(
         Model,
-        overflow_aware(AnthropicModel)(
+        adjusted(AnthropicModel)(
             client_args={"api_key": choice.api_key},
             model_id=choice.model_id or DEFAULT_ANTHROPIC_MODEL_ID,
             max_tokens=choice.max_tokens or 4096,
@@ -103,7 +103,7 @@ def _ollama(choice: ModelChoice) -> Model:
 
     return cast(
         Model,
-        overflow_aware(OllamaModel)(choice.host or DEFAULT_OLLAMA_HOST, model_id=choice.model_id, **_sampling(choice)),
+        adjusted(OllamaModel)(choice.host or DEFAULT_OLLAMA_HOST, model_id=choice.model_id, **_sampling(choice)),
     )
 
 

@@ -7,6 +7,7 @@
   server refuses an assistant message whose content is a list of parts, and string content is what every
   server accepts), a ``tool_choice`` when tools are offered (llama-cpp-python offers no tools without one), and
   the user's extra body fields through the SDK's ``extra_body``.
+- A Stop ends every provider's stream at once, even before the server answers (:mod:`core.models.stopping`).
 
 Provider packages are imported only when their model is built (see :mod:`core.models.build`).
 """
@@ -20,6 +21,7 @@ from typing import Any
 from strands.types.exceptions import ContextWindowOverflowException
 
 from core.models.errors import is_context_overflow
+from core.models.stopping import StopsMidRequest
 
 
 class RecognisesOverflow:
@@ -103,7 +105,7 @@ def openai_model_class() -> type[Any]:
     """The OpenAI-compatible model class (imported here: the ``openai`` package is optional)."""
     from strands.models.openai import OpenAIModel
 
-    class CompatibleOpenAIModel(RecognisesOverflow, OpenAIModel):
+    class CompatibleOpenAIModel(StopsMidRequest, RecognisesOverflow, OpenAIModel):
         """Strands' OpenAI model, sending what llama.cpp, llama-cpp-python, vLLM, LM Studio and Ollama accept.
 
         Args:
@@ -140,6 +142,7 @@ def openai_model_class() -> type[Any]:
     return CompatibleOpenAIModel
 
 
-def overflow_aware(model_class: type[Any]) -> type[Any]:
-    """A subclass of a Strands model class that recognises context overflows in any wording."""
-    return type(model_class.__name__, (RecognisesOverflow, model_class), {"__doc__": model_class.__doc__})
+def adjusted(model_class: type[Any]) -> type[Any]:
+    """A subclass of a Strands model class that recognises context overflows in any wording and stops at once."""
+    bases = (StopsMidRequest, RecognisesOverflow, model_class)
+    return type(model_class.__name__, bases, {"__doc__": model_class.__doc__})

@@ -37,6 +37,8 @@ class Reply:
     error_body: dict[str, Any] | str | None = None
     delay: float = 0.0
     """Seconds between two chunks (a slow model)."""
+    silence: float = 0.0
+    """Seconds before the response starts (a server still reading a long prompt)."""
 
 
 def text(*pieces: str) -> Reply:
@@ -104,6 +106,7 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
         answer = type(self).reply(body)
+        time.sleep(answer.silence)
         if answer.status != 200:
             return self._json(answer.status, answer.error_body)
         self.send_response(200)
