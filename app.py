@@ -3,7 +3,8 @@
 ``streamlit run`` finds ``app`` below (an ``st.App``) and serves it with the guards of the web layer, set up
 before anybody is answered: stored data is made private (umask 077, ``data_dir`` 0700), the server refuses to
 listen beyond this machine without a login unless ``INTERPRETER_ALLOW_ANONYMOUS`` allows it, and only allowed host
-names are answered, over HTTP and the WebSocket (:mod:`core.web_guard`; against DNS rebinding).
+names are answered, over HTTP and the WebSocket (:mod:`core.web_guard`; against DNS rebinding). One route is
+added to Streamlit's: ``/download/<token>``, which streams large downloads from disk (:mod:`core.downloads`).
 
 Each browser session then runs this file as its main script (``__name__ == "__main__"``, as in ``AppTest``): the
 page set-up, the optional login gate, and navigation over the pages.
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 
 import streamlit as st
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 import components
 from components.auth import (
@@ -31,6 +33,7 @@ from components.auth import (
     server_address,
 )
 from core.config import Settings
+from core.downloads import download_route
 from core.privacy import make_data_private
 from core.sandbox.pool import pool_for
 from core.session import close_all_sessions
@@ -62,6 +65,12 @@ def warm_up(settings: Settings) -> None:
     importlib.import_module("streamlit.emojis")  # read when the page icon is set, the first time
 
 
+def server_routes() -> list[BaseRoute]:
+    """The routes the app adds to Streamlit's: large downloads, written to disk and streamed (``/download/…``)."""
+    folder = Settings().data_dir / "downloads"
+    return [download_route(folder, st.get_option("server.baseUrlPath"))]
+
+
 @contextlib.asynccontextmanager
 async def save_at_shutdown(_app: object) -> AsyncIterator[None]:
     """When the server stops (Ctrl+C, SIGTERM), close every session first: their Python variables are saved.
@@ -91,4 +100,4 @@ def frame() -> None:
 if __name__ == "__main__":
     frame()
 else:  # imported by the server that `streamlit run app.py` starts
-    app = st.App(__file__, middleware=guarded_middleware(), lifespan=save_at_shutdown)
+    app = st.App(__file__, routes=server_routes(), middleware=guarded_middleware(), lifespan=save_at_shutdown)

@@ -8,7 +8,8 @@ while its steps take half a second; ``--quick``: fewer repetitions):
 Prints the machine and the table on stdout, progress on stderr, and writes every figure (with samples and
 details) to the JSON file. Each part also runs on its own: ``python -m bench.engine``, ``bench.sessions``,
 ``bench.side_panel``, ``bench.chat_turn``, ``bench.browser`` (a real ``streamlit run`` driven in Chromium),
-``bench.first_load`` (the first page loads, in Chromium).
+``bench.first_load`` (the first page loads, in Chromium), ``bench.transfers`` (server memory through large uploads
+and downloads, in Chromium).
 Everything started (sessions, kernels, the kernel pool, the browser benchmark's server and browser, temporary
 folders) is stopped and removed.
 """
@@ -23,7 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import browser, chat_turn, engine, first_load, previews, sessions, side_panel, variables
+from bench import browser, chat_turn, engine, first_load, previews, sessions, side_panel, transfers, variables
 from bench.common import ROOT, Row, machine, progress, report
 from core.sandbox.pool import close_pools
 
@@ -36,6 +37,7 @@ BENCHMARKS = (
     first_load.bench_first_load,
     variables.bench_variables,
     previews.bench_previews,
+    transfers.bench_transfers,
 )
 
 

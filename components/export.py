@@ -1,13 +1,17 @@
 """Export buttons: the conversation as a Jupyter notebook, or the notebook and the workspace in one ZIP.
 
-Both downloads are lazy: the notebook and the ZIP are built only when their button is clicked. Every widget
+Both downloads are lazy: the notebook and the ZIP are built only when clicked; the ZIP, which holds the whole
+workspace, is written to disk and streamed (a download link, see :mod:`components.download_links`). Every widget
 key starts with ``export_``.
 """
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import streamlit as st
 
+from components.download_links import download_link
 from core.chat.engine import ChatEngine
 from core.conversations import DEFAULT_TITLE
 from core.notebook import export_everything, export_file_name, notebook_bytes, transcript_to_notebook
@@ -33,8 +37,8 @@ def render_export_buttons(engine: ChatEngine) -> None:
     def notebook() -> bytes:
         return notebook_bytes(transcript_to_notebook(engine.transcript.events(), title=title))
 
-    def everything() -> bytes:
-        return export_everything(engine.transcript.events(), engine.session.workspace, title=title)
+    def everything(target: BinaryIO) -> None:
+        export_everything(engine.transcript.events(), engine.session.workspace, target, title=title)
 
     st.download_button(
         "Export notebook (.ipynb)",
@@ -45,12 +49,12 @@ def render_export_buttons(engine: ChatEngine) -> None:
         icon=":material/book_2:",
         on_click="ignore",
     )
-    st.download_button(
+    session = engine.session
+    download_link(
         "Download everything (.zip)",
-        data=everything,
-        file_name=export_file_name(title, ".zip"),
-        mime="application/zip",
-        key=PREFIX + "everything",
+        (session.user_id, session.conversation_id, "everything"),
+        export_file_name(title, ".zip"),
+        "application/zip",
+        everything,
         icon=":material/folder_zip:",
-        on_click="ignore",
     )

@@ -19,6 +19,7 @@ from functools import partial
 
 import streamlit as st
 
+from components.download_links import LINK_BYTES, download_link, workspace_file_writer
 from components.previews import human_size, printable, read_and_preview
 from core.archive import classify, extension, zip_workspace
 from core.errors import InterpreterError
@@ -287,6 +288,11 @@ def _workspace_download(session: Session, info: FileInfo, label: str) -> None:
         url = session.workspace.presigned_url(info.path)  # type: ignore[attr-defined]
         st.link_button(label, url, icon=":material/download:", type="tertiary")
         return
+    if info.size > LINK_BYTES:
+        key = (session.user_id, session.conversation_id, "workspace-file", info.path)
+        writer = workspace_file_writer(session, info.path)
+        download_link(label, key, printable(info.path), info.mime_type, writer, button_type="tertiary")
+        return
     st.download_button(
         label,
         data=partial(session.workspace.read, info.path),
@@ -331,15 +337,14 @@ def render_workspace(session: Session, title: str = "") -> None:
     st.caption(
         f"{NAMESPACE}/ · {len(files):,} file{'s' if len(files) != 1 else ''} · {human_size(sum(f.size for f in files))}"
     )
-    st.download_button(
+    download_link(
         "Download all",
-        data=partial(zip_workspace, session.workspace),
-        file_name=export_file_name(title, "-workspace.zip"),
-        mime="application/zip",
-        key=PREFIX + "ws_download_all",
+        (session.user_id, session.conversation_id, "workspace"),
+        export_file_name(title, "-workspace.zip"),
+        "application/zip",
+        partial(zip_workspace, session.workspace),
         icon=":material/folder_zip:",
         disabled=not files,
-        on_click="ignore",
     )
     if not files:
         st.caption("No results yet. Files the assistant saves to the workspace appear here.")

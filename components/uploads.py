@@ -1,7 +1,8 @@
 """Uploads: files from the sidebar uploader or the chat input go into the sandbox before the next turn.
 
 The uploader empties itself once it handled its files (a new widget key per round) and lists below it what
-arrived and what was refused, with the reason; the chat says the same.
+arrived and what was refused, with the reason; the chat says the same. The server's copy of each handled file is
+released at once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import streamlit as st
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.state import holder
 from core.chat.engine import ChatEngine
@@ -82,8 +85,22 @@ def preload_uploads(engine: ChatEngine, files: Iterable[UploadedFile]) -> list[U
 def _uploaded(engine: ChatEngine, key: str) -> None:
     """The uploader's callback: handle its files, then give the tab a new, empty uploader."""
     tab = holder()
-    tab.upload_outcomes = preload_uploads(engine, st.session_state.get(key) or [])
+    files = st.session_state.get(key) or []
+    tab.upload_outcomes = preload_uploads(engine, files)
     tab.upload_round += 1
+    release(files)
+
+
+def release(files: Iterable[UploadedFile]) -> None:
+    """Free the server memory Streamlit holds for handled uploads (else it keeps every one until the tab closes).
+
+    Streamlit's chat input does the same for its own attachments once they are read.
+    """
+    context = get_script_run_ctx()
+    if context is None or not isinstance(context.uploaded_file_mgr, MemoryUploadedFileManager):
+        return  # only Streamlit's in-memory manager (the one it ships) can remove a file
+    for upload in files:
+        context.uploaded_file_mgr.remove_file(context.session_id, upload.file_id)
 
 
 def _render_outcome(outcome: UploadOutcome) -> None:

@@ -2,7 +2,7 @@
 
 No Streamlit here: ``components/side_panel.py`` draws what these functions return.
 
-- :func:`zip_workspace` packs every workspace file into one ZIP (the "Download all" button).
+- :func:`zip_workspace` streams every workspace file into one ZIP (the "Download all" link).
 - :func:`load_table` reads CSV, TSV, XLSX, Parquet and JSON bytes into a DataFrame of at most
   :data:`PREVIEW_ROWS` rows; ``frame.attrs["truncated"]`` says whether rows were left out.
 - :func:`is_plotly_json` tells a Plotly figure saved as JSON from other JSON.
@@ -13,11 +13,14 @@ No Streamlit here: ``components/side_panel.py`` draws what these functions retur
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import shutil
+import time
 import zipfile
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -28,6 +31,8 @@ from core.workspace.base import Workspace
 
 PREVIEW_ROWS = 1000
 MAX_PREVIEW_BYTES = 20 * 1024 * 1024  # bigger files are offered for download only
+COPY_CHUNK = 1024 * 1024
+"""Bytes copied at a time when a file is streamed into an archive."""
 KINDS = ("image", "table", "plotly", "html", "text", "document", "slides", "pdf", "binary")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"})
 TABLE_EXTENSIONS = frozenset({".csv", ".tsv", ".xlsx", ".parquet", ".jsonl"})
@@ -50,27 +55,38 @@ def extension(name: str) -> str:
     return PurePosixPath(name).suffix.lower()
 
 
-def zip_workspace(workspace: Workspace) -> bytes:
-    """Every workspace file in one ZIP archive (DEFLATED), under the names the workspace gives them.
+def zip_workspace(workspace: Workspace, target: BinaryIO) -> None:
+    """Write every workspace file into one ZIP archive (DEFLATED), under the names the workspace gives them.
 
-    A file deleted between listing and reading is left out.
+    Files are streamed a piece at a time, so memory does not grow with their size. A file deleted between
+    listing and reading is left out; an empty workspace gives an empty archive.
 
     Args:
         workspace: The workspace to pack.
-
-    Returns:
-        The ZIP's bytes (an empty archive when the workspace is empty).
+        target: Where the ZIP is written (a file open for writing).
 
     """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for info in workspace.list():
-            try:
-                data = workspace.read(info.path)
-            except FileNotFoundInSandbox:
-                continue
-            archive.writestr(info.path, data)
-    return buffer.getvalue()
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        add_workspace(archive, workspace)
+
+
+def add_workspace(archive: zipfile.ZipFile, workspace: Workspace, folder: str = "") -> None:
+    """Stream every workspace file into an open ZIP archive, under ``folder`` (``""`` or ending in ``/``)."""
+    for info in workspace.list():
+        try:
+            source = workspace.open(info.path)
+        except FileNotFoundInSandbox:
+            continue
+        entry = zipfile.ZipInfo(folder + info.path, date_time=_zip_time(info.modified))
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        with contextlib.closing(source), archive.open(entry, "w", force_zip64=True) as out:
+            shutil.copyfileobj(source, out, COPY_CHUNK)
+
+
+def _zip_time(modified: float) -> tuple[int, int, int, int, int, int]:
+    """A modification time as ZIP stores it (ZIP cannot say anything before 1980)."""
+    year, month, day, hour, minute, second = time.localtime(modified)[:6]
+    return (year, month, day, hour, minute, second) if year >= 1980 else (1980, 1, 1, 0, 0, 0)
 
 
 # -- tables -----------------------------------------------------------------------------------------------

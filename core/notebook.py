@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import platform
 import re
 import subprocess
 import unicodedata
 import zipfile
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import nbformat
 import pandas as pd
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from core.archive import add_workspace
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
-from core.errors import FileNotFoundInSandbox
 from core.types import PLOTLY_JSON, STDERR, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
 from core.workspace.base import Workspace
 
@@ -272,25 +271,18 @@ def notebook_bytes(nb: NotebookNode) -> bytes:
     return nbformat.writes(nb, version=nbformat.NO_CONVERT).encode("utf-8")
 
 
-def export_everything(events: list[ChatEvent], workspace: Workspace, *, title: str = "") -> bytes:
-    """One ZIP holding ``conversation.ipynb`` and every workspace file under ``workspace/``.
+def export_everything(events: list[ChatEvent], workspace: Workspace, target: BinaryIO, *, title: str = "") -> None:
+    """Write one ZIP holding ``conversation.ipynb`` and every workspace file under ``workspace/``.
+
+    Workspace files are streamed a piece at a time, so memory does not grow with their size.
 
     Args:
         events: The conversation's events.
         workspace: Its workspace (a file deleted between listing and reading is left out).
+        target: Where the ZIP is written (a file open for writing).
         title: The conversation's title.
 
-    Returns:
-        The ZIP's bytes.
-
     """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(NOTEBOOK_NAME, notebook_bytes(transcript_to_notebook(events, title=title)))
-        for info in workspace.list():
-            try:
-                data = workspace.read(info.path)
-            except FileNotFoundInSandbox:
-                continue
-            archive.writestr(f"workspace/{info.path}", data)
-    return buffer.getvalue()
+        add_workspace(archive, workspace, "workspace/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -46,15 +47,30 @@ def test_zip_workspace_round_trip(tmp_path: Path) -> None:
         workspace.write(name, data)
     (workspace.root / ".tmp-half-written").write_bytes(b"ignored")
 
-    with zipfile.ZipFile(io.BytesIO(zip_workspace(workspace))) as archive:
+    with (tmp_path / "all.zip").open("wb") as target:
+        zip_workspace(workspace, target)
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
         assert sorted(archive.namelist()) == sorted(files)
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
         assert {name: archive.read(name) for name in archive.namelist()} == files
 
 
 def test_zip_of_an_empty_workspace_is_an_empty_zip(tmp_path: Path) -> None:
-    with zipfile.ZipFile(io.BytesIO(zip_workspace(LocalWorkspace(tmp_path / "ws")))) as archive:
+    target = io.BytesIO()
+    zip_workspace(LocalWorkspace(tmp_path / "ws"), target)
+    with zipfile.ZipFile(target) as archive:
         assert archive.namelist() == []
+
+
+def test_a_file_deleted_while_zipping_is_left_out(tmp_path: Path) -> None:
+    workspace = LocalWorkspace(tmp_path / "ws")
+    workspace.write("kept.txt", b"kept")
+    listed = [*workspace.list(), replace(workspace.list()[0], path="gone.txt")]
+    workspace.list = lambda: listed  # type: ignore[method-assign]  # listed, then deleted before it was read
+    target = io.BytesIO()
+    zip_workspace(workspace, target)
+    with zipfile.ZipFile(target) as archive:
+        assert archive.namelist() == ["kept.txt"]
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,16 @@ sandbox's true state in the side panel.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.testing.v1 import AppTest
 
 from components.conversations import UNTITLED
@@ -117,6 +121,31 @@ def test_the_uploader_empties_itself_and_lists_what_it_refused_and_why(make_app:
     assert refused.startswith("**evil.zip** was refused: 'evil.zip' contains an entry named '../../evil.txt'")
     assert (_engine().session.sandbox.root / "sales" / "q1.csv").exists()
     assert any("Upload refused" in str(e.value) for e in app.main.error)  # the chat says it too
+
+
+def test_handled_uploads_leave_the_servers_memory(
+    make_app: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamlit keeps every uploaded file in memory until the tab closes, unless the app releases it."""
+    managers: list[MemoryUploadedFileManager] = []
+    keep = MemoryUploadedFileManager.add_file
+
+    def add_file(self: MemoryUploadedFileManager, *args: Any, **kwargs: Any) -> None:
+        managers.append(self)
+        keep(self, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryUploadedFileManager, "add_file", add_file)
+    app = make_app(None)
+    app.run()
+    for number in range(3):
+        (uploader,) = app.sidebar.get("file_uploader")
+        uploader.set_value([(f"data-{number}.bin", os.urandom(100_000), "application/octet-stream")]).run()
+        assert any(f"**data-{number}.bin**: 1 file in the sandbox" in str(c.value) for c in app.sidebar.caption)
+
+    assert len(managers) == 3  # AppTest gives each run its own manager; the server has one for all tabs
+    assert [file for manager in managers for files in manager.file_storage.values() for file in files] == []
+    arrived = sorted(path.name for path in _engine().session.sandbox.root.iterdir())
+    assert arrived == ["data-0.bin", "data-1.bin", "data-2.bin"]
 
 
 # -- notices: said once, only when true, kept out of the notebook ---------------------------------------

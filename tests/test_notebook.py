@@ -174,8 +174,9 @@ def test_exported_notebook_reruns_top_to_bottom(conversation: tuple[ChatEngine, 
 def test_export_everything_holds_the_notebook_and_the_workspace(conversation: tuple[ChatEngine, list[str]]) -> None:
     engine, _ = conversation
     workspace = engine.session.workspace
-    data = export_everything(engine.transcript.events(), workspace, title="Sales analysis")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    target = io.BytesIO()
+    export_everything(engine.transcript.events(), workspace, target, title="Sales analysis")
+    with zipfile.ZipFile(target) as archive:
         names = sorted(archive.namelist())
         assert names == ["conversation.ipynb", "workspace/chart.png", "workspace/notes.txt"]
         for info in workspace.list():

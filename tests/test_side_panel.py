@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, DownloadButton, Expander, Node
 
+from components.download_links import LINK_BYTES
 from components.previews import svg_data_url
 from components.side_panel import INDENT, PAGE_SIZE, RICH_PREVIEWS, widget_key
 from core.config import Settings
+from core.downloads import DOWNLOADS
 from core.session import Session
 from core.text import escape_markdown
 
@@ -199,19 +203,48 @@ def test_workspace_renders_images_tables_and_charts(session: Session, panel: Cal
     assert expander(at, "notes.txt").code[0].value == "plain notes"
 
 
+def _link(at: AppTest, label: str) -> Any:
+    (link,) = [node for node in at.get("link_button") if node.proto.label == label]
+    return link.proto
+
+
+def _fetched(url: str) -> bytes:
+    """What the server's download route would send for a link the page shows."""
+    offer = DOWNLOADS.find(url.rsplit("/", 1)[1])
+    assert offer is not None, f"{url} is not an offered download"
+    target = io.BytesIO()
+    offer.write(target)
+    return target.getvalue()
+
+
 def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[], AppTest]) -> None:
     at = panel()
-    (download_all,) = [b for b in downloads(at) if b.label == "Download all"]
-    assert download_all.disabled
+    assert _link(at, "Download all").disabled
 
     session.workspace.write("a.txt", b"a")
     session.workspace.write("b.csv", b"x\n1\n")
     at.run()
     assert_clean(at)
-    (download_all,) = [b for b in downloads(at) if b.label == "Download all"]
-    assert not download_all.disabled
+    download_all = _link(at, "Download all")
+    assert not download_all.disabled and download_all.url.startswith("/download/")
+    with zipfile.ZipFile(io.BytesIO(_fetched(download_all.url))) as archive:
+        assert {name: archive.read(name) for name in archive.namelist()} == {"a.txt": b"a", "b.csv": b"x\n1\n"}
+    at.run()
+    assert _link(at, "Download all").url == download_all.url  # a redrawn page keeps its link
     keys = {b.key for b in downloads(at)}
     assert {widget_key("ws_download", "a.txt"), widget_key("ws_download", "b.csv")} <= keys
+
+
+def test_a_large_workspace_file_downloads_through_a_link(session: Session, panel: Callable[[], AppTest]) -> None:
+    big = os.urandom(LINK_BYTES + 1)
+    session.workspace.write("big.bin", big)
+    for index in range(RICH_PREVIEWS):  # big.bin becomes an older file, listed with its download
+        session.workspace.write(f"new-{index}.txt", b"n")
+    at = panel()
+    assert_clean(at)
+    assert widget_key("ws_download", "big.bin") not in {b.key for b in downloads(at)}
+    (link,) = [node.proto for node in at.get("link_button") if node.proto.label.startswith("big.bin")]
+    assert _fetched(link.url) == big
 
 
 def test_bad_table_shows_a_warning_not_an_exception(session: Session, panel: Callable[[], AppTest]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from core.errors import InvalidPathError
 from core.types import FileInfo
@@ -87,6 +87,10 @@ class Workspace(Protocol):
 
     def read(self, name: str) -> bytes:
         """Return the bytes of one file; raises ``FileNotFoundInSandbox`` when it does not exist."""
+        ...
+
+    def open(self, name: str) -> BinaryIO:
+        """One file, open for reading a piece at a time; raises ``FileNotFoundInSandbox`` when it does not exist."""
         ...
 
     def write(self, name: str, data: bytes) -> FileInfo:

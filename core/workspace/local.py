@@ -7,6 +7,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from core.errors import FileNotFoundInSandbox, InvalidPathError
 from core.types import FileInfo, guess_mime_type
@@ -105,6 +106,17 @@ class LocalWorkspace:
             FileNotFoundInSandbox: When there is no such file (symbolic links count as missing).
 
         """
+        with self.open(name) as handle:
+            return handle.read()
+
+    def open(self, name: str) -> BinaryIO:
+        """One file, open for reading: a regular file in the folder, never followed through a symbolic link.
+
+        Raises:
+            InvalidPathError: When the name is refused.
+            FileNotFoundInSandbox: When there is no such file (symbolic links count as missing).
+
+        """
         bare = validate_name(name)
         try:
             fd = os.open(self.root / bare, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
@@ -113,8 +125,7 @@ class LocalWorkspace:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO, ...
             os.close(fd)
             raise _not_found(bare)
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read()
+        return os.fdopen(fd, "rb")
 
     def write(self, name: str, data: bytes) -> FileInfo:
         """Store a file atomically, replacing any file of the same name.

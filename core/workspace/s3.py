@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote
 
 from botocore.exceptions import (
@@ -206,6 +206,12 @@ class S3Workspace:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
             with contextlib.closing(body):
                 return bytes(body.read())
+
+    def open(self, name: str) -> BinaryIO:
+        """One file, open for reading: its bytes arrive as they are read (close it when done)."""
+        bare, key = self._key(name)
+        with self._errors(bare):
+            return cast(BinaryIO, self.client.get_object(Bucket=self.bucket, Key=key)["Body"])
 
     def write(self, name: str, data: bytes) -> FileInfo:
         """Store a file with one PUT (atomic), replacing any file of that name; the time is the server's."""

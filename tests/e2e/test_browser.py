@@ -72,10 +72,16 @@ def test_upload_chat_chart_table_downloads_and_reload(
     with page.expect_download() as chart_download:
         sidebar.get_by_role("button", name="Download", exact=True).first.click()
     assert Path(chart_download.value.path()).read_bytes() == saved.read_bytes()
-    with page.expect_download() as everything:
-        sidebar.get_by_role("button", name="Download all").click()
-    with zipfile.ZipFile(everything.value.path()) as archive:
+    with page.expect_download() as workspace_zip:  # a link: the server writes the ZIP to disk and streams it
+        sidebar.get_by_role("link", name="Download all").click()
+    with zipfile.ZipFile(workspace_zip.value.path()) as archive:
         assert archive.read("chart.png") == saved.read_bytes()
+    with page.expect_download() as everything:
+        sidebar.get_by_role("link", name="Download everything (.zip)").click()
+    with zipfile.ZipFile(everything.value.path()) as archive:
+        assert archive.read("workspace/chart.png") == saved.read_bytes()
+        assert "groupby('month'" in archive.read("conversation.ipynb").decode()
+    assert not list((data_dir / "downloads").iterdir())  # sent, then deleted
     with page.expect_download() as notebook_download:
         sidebar.get_by_role("button", name="Export notebook (.ipynb)").click()
     notebook = json.loads(Path(notebook_download.value.path()).read_text())

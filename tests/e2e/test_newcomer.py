@@ -53,7 +53,7 @@ def test_a_first_session_without_a_model(browser: Any, app_url: str) -> None:
         sidebar.get_by_role("button", name="Export notebook (.ipynb)").click()
     sidebar.get_by_role("tab", name="Workspace").click()
     with page.expect_download() as everything:
-        sidebar.get_by_role("button", name="Download all").click()
+        sidebar.get_by_role("link", name="Download all").click()
     stem = notebook.value.suggested_filename.removesuffix(".ipynb")
     assert everything.value.suggested_filename == f"{stem}-workspace.zip"
 

@@ -6,6 +6,9 @@ returns a fresh, empty backend instance.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import pytest
 
 from core.errors import FileNotFoundInSandbox, InvalidPathError
@@ -64,6 +67,15 @@ class WorkspaceContract:
         data = bytes(range(256)) * 4 + b"\r\n\x00\xff"
         workspace.write("all-bytes.bin", data)
         assert workspace.read("all-bytes.bin") == data
+
+    def test_open_reads_the_exact_bytes_a_piece_at_a_time(self, workspace: Workspace) -> None:
+        data = os.urandom(3 * 1024 * 1024 + 5)
+        workspace.write("big.bin", data)
+        with contextlib.closing(workspace.open("big.bin")) as source:
+            pieces = list(iter(lambda: source.read(1024 * 1024), b""))
+        assert b"".join(pieces) == data and len(pieces) == 4
+        with pytest.raises(FileNotFoundInSandbox, match=r"nope\.bin"):
+            workspace.open("nope.bin")
 
     def test_empty_file(self, workspace: Workspace) -> None:
         assert workspace.write("empty.txt", b"").size == 0
