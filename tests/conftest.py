@@ -94,6 +94,12 @@ def send(app: AppTest, text: str) -> AppTest:
     return run_until_idle(app)
 
 
+def link_button(app: AppTest, label: str) -> Any:
+    """The one link button labelled ``label`` (its proto: ``label``, ``url``, ``disabled``)."""
+    (link,) = [node.proto for node in app.get("link_button") if node.proto.label == label]
+    return link
+
+
 def run_until_idle(app: AppTest, timeout: float = 90) -> AppTest:
     """Rerun the page until no turn runs (a browser's live fragment would do this by itself)."""
     deadline = time.monotonic() + timeout

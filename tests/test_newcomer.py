@@ -27,7 +27,7 @@ from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.notebook import transcript_to_notebook
 from core.session import Session, next_sweep_in
 from core.types import ExecutionResult, ToolRecord
-from tests.conftest import REPO, close_app_engines, make_zip, run_until_idle, send
+from tests.conftest import REPO, close_app_engines, link_button, make_zip, run_until_idle, send
 from tests.servers import app_environment
 
 
@@ -81,8 +81,7 @@ def test_a_sandbox_file_can_be_saved_to_the_workspace_without_a_model(make_app: 
     app = make_app(None)
     app.run()
     send(app, "!mkdir -p out && echo 'a,b' > out/table.csv")
-    download_all = next(b for b in app.get("download_button") if b.key == "side_panel_ws_download_all")
-    assert download_all.proto.disabled
+    assert link_button(app, "Download all").disabled
     app.session_state[widget_key("sb_folder", "out")] = True
     app.run()
     save = _button(app, widget_key("sb_save", "out/table.csv"))
@@ -90,8 +89,7 @@ def test_a_sandbox_file_can_be_saved_to_the_workspace_without_a_model(make_app: 
     save.click().run()
     assert _engine().session.workspace.read("table.csv") == b"a,b\n"
     assert [s.value for s in app.success] == ["out/table.csv saved as code-interpreter/table.csv in the workspace."]
-    download_all = next(b for b in app.get("download_button") if b.key == "side_panel_ws_download_all")
-    assert not download_all.proto.disabled
+    assert not link_button(app, "Download all").disabled
 
 
 def test_file_buttons_are_named_after_their_action_and_file(make_app: Callable[..., AppTest]) -> None:

@@ -24,6 +24,7 @@ from core.config import Settings
 from core.downloads import DOWNLOADS
 from core.session import Session
 from core.text import escape_markdown
+from tests.conftest import link_button
 
 matplotlib.use("Agg")
 
@@ -203,11 +204,6 @@ def test_workspace_renders_images_tables_and_charts(session: Session, panel: Cal
     assert expander(at, "notes.txt").code[0].value == "plain notes"
 
 
-def _link(at: AppTest, label: str) -> Any:
-    (link,) = [node for node in at.get("link_button") if node.proto.label == label]
-    return link.proto
-
-
 def _fetched(url: str) -> bytes:
     """What the server's download route would send for a link the page shows."""
     offer = DOWNLOADS.find(url.rsplit("/", 1)[1])
@@ -219,18 +215,18 @@ def _fetched(url: str) -> bytes:
 
 def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[], AppTest]) -> None:
     at = panel()
-    assert _link(at, "Download all").disabled
+    assert link_button(at, "Download all").disabled
 
     session.workspace.write("a.txt", b"a")
     session.workspace.write("b.csv", b"x\n1\n")
     at.run()
     assert_clean(at)
-    download_all = _link(at, "Download all")
+    download_all = link_button(at, "Download all")
     assert not download_all.disabled and download_all.url.startswith("/download/")
     with zipfile.ZipFile(io.BytesIO(_fetched(download_all.url))) as archive:
         assert {name: archive.read(name) for name in archive.namelist()} == {"a.txt": b"a", "b.csv": b"x\n1\n"}
     at.run()
-    assert _link(at, "Download all").url == download_all.url  # a redrawn page keeps its link
+    assert link_button(at, "Download all").url == download_all.url  # a redrawn page keeps its link
     keys = {b.key for b in downloads(at)}
     assert {widget_key("ws_download", "a.txt"), widget_key("ws_download", "b.csv")} <= keys
 
