@@ -11,7 +11,7 @@ new browser context (a new conversation) several times (3; ``--quick``: 2), the 
 answers its health check (nothing imported or started yet), and measures from ``page.goto`` to:
 
 - usable: the chat box enabled and the model caption drawn (the person can read the page and type);
-- complete: the whole page drawn, side panel included (its last button, "Download everything");
+- complete: the whole page drawn, side panel included (its last button, the "Download everything" link);
 
 and, in one more browser context, a reload once the page was shown (the front end's files then come from the
 browser's cache, as for a person coming back).
@@ -57,13 +57,13 @@ USABLE = """() => {
     .some((el) => el.textContent.startsWith('Model:'));
   return !!box && !box.disabled && caption;
 }"""
-COMPLETE = """() => [...document.querySelectorAll('[data-testid=stSidebar] button')]
+COMPLETE = """() => [...document.querySelectorAll('[data-testid=stSidebar] a, [data-testid=stSidebar] button')]
   .some((el) => el.textContent.includes('Download everything'))"""
 BARE_PAGE = """import streamlit as st
 st.chat_input("Ask")
 st.caption("Model: none")
 with st.sidebar:
-    st.button("Download everything")
+    st.link_button("Download everything", "/download/x")
 """
 
 
