@@ -7,16 +7,16 @@ Streamlit's download buttons hold their file in the server's memory; these links
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from contextlib import closing
 from typing import BinaryIO, Literal
 
 import streamlit as st
 
 from core.downloads import DOWNLOADS, Writer, download_path
-from core.session import Session
 
 LINK_BYTES = 20 * 1024 * 1024
-"""Workspace files larger than this download through a link, not through the page."""
+"""Sandbox and workspace files larger than this download through a link, not through the page."""
 
 
 def download_link(
@@ -29,6 +29,7 @@ def download_link(
     icon: str = ":material/download:",
     disabled: bool = False,
     button_type: Literal["secondary", "tertiary"] = "secondary",
+    help: str | None = None,
 ) -> None:
     """A button-like link that downloads what ``write`` writes, built only when it is clicked.
 
@@ -41,17 +42,18 @@ def download_link(
         icon: The link's icon.
         disabled: Shown greyed out, without an address to follow.
         button_type: ``"secondary"`` or ``"tertiary"`` (a plain row in a list).
+        help: A tooltip (icon buttons have one, which also aligns them like Streamlit's buttons).
 
     """
     url = download_path(st.get_option("server.baseUrlPath"), DOWNLOADS.offer(key, file_name, mime, write))
-    st.link_button(label, url, icon=icon, disabled=disabled, type=button_type)
+    st.link_button(label, url, icon=icon, disabled=disabled, type=button_type, help=help)
 
 
-def workspace_file_writer(session: Session, name: str) -> Writer:
-    """Writes one workspace file, streamed a piece at a time."""
+def copied_from(open_source: Callable[[], BinaryIO]) -> Writer:
+    """A writer that copies what ``open_source`` opens (a sandbox or workspace file), a piece at a time."""
 
     def write(target: BinaryIO) -> None:
-        with closing(session.workspace.open(name)) as source:
+        with closing(open_source()) as source:
             shutil.copyfileobj(source, target)
 
     return write

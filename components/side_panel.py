@@ -19,7 +19,7 @@ from functools import partial
 
 import streamlit as st
 
-from components.download_links import LINK_BYTES, download_link, workspace_file_writer
+from components.download_links import LINK_BYTES, copied_from, download_link
 from components.previews import human_size, printable, read_and_preview
 from core.archive import classify, extension, zip_workspace
 from core.errors import InterpreterError
@@ -39,7 +39,7 @@ CONFIRM_KEY = PREFIX + "confirm_delete"
 ICON_ROW = PREFIX + "icons_"
 # The file rows' buttons show only their icon; their labels ("Delete report.csv") stay for screen readers.
 ICON_BUTTON_STYLE = f"""<style>
-[class*="st-key-{ICON_ROW}"] button p {{
+[class*="st-key-{ICON_ROW}"] button p, [class*="st-key-{ICON_ROW}"] a p {{
   position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap;
 }}
 </style>"""
@@ -155,6 +155,25 @@ def _save_to_workspace(session: Session, info: FileInfo) -> None:
     _flash(f"{printable(info.path)} {verb} {NAMESPACE}/{printable(saved.path)} in the workspace.", done=True)
 
 
+def _sandbox_download(session: Session, info: FileInfo, name: str) -> None:
+    """A sandbox file's download: read when clicked, or streamed from disk through a link when it is large."""
+    if info.size > LINK_BYTES:
+        key = (session.user_id, session.conversation_id, "sandbox-file", info.path)
+        writer = copied_from(partial(session.sandbox.open_file, info.path))
+        download_link(_icon_label("Download", info.path), key, name, info.mime_type, writer, help="Download")
+        return
+    st.download_button(
+        _icon_label("Download", info.path),
+        data=partial(session.sandbox.read_file, info.path),
+        file_name=name,
+        mime=info.mime_type,
+        key=widget_key("sb_download", info.path),
+        icon=":material/download:",
+        help="Download",
+        on_click="ignore",
+    )
+
+
 def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> None:
     """One file: name and size; preview, download, save to the workspace, delete (``level``: indent, ``None``: root)."""
     name = printable(posixpath.basename(info.path))
@@ -175,16 +194,8 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
             if popover.open:
                 st.caption(escape_markdown(printable(info.path)))
                 read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
-    download.download_button(
-        _icon_label("Download", info.path),
-        data=read,
-        file_name=name,
-        mime=info.mime_type,
-        key=widget_key("sb_download", info.path),
-        icon=":material/download:",
-        help="Download",
-        on_click="ignore",
-    )
+    with download:
+        _sandbox_download(session, info, name)
     save.button(
         _icon_label("Save", info.path, " to the workspace"),
         key=widget_key("sb_save", info.path),
@@ -290,7 +301,7 @@ def _workspace_download(session: Session, info: FileInfo, label: str) -> None:
         return
     if info.size > LINK_BYTES:
         key = (session.user_id, session.conversation_id, "workspace-file", info.path)
-        writer = workspace_file_writer(session, info.path)
+        writer = copied_from(partial(session.workspace.open, info.path))
         download_link(label, key, printable(info.path), info.mime_type, writer, button_type="tertiary")
         return
     st.download_button(

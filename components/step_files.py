@@ -11,6 +11,7 @@ from functools import partial
 
 import streamlit as st
 
+from components.download_links import LINK_BYTES, copied_from, download_link
 from components.previews import human_size, printable
 from components.side_panel import ICON_ROW
 from core.errors import InterpreterError
@@ -39,6 +40,25 @@ def _save(files: SessionFiles, path: str) -> None:
     st.toast(escape_markdown(f"Saved to the workspace: code-interpreter/{info.path}"), icon=":material/save:")
 
 
+def _download(ref: FileRef, files: SessionFiles, key: str, label: str) -> None:
+    """A file's download: read when clicked, or streamed from disk through a link when it is large."""
+    if ref.size > LINK_BYTES:
+        owner = (files.host.user_id, files.host.conversation_id, f"{ref.location}-file", ref.path)
+        writer = copied_from(partial(files.open, ref))
+        download_link(label, owner, printable(ref.name), ref.mime_type, writer, help="Download")
+        return
+    st.download_button(
+        label,
+        data=partial(files.read, ref),
+        file_name=printable(ref.name),
+        mime=ref.mime_type,
+        key=_key(key, "download", ref),
+        icon=":material/download:",
+        help="Download",
+        on_click="ignore",
+    )
+
+
 def _file_row(ref: FileRef, files: SessionFiles, key: str) -> None:
     """One file: its name and size, a download button and, for sandbox files, "Save to workspace".
 
@@ -49,16 +69,8 @@ def _file_row(ref: FileRef, files: SessionFiles, key: str) -> None:
     name, download, save = row.columns([8, 1, 1], gap="small", vertical_alignment="center")
     shown = escape_markdown(printable(ref.name))
     name.caption(f":material/draft: {escape_markdown(printable(ref.shown))} · {human_size(ref.size)}")
-    download.download_button(
-        f"Download {shown}",
-        data=partial(files.read, ref),
-        file_name=printable(ref.name),
-        mime=ref.mime_type,
-        key=_key(key, "download", ref),
-        icon=":material/download:",
-        help="Download",
-        on_click="ignore",
-    )
+    with download:
+        _download(ref, files, key, f"Download {shown}")
     if ref.location == "sandbox":
         save.button(
             f"Save {shown} to the workspace",

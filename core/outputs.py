@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import unquote
 
 from core.errors import InterpreterError
@@ -47,6 +47,8 @@ class FilesHost(Protocol):
 
     sandbox: Sandbox
     workspace: Workspace
+    user_id: str
+    conversation_id: str
 
     def check_user_quota(self, adding_bytes: int = 0, adding_files: int = 1) -> None:
         """Refuse new files past the person's quota."""
@@ -134,6 +136,12 @@ class SessionFiles:
         if ref.location == "sandbox":
             return self.host.sandbox.read_file(ref.path)
         return self.host.workspace.read(ref.path)
+
+    def open(self, ref: FileRef) -> BinaryIO:
+        """The file, open for reading a piece at a time (a large file's download)."""
+        if ref.location == "sandbox":
+            return self.host.sandbox.open_file(ref.path)
+        return self.host.workspace.open(ref.path)
 
     def save_to_workspace(self, path: str) -> FileInfo:
         """Copy a sandbox file into the workspace under its file name (within the person's quota).

@@ -231,16 +231,21 @@ def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[
     assert {widget_key("ws_download", "a.txt"), widget_key("ws_download", "b.csv")} <= keys
 
 
-def test_a_large_workspace_file_downloads_through_a_link(session: Session, panel: Callable[[], AppTest]) -> None:
+def test_large_files_download_through_links(session: Session, panel: Callable[[], AppTest]) -> None:
     big = os.urandom(LINK_BYTES + 1)
     session.workspace.write("big.bin", big)
+    session.sandbox.write_file("out/big.bin", big)
     for index in range(RICH_PREVIEWS):  # big.bin becomes an older file, listed with its download
         session.workspace.write(f"new-{index}.txt", b"n")
     at = panel()
+    at.session_state[widget_key("sb_folder", "out")] = True
+    at.run()
     assert_clean(at)
-    assert widget_key("ws_download", "big.bin") not in {b.key for b in downloads(at)}
-    (link,) = [node.proto for node in at.get("link_button") if node.proto.label.startswith("big.bin")]
-    assert _fetched(link.url) == big
+    keys = {b.key for b in downloads(at)}
+    assert not keys & {widget_key("ws_download", "big.bin"), widget_key("sb_download", "out/big.bin")}
+    (workspace_link,) = [node.proto for node in at.get("link_button") if node.proto.label.startswith("big.bin")]
+    assert _fetched(workspace_link.url) == big
+    assert _fetched(link_button(at, "Download big.bin").url) == big
 
 
 def test_bad_table_shows_a_warning_not_an_exception(session: Session, panel: Callable[[], AppTest]) -> None:

@@ -14,6 +14,7 @@ inline, at most 100 MB each.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import posixpath
 import re
@@ -22,7 +23,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 from core.config import Settings
 from core.errors import (
@@ -335,6 +336,10 @@ class AgentCoreSandbox:
         if parsed.is_error or not parsed.resources:
             raise file_error(parsed, relative, "read")
         return parsed.resources[0].data
+
+    def open_file(self, path: str) -> BinaryIO:
+        """A sandbox file for reading; AgentCore's ``readFiles`` sends it whole, so it is held in memory."""
+        return io.BytesIO(self.read_file(path))
 
     def write_file(self, path: str, data: bytes) -> FileInfo:
         """Create or replace a file (at most 100 MB); parent folders are created."""

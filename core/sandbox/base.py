@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from core.sandbox.isolation import IsolationReport
 from core.sandbox.output import OutputListener
@@ -38,6 +38,10 @@ class Sandbox(Protocol):
 
     def read_file(self, path: str) -> bytes:
         """The bytes of a sandbox file."""
+        ...
+
+    def open_file(self, path: str) -> BinaryIO:
+        """A sandbox file open for reading a piece at a time (close it when done)."""
         ...
 
     def write_file(self, path: str, data: bytes) -> FileInfo:

@@ -12,6 +12,7 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
@@ -271,14 +272,17 @@ class LocalSandbox:
 
     def read_file(self, path: str) -> bytes:
         """The bytes of a sandbox file (links must stay inside the sandbox)."""
+        with self.open_file(path) as handle:
+            return handle.read()
+
+    def open_file(self, path: str) -> BinaryIO:
+        """A sandbox file open for reading a piece at a time (links must stay inside the sandbox)."""
         target = self._resolve(path)
         if not target.is_file():
             raise FileNotFoundInSandbox(
                 f"No file {path!r} in the sandbox." + (" It is a folder." if target.is_dir() else "")
             )
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read()
+        return os.fdopen(os.open(target, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
     def write_file(self, path: str, data: bytes) -> FileInfo:
         """Create or replace a file atomically; parent folders are created."""

@@ -144,3 +144,24 @@ def test_a_file_a_step_made_downloads_from_the_step_and_saves_to_the_workspace(
     saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "table.csv"
     assert saved.read_bytes() == b"a,b\n1,2\n"
     page.screenshot(path=str(ARTIFACTS / "6-step-files.png"))
+
+
+def test_a_large_file_downloads_from_disk_through_a_link(browser: Any, app_server: tuple[str, Path]) -> None:
+    """Files over 20 MB are not read into the server's memory: a link streams them from disk."""
+    from playwright.sync_api import expect
+
+    url, data_dir = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    chat_input.fill("```python\nwith open('big.bin', 'wb') as f:\n    f.write(b'z' * (21 * 2**20))\n```")
+    chat_input.press("Enter")
+    step = page.locator("[data-testid=stChatMessage]").filter(has_text="Files this step created or changed (1)")
+    expect(step.get_by_text("big.bin · 21.0 MB")).to_be_visible()
+    for place in (step, page.locator("[data-testid=stSidebar]")):
+        with page.expect_download() as download:
+            place.get_by_role("link", name="Download big.bin").first.click()
+        assert Path(download.value.path()).read_bytes() == b"z" * (21 * 2**20)
+    page.screenshot(path=str(ARTIFACTS / "7-large-file.png"))
+    assert not list((data_dir / "downloads").iterdir())

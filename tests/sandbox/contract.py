@@ -145,6 +145,8 @@ class SandboxContract:
         sandbox.write_file("deep/er/blob.bin", data)
         assert sandbox.read_file("deep/er/blob.bin") == data
         assert sandbox.execute("print(len(open('deep/er/blob.bin', 'rb').read()))").stdout.strip() == "25600"
+        with sandbox.open_file("deep/er/blob.bin") as handle:
+            assert handle.read(1000) + handle.read() == data
 
     def test_list_files(self, sandbox: Sandbox) -> None:
         sandbox.write_file("a.csv", b"x,y\n")
@@ -166,6 +168,8 @@ class SandboxContract:
         with pytest.raises(FileNotFoundInSandbox):
             sandbox.read_file("nope.txt")
         with pytest.raises(FileNotFoundInSandbox):
+            sandbox.open_file("nope.txt")
+        with pytest.raises(FileNotFoundInSandbox):
             sandbox.remove("nope.txt")
 
     @pytest.mark.parametrize("path", ["../outside.txt", "a/../../outside.txt", "/etc/passwd", "bad\x00name"])
@@ -179,6 +183,8 @@ class SandboxContract:
         sandbox.run_command("ln -s /etc/hostname escape && ln -s .. up")
         with pytest.raises(InvalidPathError, match="outside"):
             sandbox.read_file("escape")
+        with pytest.raises(InvalidPathError, match="outside"):
+            sandbox.open_file("escape")
         with pytest.raises(InvalidPathError):
             sandbox.write_file("up/planted.txt", b"x")
 
