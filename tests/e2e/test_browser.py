@@ -105,8 +105,9 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(browser: Any, a
     chat_input = page.locator("[data-testid=stChatInputTextArea]")
     chat_input.fill("```python\nkept = 'still here'\nimport time\ntime.sleep(300)\n```")
     chat_input.press("Enter")
+    messages = page.locator("[data-testid=stChatMessage]")
+    expect(messages.get_by_text("Running python code").first).to_be_visible()  # drawn in place: nothing moves
     stop = page.get_by_role("button", name="Stop", exact=True)
-    expect(stop).to_be_visible()
     stop.click()
     expect(
         page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.").first

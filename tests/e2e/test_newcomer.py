@@ -63,11 +63,14 @@ def test_a_first_session_without_a_model(browser: Any, app_url: str) -> None:
     sidebar.get_by_role("button", name="Delete", exact=True).click()
     expect(sidebar.get_by_text("Deleted report.csv from the sandbox.")).to_be_visible()
 
+    app = page.locator("[data-testid=stApp]")
+    expect(app).not_to_have_attribute("data-test-script-state", "running")  # the delete's redraw is over
     page.get_by_text("Edit and re-run").first.click()
     editor = page.locator("textarea[aria-label=Code]").first
     assert "monospace" in editor.evaluate("element => getComputedStyle(element).fontFamily")
     assert editor.bounding_box()["width"] > 600  # as wide as the step
     editor.fill("print('edited ' + 'run')")
+    expect(app).not_to_have_attribute("data-test-script-state", "running")
     editor.press("Control+Enter")
     expect(page.get_by_text("edited run", exact=True).first).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
