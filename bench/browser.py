@@ -81,8 +81,8 @@ const shown = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS
   && el.getClientRects().length > 0;
 const chart = (img) => img.complete && img.naturalWidth >= 100 && shown(img)
   && !img.closest('[data-testid=stSidebar]');
-const texts = (marker) => document.evaluate(`//text()[contains(., "${marker}")]`, document.body, null,
-  XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
+const texts = (marker) => document.evaluate(`//text()[contains(., "${marker}")]`,
+  document.body || document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);  // no body yet: a reload
 """
 # The marker is visible, and so is a chart image in the same step: an ancestor of the marker that holds no other
 # step's marker holds the image.
@@ -108,7 +108,7 @@ MARKER_VISIBLE = f"""(marker) => {{{_VISIBLE}
 }}"""
 # A visible "1" outside any code block, in the step whose code holds ``tag`` (and no other step's tag).
 PRINT_READY = f"""(tag) => {{{_VISIBLE}
-  const ones = document.evaluate('//*[not(*) and normalize-space(.)="1"]', document.body, null,
+  const ones = document.evaluate('//*[not(*) and normalize-space(.)="1"]', document.body || document, null,
     XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
   for (let i = ones.snapshotLength - 1; i >= 0; i--) {{
     let el = ones.snapshotItem(i);
