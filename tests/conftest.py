@@ -101,14 +101,18 @@ def link_button(app: AppTest, label: str) -> Any:
 
 
 def run_until_idle(app: AppTest, timeout: float = 90) -> AppTest:
-    """Rerun the page until no turn runs (a browser's live fragment would do this by itself)."""
+    """Rerun the page until no turn runs, then once more (a browser's fragments would do this by themselves).
+
+    The last run may have drawn the side panel while the turn was still ending; in the browser its own fragment
+    redraws it two seconds later, here the extra run does.
+    """
     deadline = time.monotonic() + timeout
     while any(button.key == "stop_turn" for button in app.button):
         if time.monotonic() > deadline:
             raise AssertionError("the turn did not end in time")
         time.sleep(0.1)
         app.run()
-    return app
+    return app.run()
 
 
 def finish(turn: ActiveTurn) -> list[ChatEvent]:

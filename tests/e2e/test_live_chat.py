@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,19 @@ def send(page: Any, text: str) -> None:
     chat_input.press("Enter")
 
 
+def _eventually(check: Callable[[], None], timeout: float = 15) -> None:
+    """Retry ``check`` until it passes, as Playwright's own assertions do: the page may be mid-redraw."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except Exception:  # an assertion, or a locator whose element was just redrawn
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _finished_step(page: Any, containing: str) -> Any:
     """The last step, once it has finished and shows ``containing``."""
     from playwright.sync_api import expect
@@ -77,18 +91,26 @@ def test_outputs_keep_their_order_and_progress_bars_are_one_line(page: Any) -> N
     step = _finished_step(page, "third text")
     expect(step.locator("[data-testid=stDataFrame]")).to_be_visible()
     expect(step.locator("[data-testid=stImage]")).to_be_visible()
-    kinds = step.locator(STEP_PARTS).evaluate_all(
-        "parts => parts.map(p => p.dataset.testid === 'stCode' ? 'code:' + p.innerText.split('\\n')[0] "
-        ": p.dataset.testid)"
-    )
-    kinds = kinds[1:]  # the step's source code comes first
-    assert kinds == ["code:first text", "stDataFrame", "code:second text", "stImage", "code:third text"], kinds
+
+    def in_order() -> None:
+        kinds = step.locator(STEP_PARTS).evaluate_all(
+            "parts => parts.map(p => p.dataset.testid === 'stCode' ? 'code:' + p.innerText.split('\\n')[0] "
+            ": p.dataset.testid)"
+        )
+        kinds = kinds[1:]  # the step's source code comes first
+        assert kinds == ["code:first text", "stDataFrame", "code:second text", "stImage", "code:third text"], kinds
+
+    _eventually(in_order)
 
     send(page, "```python\nfrom tqdm import tqdm\nfor _ in tqdm(range(40), mininterval=0):\n    pass\n```")
     step = _finished_step(page, "40/40")
-    bar = step.locator("[data-testid=stCode]").filter(has_text="40/40").inner_text()
-    assert bar.strip().count("\n") == 0 and "|" in bar, bar
-    assert all(text.strip() for text in step.locator("[data-testid=stCode]").all_inner_texts())  # no empty boxes
+
+    def one_line() -> None:
+        bar = step.locator("[data-testid=stCode]").filter(has_text="40/40").inner_text()
+        assert bar.strip().count("\n") == 0 and "|" in bar, bar
+        assert all(text.strip() for text in step.locator("[data-testid=stCode]").all_inner_texts())  # no empty boxes
+
+    _eventually(one_line)
 
 
 def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
@@ -96,10 +118,14 @@ def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
 
     send(page, "```python\nprint('\\n'.join(f'row {i}' for i in range(20000)))\n```")
     step = _finished_step(page, "Long output:")
-    parts = step.locator("[data-testid=stCaptionContainer], [data-testid=stCode]").evaluate_all(
-        "parts => parts.map(p => p.innerText.slice(0, 40))"
-    )
-    assert "Long output:" in parts[1] and parts[2].startswith("row 0"), parts
+
+    def note_first() -> None:
+        parts = step.locator("[data-testid=stCaptionContainer], [data-testid=stCode]").evaluate_all(
+            "parts => parts.map(p => p.innerText.slice(0, 40))"
+        )
+        assert len(parts) > 2 and "Long output:" in parts[1] and parts[2].startswith("row 0"), parts
+
+    _eventually(note_first)
     assert step.get_by_text("row 10000").count() == 0
     assert step.get_by_text("row 19999").count() == 1
     step.get_by_text("Show all").click()
