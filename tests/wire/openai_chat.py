@@ -14,13 +14,13 @@ A test gives the server a ``reply`` function: it sees each request body and retu
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.wire.http import RecordingHandler, serve
 
 
 @dataclass
@@ -93,22 +93,19 @@ def chunks_of(reply: Reply) -> list[dict[str, Any]]:
     return chunks
 
 
-class ChatCompletionsHandler(BaseHTTPRequestHandler):
+class ChatCompletionsHandler(RecordingHandler):
     """Answers ``POST /v1/chat/completions`` with what ``reply`` returns; records every request."""
-
-    requests: list[dict[str, Any]]
-    reply: Callable[[dict[str, Any]], Reply]
 
     def do_POST(self) -> None:
         """One chat completion request."""
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append({"path": self.path, "body": body, "authorization": self.headers.get("Authorization")})
+        body = self.read_request()
+        self.requests[-1]["authorization"] = self.headers.get("Authorization")
         if self.path != "/v1/chat/completions":
-            return self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
+            return self.send_json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
         answer = type(self).reply(body)
         time.sleep(answer.silence)
         if answer.status != 200:
-            return self._json(answer.status, answer.error_body)
+            return self.send_json(answer.status, answer.error_body)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -127,31 +124,11 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a Stop): as a server sees it
             pass
 
-    def _json(self, status: int, body: Any) -> None:
-        data = (body if isinstance(body, str) else json.dumps(body)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        """Keep the test output quiet."""
-
 
 @contextmanager
 def chat_completions_server(
     reply: Callable[[dict[str, Any]], Reply],
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A running server: its base URL (``.../v1``) and the list of requests it received."""
-    requests: list[dict[str, Any]] = []
-    handler = type("Handler", (ChatCompletionsHandler,), {"requests": requests, "reply": staticmethod(reply)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(ChatCompletionsHandler, reply) as (root, requests):
+        yield f"{root}/v1", requests
