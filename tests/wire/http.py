@@ -39,16 +39,23 @@ class RecordingHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(handler: type[RecordingHandler], reply: Callable[[dict[str, Any]], Any]) -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
-    """Run ``handler`` on a free port of 127.0.0.1: yields ``http://127.0.0.1:<port>`` and the recorded requests."""
-    requests: list[dict[str, Any]] = []
-    bound = type("Handler", (handler,), {"requests": requests, "reply": staticmethod(reply)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
+def running(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free port of 127.0.0.1 until the block ends: yields ``http://127.0.0.1:<port>``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def serve(handler: type[RecordingHandler], reply: Callable[[dict[str, Any]], Any]) -> Iterator[tuple[str, list]]:  # type: ignore[type-arg]
+    """Run ``handler`` on a free port of 127.0.0.1: yields ``http://127.0.0.1:<port>`` and the recorded requests."""
+    requests: list[dict[str, Any]] = []
+    bound = type("Handler", (handler,), {"requests": requests, "reply": staticmethod(reply)})
+    with running(bound) as url:
+        yield url, requests

@@ -17,12 +17,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.wire.http import running
 
 
 class ModelListHandler(BaseHTTPRequestHandler):
@@ -107,13 +108,5 @@ def model_list_server(models: list[str], api_key: str = "", delay: float = 0.0) 
     """
     paths: list[str] = []
     attributes = {"models": models, "api_key": api_key, "delay": delay, "paths": paths}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (ModelListHandler,), attributes))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", paths
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with running(type("Handler", (ModelListHandler,), attributes)) as url:
+        yield url, paths
