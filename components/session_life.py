@@ -32,6 +32,14 @@ def _restore(engine: ChatEngine) -> None:
     engine.tell_agent(f"[Note: {text}]")
 
 
+KERNEL_LANGUAGES = {"python": "Python", "deno": "JavaScript/TypeScript"}
+
+
+def _languages(kernels: list[str]) -> str:
+    """The running kernels, named by the languages they run ("Python, JavaScript/TypeScript")."""
+    return ", ".join(KERNEL_LANGUAGES.get(kind, kind) for kind in kernels)
+
+
 def _running_what(engine: ChatEngine, kernels: list[str]) -> str:
     """What runs now: the live step's language (or "a shell command"), else the running kernels."""
     turn = engine.turn
@@ -40,15 +48,19 @@ def _running_what(engine: ChatEngine, kernels: list[str]) -> str:
         return f"{step.input.get('language') or 'python'} code"
     if step is not None and step.tool == "execute_command":
         return "a shell command"
-    return ", ".join(kernels)
+    return _languages(kernels)
 
 
 def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesReport | None) -> str:
-    """One line on the sandbox's state: running, starting, idle (with the countdown), asleep, or not started yet."""
-    kernels = ", ".join(status.running)
+    """One line on the sandbox's state: not started yet, starting, running, idle (with the countdown), asleep."""
+    kernels = _languages(status.running)
     if engine.busy:
         what = _running_what(engine, status.running)
         return f":material/directions_run: Running {what}" if what else ":material/hourglass_top: Starting the sandbox…"
+    if not status.ever_ran and saved is None:
+        if status.running:
+            return f":material/hourglass_empty: Sandbox ready ({kernels} started): nothing has run yet."
+        return ":material/hourglass_empty: Sandbox ready: nothing has run yet. A kernel starts at the first run."
     if status.running:
         left = int(status.idle_timeout - status.idle_seconds)
         if left <= 0:
@@ -56,8 +68,6 @@ def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesRep
         return f":material/timer: Sandbox running ({kernels}) · shuts down after {timedelta(seconds=left)} more idle"
     if status.asleep or saved is not None:
         return f":material/bedtime: {asleep_caption(saved)}"
-    if not status.ever_started:
-        return ":material/hourglass_empty: Sandbox ready: nothing has run yet. A kernel starts at the first run."
     return ":material/hourglass_empty: No kernel runs now: a new one starts at the next run."
 
 

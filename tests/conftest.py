@@ -144,9 +144,9 @@ REPO = Path(__file__).resolve().parents[1]
 def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
     apps: list[AppTest] = []
 
-    def make(steps: list[dict] | None = None) -> AppTest:  # type: ignore[type-arg]
+    def make(steps: list[dict] | None = None, pool_size: int = 0) -> AppTest:  # type: ignore[type-arg]
         monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", "0")
+        monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", str(pool_size))
         if steps is None:
             monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
         else:

@@ -25,7 +25,8 @@ from components.state import engine_registry
 from core.chat.engine import ChatEngine
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.notebook import transcript_to_notebook
-from core.session import Session, next_sweep_in
+from core.sandbox.pool import pool_for
+from core.session import Session, next_sweep_in, sweep_idle_sessions
 from core.types import ExecutionResult, ToolRecord
 from tests.conftest import REPO, close_app_engines, link_button, make_zip, run_until_idle, send
 from tests.servers import app_environment
@@ -209,7 +210,7 @@ def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., Ap
     app.chat_input[0].set_value("```python\nimport time\ntime.sleep(2)\n```").run()
     assert "Running python code" in _life(app) and not _has_restore(app)
     run_until_idle(app)
-    assert "Sandbox running (python) · shuts down after" in _life(app)
+    assert "Sandbox running (Python) · shuts down after" in _life(app)
 
     sandbox = _engine().session.sandbox
     sandbox.last_used -= sandbox.settings.idle_timeout + 1  # the countdown reached zero; the reaper comes next
@@ -218,6 +219,32 @@ def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., Ap
     sandbox.sleep(idle_seconds=sandbox.settings.idle_timeout + 1)
     app.run()
     assert "The sandbox is asleep" in _life(app) and _has_restore(app)
+
+
+def test_a_new_conversation_on_an_old_pooled_kernel_is_ready_not_idle_or_asleep(
+    make_app: Callable[..., AppTest],
+) -> None:
+    app = make_app(None, pool_size=1)
+    app.run()  # the first conversation takes the first pooled kernel; the pool starts another
+    settings = _engine().session.settings
+    pool = pool_for(settings)
+    assert pool is not None
+    deadline = time.monotonic() + 60
+    while pool._ready.empty():
+        assert time.monotonic() < deadline, "the pool did not start a kernel"
+        time.sleep(0.2)
+    pool._ready.queue[0].last_used -= settings.idle_timeout + 60  # it waited in the pool longer than the timeout
+    close_app_engines()
+
+    app.run()
+    assert "Sandbox ready (Python started): nothing has run yet." in _life(app) and not _has_restore(app)
+    sandbox = _engine().session.sandbox
+    assert sweep_idle_sessions() == 0  # its idle time counts from when this conversation took it
+    sandbox.sleep(idle_seconds=settings.idle_timeout + 1)  # had nobody used it for the whole timeout
+    app.run()
+    assert "Sandbox ready: nothing has run yet." in _life(app) and not _has_restore(app)
+    send(app, "```python\nprint('first ' + 'run')\n```")
+    assert not [n for n in app.info if "idle" in str(n.value) or "were not saved" in str(n.value)]
 
 
 def test_the_reaper_wakes_when_the_next_countdown_ends(session: Session) -> None:

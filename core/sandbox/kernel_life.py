@@ -38,7 +38,7 @@ class KernelLife:
         self.store = store
         self.budget: Callable[[], int] | None = None
         """Bytes saved variables may take (what is left of the person's disk quota); set by the session."""
-        self._started: set[str] = set()
+        self._ran: set[str] = set()  # what ran code here: "python", "deno", "shell"
         self._stopped: dict[str, float | None] = {}  # stopped on purpose: kind to idle seconds (None: closed)
         self._has_variables = False
 
@@ -48,20 +48,23 @@ class KernelLife:
         return bool(self._stopped)
 
     @property
-    def ever_started(self) -> bool:
-        """Whether any kernel was started in this sandbox."""
-        return bool(self._started)
+    def ever_ran(self) -> bool:
+        """Whether any code or command ran in this sandbox (a kernel started in advance has run nothing)."""
+        return bool(self._ran)
+
+    def ran(self, kind: str) -> None:
+        """Note that ``kind`` (``python``, ``deno`` or ``shell``) runs the person's code now."""
+        self._ran.add(kind)
 
     def started(self, kind: str) -> str:
         """Note a new kernel; returns the note its first result carries ("" for none)."""
         note = ""
-        if kind not in self._stopped and kind in self._started:
+        if kind not in self._stopped and kind in self._ran:
             note = RESTART_NOTES[kind]
         elif kind == "deno" and kind in self._stopped:
             note = kernel_stopped_note(kind, idle_seconds=self._stopped.pop(kind), report=None)
         if kind == "python":
             self._has_variables = False
-        self._started.add(kind)
         return note
 
     def before_python_run(self, kernel: JupyterKernel) -> str:
@@ -83,6 +86,8 @@ class KernelLife:
         """Before a kernel is stopped on purpose: save the Python variables (unless earlier ones still wait)."""
         if not kernel.alive:
             return  # it died before: nothing to save, and the next one says so
+        if kind not in self._ran:
+            return  # it ran nothing (a kernel started in advance): nothing is lost, nothing to say
         self._stopped[kind] = idle_seconds
         if kind != "python" or not self._has_variables or self.store().waiting() is not None:
             return

@@ -62,7 +62,7 @@ class SandboxStatus:
         memory_limit: The session's memory limit in bytes.
         cpu_seconds: CPU time used so far, where the host tells.
         asleep: Whether kernels were shut down on purpose (idleness) and none started since.
-        ever_started: Whether any kernel was started (a new sandbox has run nothing yet).
+        ever_ran: Whether any code or command ran (a kernel started in advance has run nothing).
 
     """
 
@@ -73,7 +73,7 @@ class SandboxStatus:
     memory_limit: int
     cpu_seconds: float | None
     asleep: bool = False
-    ever_started: bool = True
+    ever_ran: bool = True
 
 
 class LocalSandbox:
@@ -114,6 +114,7 @@ class LocalSandbox:
         self.session_dir = session_dir
         self.dirs = session_dirs(session_dir, self.dirs.runtime)
         self.isolation.dirs = self.dirs
+        self.last_used = time.monotonic()  # its idle time counts from when a session took it
 
     # -- running code -------------------------------------------------------------------------------------
 
@@ -157,7 +158,9 @@ class LocalSandbox:
             raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
         with self._lock:
             self.last_used = time.monotonic()
-            kernel = self._ensure_kernel("python" if language == "python" else "deno")
+            kind = "python" if language == "python" else "deno"
+            kernel = self._ensure_kernel(kind)
+            self.life.ran(kind)
             if language == "python":
                 self._add_note(self.life.before_python_run(kernel))
             limit_hits = self._process_limit_hits()
@@ -178,6 +181,7 @@ class LocalSandbox:
                     "to a file with file_operations and run that file (for example 'bash script.sh')."
                 )
             self.last_used = time.monotonic()
+            self.life.ran("shell")
             limit_hits = self._process_limit_hits()
             limit = timeout or self.settings.execution_timeout
             result = self.runner.run(["bash", "-c", command], limit, on_output=on_output)
@@ -376,7 +380,7 @@ class LocalSandbox:
             memory_limit=self.settings.memory_limit_mb * MB,
             cpu_seconds=self.isolation.limits.cpu_seconds(),
             asleep=self.life.asleep,
-            ever_started=self.life.ever_started,
+            ever_ran=self.life.ever_ran,
         )
 
     def memory_used(self) -> int | None:
