@@ -51,3 +51,19 @@ def test_a_wrong_key_and_providers_without_an_endpoint() -> None:
         wrong = check_choice(ModelChoice(provider="openai", base_url=f"{url}/v1", model_id="gemma", api_key="sk-x"))
     assert wrong.problem == "The server refused the API key (HTTP 401). Check the key."
     assert check_choice(ModelChoice(provider="none")).ok
+
+
+def test_a_web_page_or_an_empty_model_list_is_not_taken_for_a_model_server() -> None:
+    with model_list_server([], web_page=True) as (url, _):
+        page = check_choice(ModelChoice(provider="openai", base_url=url, model_id="gemma"))
+        ollama_page = check_choice(ModelChoice(provider="ollama", host=url, model_id="gemma"))
+    assert page.problem == (
+        f"The server at {url} answered GET {url}/models, but not with a list of models: it is not an "
+        f"OpenAI-compatible API at this address. An OpenAI-compatible base URL usually ends in /v1: try {url}/v1."
+    )
+    assert (
+        ollama_page.problem == f"The server at {url} answered GET {url}/api/tags, but not as Ollama does: is it Ollama?"
+    )
+    with model_list_server([]) as (url, _):
+        empty = check_choice(ModelChoice(provider="openai", base_url=f"{url}/v1", model_id="gemma"))
+    assert empty.problem.startswith(f"The server at {url}/v1 answered but lists no models, so it cannot serve 'gemma'")

@@ -272,6 +272,17 @@ def test_save_tries_the_endpoint_and_says_what_failed(data_dir: Path, endpoint: 
     assert f"The server at {endpoint}/v1 answered and offers 'gemma'." in _shown(page)
 
 
+def test_a_web_page_at_the_base_url_is_explained_not_saved(data_dir: Path) -> None:
+    page = _page()
+    page.selectbox[0].set_value("openai").run()
+    page.text_input(key="openai_model_id").input("llama3").run()
+    with model_list_server([], web_page=True) as (url, _):
+        page.text_input(key="openai_base_url").input(url).run()
+        _click_save(page)
+    assert f"answered GET {url}/models, but not with a list of models" in _shown(page)
+    assert "AttributeError" not in _shown(page) and not (data_dir / "model.json").exists()
+
+
 def test_an_empty_model_id_is_asked_for_on_this_page(data_dir: Path, endpoint: str) -> None:
     page = _page()
     page.selectbox[0].set_value("ollama").run()

@@ -80,14 +80,24 @@ def check_openai(choice: ModelChoice, timeout: float = CHECK_TIMEOUT) -> CheckRe
         return CheckResult(problem)
     url = f"{base}/models"
     client = openai.OpenAI(base_url=base, api_key=choice.api_key or "not-needed", timeout=timeout, max_retries=0)
+    hint = f" An OpenAI-compatible base URL usually ends in /v1: try {base}/v1." if not base.endswith("/v1") else ""
     try:
-        ids = [model.id for model in client.models.list()]
+        ids = [str(model.id) for model in client.models.list()]
     except openai.NotFoundError:
-        hint = f" An OpenAI-compatible base URL usually ends in /v1: try {base}/v1." if not base.endswith("/v1") else ""
         return CheckResult(f"The server at {base} has no {url} (HTTP 404).{hint}")
     except openai.APIError as error:
         return CheckResult(_http_failure(error, url, timeout))
-    if ids and choice.model_id not in ids:
+    except (AttributeError, TypeError, ValueError):  # an answer that is not a model list: a web page, other JSON
+        return CheckResult(
+            f"The server at {base} answered GET {url}, but not with a list of models: it is not an "
+            f"OpenAI-compatible API at this address.{hint}"
+        )
+    if not ids:
+        return CheckResult(
+            f"The server at {base} answered but lists no models, so it cannot serve {choice.model_id!r} now. "
+            "Load the model on the server (LM Studio: load it; llama.cpp, vLLM: start the server with it)."
+        )
+    if choice.model_id not in ids:
         return CheckResult(
             f"The server at {base} does not offer the model {choice.model_id!r}; it offers: {_listed(ids)}."
         )
@@ -108,6 +118,8 @@ def check_ollama(choice: ModelChoice, timeout: float = CHECK_TIMEOUT) -> CheckRe
         return CheckResult(f"Ollama at {host} answered HTTP {error.status_code}: {' '.join(str(error.error).split())}")
     except (httpx.HTTPError, ConnectionError) as error:
         return CheckResult(f"Nothing answers at {host} ({' '.join(str(error).split())[:200]}). Is Ollama running?")
+    except (AttributeError, TypeError, ValueError):  # a web page or other JSON: not Ollama's API
+        return CheckResult(f"The server at {host} answered GET {host}/api/tags, but not as Ollama does: is it Ollama?")
     wanted = choice.model_id if ":" in choice.model_id else f"{choice.model_id}:latest"
     if choice.model_id not in names and wanted not in names:
         pulled = f"it has: {_listed(names)}" if names else "it has no models yet"

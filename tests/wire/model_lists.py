@@ -33,11 +33,14 @@ class ModelListHandler(BaseHTTPRequestHandler):
     api_key: str
     delay: float
     paths: list[str]
+    web_page: bool
 
     def do_GET(self) -> None:
         """One list or lookup request."""
         self.paths.append(self.path)
         time.sleep(type(self).delay)
+        if self.web_page:
+            return self._page()
         if self.path == "/v1/models":
             return self._openai_list()
         if self.path == "/api/tags":
@@ -65,6 +68,15 @@ class ModelListHandler(BaseHTTPRequestHandler):
             return self._anthropic_error(404, "not_found_error", f"model: {model_id}")
         model = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "2026-02-04T00:00:00Z"}
         self._json(200, model)
+
+    def _page(self) -> None:
+        """What any web server (not a model API) answers: 200 with an HTML page."""
+        data = b"<!doctype html><html><body><h1>Welcome</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _anthropic_error(self, status: int, kind: str, message: str) -> None:
         self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
@@ -97,16 +109,19 @@ def _ollama_model(name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def model_list_server(models: list[str], api_key: str = "", delay: float = 0.0) -> Iterator[tuple[str, list[str]]]:
+def model_list_server(
+    models: list[str], api_key: str = "", delay: float = 0.0, web_page: bool = False
+) -> Iterator[tuple[str, list[str]]]:
     """A running server offering ``models``: its root URL (``http://127.0.0.1:<port>``) and the paths requested.
 
     Args:
         models: The model names it lists (Ollama names with their tag, e.g. ``llama3.1:latest``).
         api_key: The key OpenAI and Anthropic requests must carry (none when empty).
         delay: Seconds it waits before each answer (a server that does not answer in time).
+        web_page: Answer every request with an HTML page instead (a web server that is no model API).
 
     """
     paths: list[str] = []
-    attributes = {"models": models, "api_key": api_key, "delay": delay, "paths": paths}
+    attributes = {"models": models, "api_key": api_key, "delay": delay, "paths": paths, "web_page": web_page}
     with running(type("Handler", (ModelListHandler,), attributes)) as url:
         yield url, paths
