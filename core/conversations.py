@@ -9,6 +9,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 
+from core.chat.direct import parse_direct_run
 from core.chat.transcript import ObjectTranscript, Transcript
 from core.config import Settings
 from core.errors import InvalidPathError
@@ -17,6 +18,7 @@ from core.objects import BucketStore, FolderStore, ObjectStore
 
 DEFAULT_TITLE = "New conversation"
 FENCE = re.compile(r"```[A-Za-z]*")
+LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript"}
 MAX_TITLE_LENGTH = 100
 
 
@@ -36,6 +38,30 @@ class Conversation:
     title: str = DEFAULT_TITLE
     created: float = 0.0
     updated: float = 0.0
+
+
+def _first_statement(code: str) -> str:
+    """The first line of ``code`` that does something (not blank, a comment or an import)."""
+    lines = [line.strip() for line in code.splitlines() if line.strip() and not line.strip().startswith(("#", "//"))]
+    doing = [line for line in lines if not line.startswith(("import ", "from "))]
+    return (doing or lines or [""])[0]
+
+
+def title_from(message: str, length: int = 60) -> str:
+    """A conversation's title from its first message; code sent to run is named by its language and first statement.
+
+    A Python block whose first statement after its imports is ``answer = 42`` gives ``"Python: answer = 42"``,
+    ``"!ls -la"`` gives ``"Shell: ls -la"``; other messages give their words. Titles are cut at ``length``.
+    """
+    direct = parse_direct_run(message)
+    if direct is None:
+        words = " ".join(FENCE.sub(" ", message).split())
+    elif direct[0] == "execute_command":
+        words = "Shell: " + _first_statement(direct[1]["command"])
+    else:
+        words = f"{LANGUAGE_NAMES[direct[1]['language']]}: {_first_statement(direct[1]['code'])}"
+    words = " ".join(words.split()).rstrip(":")
+    return words[:length] + ("…" if len(words) > length else "")
 
 
 class ConversationStore:
@@ -99,9 +125,9 @@ class ConversationStore:
         """Mark a conversation as just used; an untitled one is named after its first message."""
         conversation = self._require(conversation_id)
         conversation.updated = time.time()
-        words = " ".join(FENCE.sub(" ", first_message).split())
-        if conversation.title == DEFAULT_TITLE and words:
-            conversation.title = words[:60] + ("…" if len(words) > 60 else "")
+        title = title_from(first_message)
+        if conversation.title == DEFAULT_TITLE and title:
+            conversation.title = title
         self._save(conversation)
 
     def delete(self, conversation_id: str) -> None:

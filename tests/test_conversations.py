@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.config import Settings
-from core.conversations import DEFAULT_TITLE, ConversationStore
+from core.conversations import DEFAULT_TITLE, ConversationStore, title_from
 from core.errors import InvalidPathError
 
 
@@ -17,12 +17,25 @@ def test_create_list_touch_rename_delete(settings: Settings) -> None:
     assert [c.id for c in store.list()] == [first.id, second.id]
     assert store.get(second.id).title == DEFAULT_TITLE  # type: ignore[union-attr]
     assert store.get(first.id).title == "Plot the quarterly revenue by region please"  # type: ignore[union-attr]
-    store.touch(second.id, first_message="```python\nprint(1)\n```")
-    assert store.get(second.id).title == "print(1)"  # type: ignore[union-attr]
+    store.touch(second.id, first_message="```python\nimport time\n# wait\nanswer = 42\ntime.sleep(6)\n```")
+    assert store.get(second.id).title == "Python: answer = 42"  # type: ignore[union-attr]
     store.rename(second.id, "Sales")
     assert store.get(second.id).title == "Sales"  # type: ignore[union-attr]
     store.delete(first.id)
     assert [c.id for c in store.list()] == [second.id]
+
+
+@pytest.mark.parametrize(
+    ("message", "title"),
+    [
+        ("!ls -la", "Shell: ls -la"),
+        ("```ts\nconst n: number = 1\n```", "TypeScript: const n: number = 1"),
+        ("```python\n\n```", "Python"),
+        ("word " * 20, "word " * 12 + "…"),
+    ],
+)
+def test_a_title_names_code_by_its_language_and_first_statement(message: str, title: str) -> None:
+    assert title_from(message) == title
 
 
 def test_bad_ids_and_titles(settings: Settings) -> None:
