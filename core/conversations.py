@@ -61,7 +61,7 @@ def title_from(message: str, length: int = 60) -> str:
     else:
         words = f"{LANGUAGE_NAMES[direct[1]['language']]}: {_first_statement(direct[1]['code'])}"
     words = " ".join(words.split()).rstrip(":")
-    return words[:length] + ("…" if len(words) > length else "")
+    return words[:length].rstrip() + ("…" if len(words) > length else "")
 
 
 class ConversationStore:

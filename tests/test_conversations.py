@@ -31,7 +31,7 @@ def test_create_list_touch_rename_delete(settings: Settings) -> None:
         ("!ls -la", "Shell: ls -la"),
         ("```ts\nconst n: number = 1\n```", "TypeScript: const n: number = 1"),
         ("```python\n\n```", "Python"),
-        ("word " * 20, "word " * 12 + "…"),
+        ("word " * 20, "word " * 11 + "word…"),
     ],
 )
 def test_a_title_names_code_by_its_language_and_first_statement(message: str, title: str) -> None:
