@@ -124,6 +124,10 @@ def render_uploader(engine: ChatEngine) -> None:
         on_change=_uploaded,
         args=(engine, key),
         max_upload_size=limit,
+        help=(
+            f"Up to {limit:,} MB per file. Your browser refuses a bigger file before sending anything: it is marked "
+            "red here (or in the chat box) and never reaches the sandbox."
+        ),
     )
     for outcome in tab.upload_outcomes:
         _render_outcome(outcome)
