@@ -61,8 +61,9 @@ class KernelLife:
         note = ""
         if kind not in self._stopped and kind in self._ran:
             note = RESTART_NOTES[kind]
-        elif kind == "deno" and kind in self._stopped:
-            note = kernel_stopped_note(kind, idle_seconds=self._stopped.pop(kind), report=None)
+        elif kind == "deno" and (self.store().take_script_variables_lost() or kind in self._stopped):
+            # stopped on purpose here, or with an earlier sandbox of this conversation (the mark outlives it)
+            note = kernel_stopped_note(kind, idle_seconds=self._stopped.pop(kind, None), report=None)
         if kind == "python":
             self._has_variables = False
         return note
@@ -89,6 +90,8 @@ class KernelLife:
         if kind not in self._ran:
             return  # it ran nothing (a kernel started in advance): nothing is lost, nothing to say
         self._stopped[kind] = idle_seconds
+        if kind == "deno":  # said at its next start, even in a later sandbox (after a restart)
+            self.store().mark_script_variables_lost()
         if kind != "python" or not self._has_variables or self.store().waiting() is not None:
             return
         budget = self.budget() if self.budget is not None else UNLIMITED

@@ -154,6 +154,10 @@ def _run_ours(kernel: JupyterKernel, code: str, timeout: float, staging: Path | 
         kernel.cancel = cancel
 
 
+SCRIPT_VARIABLES_LOST = ".javascript-variables-lost"
+"""Beside the session's folders: a JavaScript/TypeScript kernel holding variables was stopped with the session."""
+
+
 class VariableStore:
     """The saved Python variables of one session: ``<session folder>/variables/``.
 
@@ -168,6 +172,19 @@ class VariableStore:
         self.folder = session_dir / FOLDER
         self.tmp = tmp
         self.tmp_inside = tmp_inside
+        self._script_marker = session_dir / SCRIPT_VARIABLES_LOST
+
+    def mark_script_variables_lost(self) -> None:
+        """Remember, beyond this process, that a JavaScript/TypeScript kernel that held variables was stopped."""
+        self._script_marker.touch()
+
+    def take_script_variables_lost(self) -> bool:
+        """Whether such a kernel was stopped since the last time this was asked (the mark is consumed)."""
+        try:
+            self._script_marker.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def waiting(self) -> VariablesReport | None:
         """The summary of saved variables not yet restored, or ``None`` when nothing waits."""

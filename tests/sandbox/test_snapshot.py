@@ -139,6 +139,21 @@ def test_javascript_variables_are_said_not_to_be_kept(
     result = sandbox.execute("console.log(typeof kept)", language="javascript")
     assert result.stdout.strip() == "undefined"
     assert "JavaScript and TypeScript variables are not kept" in notes_of(result)
+    assert not notes_of(sandbox.execute("1", language="javascript"))  # said once
+
+
+def test_javascript_variables_are_said_not_to_be_kept_after_the_conversation_is_reopened(
+    make_settings: Callable[..., Settings], open_sessions: Callable[..., Session]
+) -> None:
+    settings = make_settings()
+    first = open_sessions("deno-reopened", settings)
+    first.sandbox.execute("let kept = 1;", language="typescript")
+    first.close()  # the app shuts down, or the engine was closed for idleness
+    second = open_sessions("deno-reopened", settings).sandbox
+    result = second.execute("console.log(typeof kept)", language="javascript")
+    assert result.stdout.strip() == "undefined"
+    assert "JavaScript and TypeScript variables are not kept" in notes_of(result)
+    assert not notes_of(second.execute("1", language="javascript"))
 
 
 def test_variables_saved_after_a_stop_button_press(
