@@ -13,7 +13,7 @@ import plotly.io
 import streamlit as st
 
 from components.frames import render_sandboxed_html
-from core.text import safe_markdown
+from core.text import escape_markdown, safe_markdown
 from core.types import (
     IMAGE_SVG,
     JSON,
@@ -150,7 +150,7 @@ def render_result(result: ExecutionResult, key: str = "") -> None:
     for number, output in enumerate(result.outputs):
         render_output(output, key=f"{key}_{number}" if key else "")
     if result.error is not None:
-        st.error(f"{result.error.name}: {result.error.value}", icon=":material/error:")
+        st.error(escape_markdown(f"{result.error.name}: {result.error.value}"), icon=":material/error:")
         with st.expander("Traceback"):
             st.code(result.error.traceback, language=None)
     if result.exit_code not in (None, 0):

@@ -8,12 +8,18 @@ TypeScript variables and those of AgentCore sessions are not kept; a crash loses
 from __future__ import annotations
 
 from core.sandbox.snapshot import VariablesReport
+from core.text import escape_markdown
 
 MAX_NAMES_SHOWN = 12
 
 
+def _name(name: str) -> str:
+    """A variable's name as code; anything else the sandbox reported (it is untrusted) shown literally."""
+    return f"`{name}`" if name.isidentifier() else escape_markdown(name)
+
+
 def _names(names: list[str]) -> str:
-    shown = ", ".join(f"`{name}`" for name in names[:MAX_NAMES_SHOWN])
+    shown = ", ".join(_name(name) for name in names[:MAX_NAMES_SHOWN])
     more = len(names) - MAX_NAMES_SHOWN
     return shown + (f" and {more:,} more" if more > 0 else "")
 
@@ -23,7 +29,7 @@ def not_kept_sentence(report: VariablesReport) -> str:
     if not report.lost:
         return ""
     items = list(report.lost.items())
-    shown = "; ".join(f"`{name}` ({reason})" for name, reason in items[:MAX_NAMES_SHOWN])
+    shown = "; ".join(f"{_name(name)} ({escape_markdown(reason)})" for name, reason in items[:MAX_NAMES_SHOWN])
     more = len(items) - MAX_NAMES_SHOWN
     return f"Not kept: {shown}" + (f"; and {more:,} more" if more > 0 else "") + "."
 
@@ -39,7 +45,8 @@ def variables_sentence(report: VariablesReport | None, *, restored: bool) -> str
     if report is None:
         return "Python variables from before were not saved, so they are gone."
     if report.problem:
-        return f"Python variables from before could not be {'restored' if restored else 'saved'}: {report.problem}."
+        verb = "restored" if restored else "saved"
+        return f"Python variables from before could not be {verb}: {escape_markdown(report.problem)}."
     parts = []
     if report.kept:
         verb = "are back" if restored else "were saved and come back at the next Python run"

@@ -196,11 +196,14 @@ def test_outputs_cannot_fetch_remote_images_or_restyle_the_page(page: Any, liste
         f"display(Markdown('Chart: ![leak]({address}/markdown.png)'))\n"
         f'display(HTML(\'<style>body {{display: none}}</style><img src="{address}/html.png">'
         f'<form action="{address}/post"><input name=q></form>\'))\n'
-        "print('outputs ' + 'shown')"
+        "print('outputs ' + 'shown')\n"
+        f"raise ValueError('**loud** ![leak]({address}/error.png)')"
     )
     send(page, f"```python\n{code}\n```")
     step = _finished_step(page, "outputs shown")
     expect(step.get_by_role("link", name="🖼 leak")).to_be_visible()  # a link, not an image
+    error = f"ValueError: **loud** ![leak]({address}/error.png)"
+    expect(step.locator("[data-testid=stAlert]").filter(has_text=error)).to_be_visible()  # literally, no image
     page.wait_for_timeout(2000)
     assert requests == []
     assert page.locator("[data-testid=stChatInputTextArea]").is_visible()  # the output's style stayed in its frame

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.sandbox.snapshot import FOLDER, MANIFEST, VariableStore, parse_report, read_json_file
+from core.notices import variables_sentence
+from core.sandbox.snapshot import FOLDER, MANIFEST, VariablesReport, VariableStore, parse_report, read_json_file
 from core.session import Session, user_usage
 from core.types import ExecutionResult
 
@@ -195,3 +196,15 @@ def test_an_empty_namespace_saves_an_empty_summary(
     session.close()
     summary = parse_report(read_json_file(session.folder / FOLDER / "summary.json"))
     assert summary.kept == [] and summary.lost == {} and not summary.problem
+
+
+def test_what_the_sandbox_reports_about_variables_is_shown_literally() -> None:
+    report = VariablesReport(
+        kept=["total", "![x](http://127.0.0.1:9/kept.png)"],
+        lost={"book": "its __init__ failed: **loud**", "`odd`": "[link](http://127.0.0.1:9/)"},
+        problem="",
+    )
+    sentence = variables_sentence(report, restored=True)
+    assert "`total`" in sentence and "its \\_\\_init\\_\\_ failed: \\*\\*loud\\*\\*" in sentence
+    assert "](http" not in sentence.replace("\\]", "")  # no link or image survives
+    assert "could not be restored: \\*\\*" in variables_sentence(VariablesReport(problem="**boom**"), restored=True)
