@@ -197,17 +197,24 @@ def render_preview(name: str, data: bytes, key: str) -> None:
         elif kind == "text":
             _render_text(name, data)
         elif len(data) > MAX_PREVIEW_BYTES:
-            st.caption(f"Too big to preview ({human_size(len(data))}); download it instead.")
+            _too_big(len(data))
         else:
             st.caption(f"No preview for this kind of file ({guess_mime_type(name)}); download it instead.")
     except Exception as error:  # a preview must never break the panel, whatever the library raises
         st.warning(escape_markdown(f"{printable(name)} cannot be previewed: {error}"))
 
 
+def _too_big(size: int) -> None:
+    st.caption(
+        f"Too big to preview ({human_size(size)}): previews are made of files up to "
+        f"{human_size(MAX_PREVIEW_BYTES)}. Download it instead."
+    )
+
+
 def read_and_preview(name: str, read: Callable[[], bytes], size: int, key: str) -> None:
     """Read a file (unless it is too big) and show its preview."""
     if size > MAX_PREVIEW_BYTES:
-        st.caption(f"Too big to preview ({human_size(size)}); download it instead.")
+        _too_big(size)
         return
     try:
         data = read()

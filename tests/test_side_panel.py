@@ -397,3 +397,12 @@ def test_office_and_pdf_previews(session: Session, panel: Callable[[], AppTest])
     assert [m.value for m in deck.markdown][:2] == ["**Slide 1** · Slide title 1", "Point 1"]
     assert len(of_type(deck, "image")) == 2
     assert_clean(at)
+
+
+def test_a_file_too_big_to_preview_says_the_limit(session: Session, panel: Callable[[], AppTest]) -> None:
+    session.workspace.write("huge.pdf", b"%PDF-1.4\n" + b"0" * 21 * 1024 * 1024)
+    at = panel()
+    at.session_state[widget_key("ws_item", "huge.pdf")] = True
+    at.run()
+    captions = [c.value for c in expander(at, "huge.pdf").caption]
+    assert "Too big to preview (21.0 MB): previews are made of files up to 20.0 MB. Download it instead." in captions
