@@ -10,7 +10,7 @@ import streamlit as st
 
 from components.approval import SKIPPED_ICON, skipped_title
 from components.results import render_result
-from components.step_files import render_answer_files, render_changed_files
+from components.step_files import render_answer_files, render_answer_images, render_changed_files
 from core.chat.transcript import ChatEvent
 from core.chat.turn import LiveStep
 from core.outputs import SessionFiles, link_answer
@@ -165,6 +165,7 @@ def render_event(
         answer = link_answer(event.text, files)
         st.markdown(safe_markdown(answer.markdown))
         if files is not None:
+            render_answer_images(answer.images, files)
             render_answer_files(answer.files, files, files_key)
     elif event.kind == "tool" and event.tool is not None:
         source = event.source == "direct"

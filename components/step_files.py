@@ -108,3 +108,13 @@ def render_answer_files(refs: list[FileRef], files: SessionFiles, key: str) -> N
     """The existing files an answer names, each with a download button (and "Save to workspace")."""
     for ref in refs:
         _file_row(ref, files, key)
+
+
+def render_answer_images(refs: list[FileRef], files: SessionFiles) -> None:
+    """The pictures an answer embeds from the sandbox or workspace, drawn under it (each named by its path)."""
+    for ref in refs:
+        try:
+            data = files.read(ref)
+        except (InterpreterError, OSError):  # deleted since: its name stays in bold, nothing more
+            continue
+        st.image(data, caption=printable(ref.shown))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import unquote
 
@@ -31,6 +31,10 @@ Location = Literal["sandbox", "workspace"]
 SANDBOX_PREFIXES = ("/mnt/data/", "/sandbox/")
 WORKSPACE_PREFIXES = ("code-interpreter/", "/code-interpreter/")
 MAX_ANSWER_FILES = 20
+MAX_ANSWER_IMAGES = 4
+MAX_ANSWER_IMAGE_BYTES = 5 * 1024 * 1024
+ANSWER_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+"""Pictures an answer embeds are shown (not SVG: it is a document that could carry links and scripts)."""
 MAX_LOOKUPS = 200
 """Distinct sandbox paths one :class:`SessionFiles` looks up; later ones count as missing (a huge answer stays fast)."""
 _LINK = re.compile(
@@ -164,10 +168,15 @@ def _ref(location: Location, info: FileInfo) -> FileRef:
 
 @dataclass
 class LinkedAnswer:
-    """An answer ready to show: its Markdown with file links resolved, and the files it names (no repeats)."""
+    """An answer ready to show: its Markdown with file links resolved, and the files it names (no repeats).
+
+    ``images`` are the existing pictures it embeds (``![chart](sandbox:/mnt/data/chart.png)``): PNG, JPEG, GIF or
+    WebP files of at most :data:`MAX_ANSWER_IMAGE_BYTES`, at most :data:`MAX_ANSWER_IMAGES` of them.
+    """
 
     markdown: str
     files: list[FileRef]
+    images: list[FileRef] = field(default_factory=list)
 
 
 def _link_target(raw: str) -> str:
@@ -179,7 +188,7 @@ def _is_web_link(target: str) -> bool:
     return target.startswith("#") or (_SCHEME.match(target) is not None and not target.lower().startswith("sandbox:"))
 
 
-def _rewrite_links(text: str, files: SessionFiles | None, found: list[FileRef]) -> str:
+def _rewrite_links(text: str, files: SessionFiles | None, found: list[FileRef], images: list[FileRef]) -> str:
     def replace(match: re.Match[str]) -> str:
         label, target = match.group(2), _link_target(match.group(3))
         if _is_web_link(target):
@@ -187,6 +196,8 @@ def _rewrite_links(text: str, files: SessionFiles | None, found: list[FileRef]) 
         ref = files.find(target) if files is not None else None
         if ref is not None:
             found.append(ref)
+            if match.group(1) and ref.mime_type in ANSWER_IMAGE_TYPES and ref.size <= MAX_ANSWER_IMAGE_BYTES:
+                images.append(ref)
             return f"**{label.strip() or escape_markdown(ref.name)}**"
         shown = escape_markdown(target)
         return shown if label.strip() in ("", target) else f"{label} ({shown})"
@@ -216,11 +227,15 @@ def link_answer(text: str, files: SessionFiles | None) -> LinkedAnswer:
 
     """
     found: list[FileRef] = []
-    parts = [piece if fenced else _rewrite_links(piece, files, found) for fenced, piece in _outside_fences(text)]
+    images: list[FileRef] = []
+    parts = [
+        piece if fenced else _rewrite_links(piece, files, found, images) for fenced, piece in _outside_fences(text)
+    ]
     if files is not None:
         for match in _BARE.finditer(text):
             ref = files.find(match.group(0).rstrip(_TRAILING))
             if ref is not None:
                 found.append(ref)
     unique = list(dict.fromkeys(found))
-    return LinkedAnswer("".join(parts), unique[:MAX_ANSWER_FILES])
+    shown = list(dict.fromkeys(images))[:MAX_ANSWER_IMAGES]
+    return LinkedAnswer("".join(parts), unique[:MAX_ANSWER_FILES], shown)

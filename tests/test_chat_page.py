@@ -134,3 +134,19 @@ def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
     assert any("Saved to the workspace: code-interpreter/table.csv" in t.value for t in app.toast)
     (saved,) = tmp_path.glob("data/sessions/*/*/workspace/code-interpreter/table.csv")
     assert saved.read_bytes() == b"a,b\n1,2\n"
+
+
+def test_a_picture_the_answer_embeds_from_the_sandbox_is_drawn(make_app: Callable[..., AppTest]) -> None:
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.plot([1, 3, 2])\nplt.savefig('chart.png')\nopen('notes.svg', 'w').write('<svg/>')"
+    )
+    answer = "Here: ![the chart](sandbox:/mnt/data/chart.png) ![drawing](notes.svg) ![gone](sandbox:/mnt/data/x.png)"
+    app = make_app([{"tool": "execute_code", "input": {"code": code}}, {"text": answer}])
+    app.run()
+    send(app, "Draw it")
+    assert not app.exception, [e.message for e in app.exception]
+    assert "Here: **the chart** **drawing** gone (sandbox:/mnt/data/x.png)" in _texts(app)
+    pictures = [image for node in app.main if node.type == "image" for image in node.proto.imgs]  # type: ignore[attr-defined]
+    named = [image.caption for image in pictures if image.caption]  # the step's own figure has no caption
+    assert named == ["chart.png"]  # the PNG; not the SVG, not the missing file
