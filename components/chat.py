@@ -11,6 +11,7 @@ import streamlit as st
 from components.approval import SKIPPED_ICON, skipped_title
 from components.results import render_result
 from components.step_files import render_answer_files, render_answer_images, render_changed_files
+from core.chat.direct import parse_direct_run
 from core.chat.transcript import ChatEvent
 from core.chat.turn import LiveStep
 from core.outputs import SessionFiles, link_answer
@@ -147,6 +148,18 @@ def render_live_step(step: LiveStep) -> None:
             render_result(step.result)
 
 
+def _render_message(text: str) -> None:
+    """A person's message; code sent to run is shown exactly as sent (Markdown would rewrite images in it)."""
+    direct = parse_direct_run(text)
+    if direct is None:
+        st.markdown(safe_markdown(text))
+    elif text.strip().startswith("!"):
+        st.code(text.strip(), language="bash")
+    else:
+        code = direct[1].get("code", direct[1].get("command", ""))
+        st.code(code, language=direct[1].get("language", "bash"))
+
+
 def render_event(
     event: ChatEvent,
     *,
@@ -160,7 +173,7 @@ def render_event(
     """
     files_key = key or f"event_{event.created!r}".replace(".", "_")
     if event.kind == "user":
-        st.markdown(safe_markdown(event.text))
+        _render_message(event.text)
     elif event.kind == "assistant":
         answer = link_answer(event.text, files)
         st.markdown(safe_markdown(answer.markdown))

@@ -51,6 +51,9 @@ def test_without_a_model_code_blocks_run_directly(make_app: Callable[..., AppTes
     assert any("(run by you)" in e.label for e in app.expander)
     send(app, "!echo shell works")
     assert "shell works" in _texts(app)
+    send(app, "```python\nprint('![x](http://127.0.0.1:9/i.png)')\n```")  # shown as sent, in the message too
+    assert [c.value for c in app.code].count("print('![x](http://127.0.0.1:9/i.png)')") == 2
+    assert "!echo shell works" in [c.value for c in app.code]
     send(app, "What is the mean?")
     assert any("INTERPRETER_MODEL_PROVIDER" in str(w.value) for w in app.warning)
 

@@ -68,14 +68,14 @@ def test_deleting_a_conversation_asks_first_then_says_what_was_deleted(make_app:
     _button(app, "delete_conversation").click().run()
     assert folder.exists() and _conversation_id(app) == doomed  # nothing is deleted on one click
     (question,) = [w.value for w in app.warning if "cannot be undone" in str(w.value)]
-    assert question.startswith("Delete “\\!echo hello \\> kept.txt” with its sandbox files")
+    assert question.startswith("Delete “Shell: echo hello \\> kept.txt” with its sandbox files")
     _button(app, "delete_conversation_cancel").click().run()
     assert folder.exists() and not [w for w in app.warning if "cannot be undone" in str(w.value)]
 
     _button(app, "delete_conversation").click().run()
     _button(app, "delete_conversation_confirm").click().run()
     assert not folder.exists() and _conversation_id(app) != doomed
-    assert [t.proto.body for t in app.toast] == ["Deleted “\\!echo hello \\> kept.txt” with its files and results."]
+    assert [t.proto.body for t in app.toast] == ["Deleted “Shell: echo hello \\> kept.txt” with its files and results."]
 
 
 def test_a_sandbox_file_can_be_saved_to_the_workspace_without_a_model(make_app: Callable[..., AppTest]) -> None:
