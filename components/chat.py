@@ -10,7 +10,12 @@ import streamlit as st
 
 from components.approval import SKIPPED_ICON, skipped_title
 from components.results import render_result
-from components.step_files import render_answer_files, render_answer_images, render_changed_files
+from components.step_files import (
+    download_address,
+    render_answer_files,
+    render_answer_images,
+    render_changed_files,
+)
 from core.chat.direct import parse_direct_run
 from core.chat.transcript import ChatEvent
 from core.chat.turn import LiveStep
@@ -175,7 +180,7 @@ def render_event(
     if event.kind == "user":
         _render_message(event.text)
     elif event.kind == "assistant":
-        answer = link_answer(event.text, files)
+        answer = link_answer(event.text, files, download_address(files) if files is not None else None)
         st.markdown(safe_markdown(answer.markdown))
         if files is not None:
             render_answer_images(answer.images, files)

@@ -14,8 +14,9 @@ import streamlit as st
 from components.download_links import LINK_BYTES, copied_from, download_link
 from components.previews import human_size, printable
 from components.side_panel import ICON_ROW
+from core.downloads import DOWNLOADS, download_path
 from core.errors import InterpreterError
-from core.outputs import FileRef, SessionFiles
+from core.outputs import Addresser, FileRef, SessionFiles
 from core.text import escape_markdown
 
 SHOWN_FILES = 10  # files listed with buttons under one step; the rest are counted
@@ -40,12 +41,27 @@ def _save(files: SessionFiles, path: str) -> None:
     st.toast(escape_markdown(f"Saved to the workspace: code-interpreter/{info.path}"), icon=":material/save:")
 
 
+def _owner(ref: FileRef, files: SessionFiles) -> tuple[str, ...]:
+    """Whose download of what a file's download address is (one address per person, conversation and file)."""
+    return (files.host.user_id, files.host.conversation_id, f"{ref.location}-file", ref.path)
+
+
+def download_address(files: SessionFiles) -> Addresser:
+    """Gives a session file's address on the app's download route; nothing is read until it is followed."""
+    base = st.get_option("server.baseUrlPath")
+
+    def address(ref: FileRef) -> str:
+        writer = copied_from(partial(files.open, ref))
+        return download_path(base, DOWNLOADS.offer(_owner(ref, files), printable(ref.name), ref.mime_type, writer))
+
+    return address
+
+
 def _download(ref: FileRef, files: SessionFiles, key: str, label: str) -> None:
     """A file's download: read when clicked, or streamed from disk through a link when it is large."""
     if ref.size > LINK_BYTES:
-        owner = (files.host.user_id, files.host.conversation_id, f"{ref.location}-file", ref.path)
         writer = copied_from(partial(files.open, ref))
-        download_link(label, owner, printable(ref.name), ref.mime_type, writer, help="Download")
+        download_link(label, _owner(ref, files), printable(ref.name), ref.mime_type, writer, help="Download")
         return
     st.download_button(
         label,

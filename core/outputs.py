@@ -7,14 +7,15 @@ path or fetched as a URL of the server.
 
 An answer may name a file as ``sandbox:/mnt/data/x.csv``, ``/mnt/data/x.csv``, ``/sandbox/x.csv``,
 ``code-interpreter/x.png`` or, inside a Markdown link, a bare ``x.png``. :func:`link_answer` turns each link to
-an existing file into its label in bold (its download button goes under the answer), a link to a missing file
-into plain text, and collects the files that bare mentions name.
+an existing file into a link to its download address (the page gives one; the file also gets a download button
+under the answer), a link to a missing file into plain text, and collects the files that bare mentions name.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import unquote
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from core.workspace.base import Workspace
 
 Location = Literal["sandbox", "workspace"]
+Addresser = Callable[["FileRef"], str]
+"""Gives a file's download address (a path of this server, e.g. ``/download/<token>``)."""
 SANDBOX_PREFIXES = ("/mnt/data/", "/sandbox/")
 WORKSPACE_PREFIXES = ("code-interpreter/", "/code-interpreter/")
 MAX_ANSWER_FILES = 20
@@ -188,7 +191,9 @@ def _is_web_link(target: str) -> bool:
     return target.startswith("#") or (_SCHEME.match(target) is not None and not target.lower().startswith("sandbox:"))
 
 
-def _rewrite_links(text: str, files: SessionFiles | None, found: list[FileRef], images: list[FileRef]) -> str:
+def _rewrite_links(
+    text: str, files: SessionFiles | None, found: list[FileRef], images: list[FileRef], address: Addresser | None
+) -> str:
     def replace(match: re.Match[str]) -> str:
         label, target = match.group(2), _link_target(match.group(3))
         if _is_web_link(target):
@@ -198,7 +203,8 @@ def _rewrite_links(text: str, files: SessionFiles | None, found: list[FileRef], 
             found.append(ref)
             if match.group(1) and ref.mime_type in ANSWER_IMAGE_TYPES and ref.size <= MAX_ANSWER_IMAGE_BYTES:
                 images.append(ref)
-            return f"**{label.strip() or escape_markdown(ref.name)}**"
+            shown = label.strip() or escape_markdown(ref.name)
+            return f"**{shown}**" if address is None else f"[{shown}](<{address(ref)}>)"
         shown = escape_markdown(target)
         return shown if label.strip() in ("", target) else f"{label} ({shown})"
 
@@ -214,12 +220,14 @@ def _outside_fences(text: str) -> list[tuple[bool, str]]:
     return [*pieces, (False, text[position:])]
 
 
-def link_answer(text: str, files: SessionFiles | None) -> LinkedAnswer:
+def link_answer(text: str, files: SessionFiles | None, address: Addresser | None = None) -> LinkedAnswer:
     """Resolve the file paths in a model's answer (see the module's docstring).
 
     Args:
         text: The answer's Markdown (untrusted).
         files: The session's files; ``None`` when they cannot be looked up now (every file link becomes text).
+        address: Gives an existing file's download address: its links then point there (else their label is
+            shown in bold).
 
     Returns:
         The Markdown to show (still to be passed through ``safe_markdown``) and at most
@@ -229,7 +237,8 @@ def link_answer(text: str, files: SessionFiles | None) -> LinkedAnswer:
     found: list[FileRef] = []
     images: list[FileRef] = []
     parts = [
-        piece if fenced else _rewrite_links(piece, files, found, images) for fenced, piece in _outside_fences(text)
+        piece if fenced else _rewrite_links(piece, files, found, images, address)
+        for fenced, piece in _outside_fences(text)
     ]
     if files is not None:
         for match in _BARE.finditer(text):

@@ -19,6 +19,7 @@ from components.state import app_settings, engine_registry
 from core.chat.transcript import ChatEvent
 from core.chat.turn import ActiveTurn
 from core.config import Settings
+from core.downloads import DOWNLOADS
 from core.session import Session, open_session
 
 
@@ -98,6 +99,15 @@ def link_button(app: AppTest, label: str) -> Any:
     """The one link button labelled ``label`` (its proto: ``label``, ``url``, ``disabled``)."""
     (link,) = [node.proto for node in app.get("link_button") if node.proto.label == label]
     return link
+
+
+def fetched(url: str) -> bytes:
+    """What the server's download route would send for a link the page shows (``.../download/<token>``)."""
+    offer = DOWNLOADS.find(url.rsplit("/", 1)[1])
+    assert offer is not None, f"{url} is not an offered download"
+    target = io.BytesIO()
+    offer.write(target)
+    return target.getvalue()
 
 
 def run_until_idle(app: AppTest, timeout: float = 90) -> AppTest:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import send
+from tests.conftest import fetched, send
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
@@ -129,7 +130,11 @@ def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
     downloads = [b for b in app.get("download_button") if isinstance(b, DownloadButton)]
     assert len([b for b in downloads if str(b.key).startswith("step_")]) == 2  # under the step and the answer
     shown = _texts(app)
-    assert "Saved **the table**; the old one (sandbox:/mnt/data/old.csv) is gone." in shown
+    link = re.search(
+        r"Saved \[the table\]\(<(/download/[\w-]+)>\); the old one \(sandbox:/mnt/data/old.csv\) is gone.", shown
+    )
+    assert link is not None, shown
+    assert fetched(link.group(1)) == b"a,b\n1,2\n"  # the link in the text downloads the file
     assert "](sandbox:" not in shown
 
     save = next(b for b in step.button if b.help == "Save to workspace")
@@ -149,7 +154,9 @@ def test_a_picture_the_answer_embeds_from_the_sandbox_is_drawn(make_app: Callabl
     app.run()
     send(app, "Draw it")
     assert not app.exception, [e.message for e in app.exception]
-    assert "Here: **the chart** **drawing** gone (sandbox:/mnt/data/x.png)" in _texts(app)
+    assert re.search(
+        r"Here: \[the chart\]\(<[^>]+>\) \[drawing\]\(<[^>]+>\) gone \(sandbox:/mnt/data/x.png\)", _texts(app)
+    )
     pictures = [image for node in app.main if node.type == "image" for image in node.proto.imgs]  # type: ignore[attr-defined]
     named = [image.caption for image in pictures if image.caption]  # the step's own figure has no caption
     assert named == ["chart.png"]  # the PNG; not the SVG, not the missing file

@@ -21,10 +21,9 @@ from components.download_links import LINK_BYTES
 from components.previews import svg_data_url
 from components.side_panel import INDENT, PAGE_SIZE, RICH_PREVIEWS, widget_key
 from core.config import Settings
-from core.downloads import DOWNLOADS
 from core.session import Session
 from core.text import escape_markdown
-from tests.conftest import link_button
+from tests.conftest import fetched, link_button
 
 matplotlib.use("Agg")
 
@@ -204,15 +203,6 @@ def test_workspace_renders_images_tables_and_charts(session: Session, panel: Cal
     assert expander(at, "notes.txt").code[0].value == "plain notes"
 
 
-def _fetched(url: str) -> bytes:
-    """What the server's download route would send for a link the page shows."""
-    offer = DOWNLOADS.find(url.rsplit("/", 1)[1])
-    assert offer is not None, f"{url} is not an offered download"
-    target = io.BytesIO()
-    offer.write(target)
-    return target.getvalue()
-
-
 def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[], AppTest]) -> None:
     at = panel()
     assert link_button(at, "Download all").disabled
@@ -223,7 +213,7 @@ def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[
     assert_clean(at)
     download_all = link_button(at, "Download all")
     assert not download_all.disabled and download_all.url.startswith("/download/")
-    with zipfile.ZipFile(io.BytesIO(_fetched(download_all.url))) as archive:
+    with zipfile.ZipFile(io.BytesIO(fetched(download_all.url))) as archive:
         assert {name: archive.read(name) for name in archive.namelist()} == {"a.txt": b"a", "b.csv": b"x\n1\n"}
     at.run()
     assert link_button(at, "Download all").url == download_all.url  # a redrawn page keeps its link
@@ -244,8 +234,8 @@ def test_large_files_download_through_links(session: Session, panel: Callable[[]
     keys = {b.key for b in downloads(at)}
     assert not keys & {widget_key("ws_download", "big.bin"), widget_key("sb_download", "out/big.bin")}
     (workspace_link,) = [node.proto for node in at.get("link_button") if node.proto.label.startswith("big.bin")]
-    assert _fetched(workspace_link.url) == big
-    assert _fetched(link_button(at, "Download big.bin").url) == big
+    assert fetched(workspace_link.url) == big
+    assert fetched(link_button(at, "Download big.bin").url) == big
 
 
 def test_bad_table_shows_a_warning_not_an_exception(session: Session, panel: Callable[[], AppTest]) -> None:

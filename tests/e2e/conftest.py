@@ -32,7 +32,7 @@ plt.savefig('chart.png')
 monthly.reset_index()"""
 STEPS = [
     {"tool": "execute_code", "input": {"code": ANALYSIS, "output_filename": "chart.png"}},
-    {"text": "March was the best month, with 340 in revenue. The chart is saved as chart.png."},
+    {"text": "March was the best month, with 340 in revenue. Download [the chart](sandbox:/mnt/data/chart.png)."},
 ]
 
 

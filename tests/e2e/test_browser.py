@@ -65,6 +65,10 @@ def test_upload_chat_chart_table_downloads_and_reload(
     conversation_id = page.url.split("c=")[1].split("&")[0]
     saved = data_dir / "sessions" / "local" / conversation_id / "workspace" / "code-interpreter" / "chart.png"
     assert saved.read_bytes().startswith(b"\x89PNG")
+    with page.expect_download() as linked:  # the link in the answer's text downloads the sandbox's file
+        messages.get_by_role("link", name="the chart").click()
+    assert linked.value.suggested_filename == "chart.png"
+    assert Path(linked.value.path()).read_bytes().startswith(b"\x89PNG")
 
     sidebar.get_by_role("tab", name="Workspace").click()
     expect(sidebar.locator("[data-testid=stImage] img").first).to_be_visible()
