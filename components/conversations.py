@@ -40,10 +40,20 @@ def _say_what_was_deleted() -> None:
         st.toast(f"Deleted “{escape_markdown(title)}” with its files and results.", icon=":material/delete:")
 
 
+CURRENT_STYLE = """<style>
+[class*="st-key-conversation_current_"] {
+  background: color-mix(in srgb, var(--primary-color, #ff4b4b) 8%, transparent);
+  border-left: 3px solid var(--primary-color, #ff4b4b) !important;
+}
+</style>"""
+"""The current conversation reads as the selected item of the list (tinted, with a bar on its left)."""
+
+
 def _render_list(current_id: str) -> None:
     """Every conversation: the current one as the selected item, the others as buttons that open them."""
     store = conversation_store()
     conversations = [c for c in store.list() if c.id == current_id or store.transcript(c.id).exists()]
+    st.html(CURRENT_STYLE)
     for conversation in conversations[:MAX_LISTED]:
         title = escape_markdown(shown_title(conversation))
         if conversation.id == current_id:
