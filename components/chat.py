@@ -10,6 +10,7 @@ import streamlit as st
 
 from components.approval import SKIPPED_ICON, skipped_title
 from components.results import render_result
+from components.state import first_delivery
 from components.step_files import (
     download_address,
     render_answer_files,
@@ -77,7 +78,9 @@ def as_message(code: str, language: str) -> str:
 
 def _run_edited(key: str, language: str, rerun: Callable[[str], object]) -> None:
     """The editor's submit callback: send the edited code as a direct run and close the editor."""
-    rerun(as_message(str(st.session_state.get(f"edit_{key}", "")), language))
+    code = str(st.session_state.get(f"edit_{key}", ""))
+    if first_delivery("rerun_edited", key, code):
+        rerun(as_message(code, language))
     st.session_state[f"edit_open_{key}"] = False
 
 

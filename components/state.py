@@ -6,6 +6,7 @@ A tab keeps only what it already uploaded.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,22 @@ from core.session import Session, open_session
 
 QUERY_KEY = "c"
 TAB_KEY = "tab_state"
+REPEAT_SECONDS = 1.0
+"""The same action with the same content within this time counts as one (see :func:`first_delivery`)."""
+
+
+def first_delivery(action: str, *content: object) -> bool:
+    """Whether this callback call is new, not the same one delivered again; callbacks that send act only then.
+
+    Streamlit (1.67) can dispatch a widget's callback twice when a rerun request reaches the server while the
+    run that handled it begins: the chat input's ``on_submit`` was seen twice, 17 ms apart, so a message queued
+    during a turn ran twice. The same ``action`` with the same ``content`` within :data:`REPEAT_SECONDS` in one
+    browser session is that repeat (no person sends the same message twice within a second).
+    """
+    key, now = f"delivered_{action}", time.monotonic()
+    last = st.session_state.get(key)
+    st.session_state[key] = (content, now)
+    return last is None or last[0] != content or now - last[1] >= REPEAT_SECONDS
 
 
 @st.cache_resource

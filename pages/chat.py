@@ -18,7 +18,7 @@ from components.results import prefetch_result_code
 from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
-from components.state import chat_engine, current_conversation_id
+from components.state import chat_engine, current_conversation_id, first_delivery
 from components.uploads import preload_uploads, render_uploader
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
@@ -39,7 +39,7 @@ SENT_KEY = "chat_sent"
 def _send(engine: ChatEngine) -> None:
     """The chat input's callback: uploads go into the sandbox, the text starts a turn or joins the queue."""
     message = st.session_state.get("chat_input")
-    if message is None:
+    if message is None or not first_delivery("chat_input", message.text, *(f.file_id for f in message.files)):
         return
     if message.files:
         preload_uploads(engine, message.files)
@@ -83,12 +83,17 @@ def render_history(engine: ChatEngine) -> None:
     render_events(events, first=first, rerun=engine.submit, files=SessionFiles(engine.session))
 
 
+def _cancel_queued(engine: ChatEngine, number: int, text: str) -> None:
+    if first_delivery("cancel_queued", number, text):
+        engine.cancel_queued(number)
+
+
 def _render_queue(engine: ChatEngine) -> None:
     for number, text in enumerate(list(engine.queued)):
         with st.chat_message("user"):
             st.markdown(safe_markdown(text))
             st.caption(":material/schedule: Queued: runs when the current turn ends.")
-            st.button("Cancel", key=f"cancel_queued_{number}", on_click=engine.cancel_queued, args=(number,))
+            st.button("Cancel", key=f"cancel_queued_{number}", on_click=_cancel_queued, args=(engine, number, text))
 
 
 def _turn_state(engine: ChatEngine) -> tuple[int, bool]:

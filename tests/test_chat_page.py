@@ -160,3 +160,17 @@ def test_a_picture_the_answer_embeds_from_the_sandbox_is_drawn(make_app: Callabl
     pictures = [image for node in app.main if node.type == "image" for image in node.proto.imgs]  # type: ignore[attr-defined]
     named = [image.caption for image in pictures if image.caption]  # the step's own figure has no caption
     assert named == ["chart.png"]  # the PNG; not the SVG, not the missing file
+
+
+def test_a_callback_delivered_twice_acts_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import streamlit as st
+
+    from components import state
+
+    monkeypatch.setattr(st, "session_state", {})
+    assert state.first_delivery("chat_input", "hello")
+    assert not state.first_delivery("chat_input", "hello")  # Streamlit's repeat, milliseconds later
+    assert state.first_delivery("chat_input", "something else")
+    assert state.first_delivery("rerun_edited", "something else")  # another action
+    monkeypatch.setattr(state, "REPEAT_SECONDS", 0.0)
+    assert state.first_delivery("chat_input", "something else")  # sent again later: a new message
