@@ -159,6 +159,7 @@ def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any) -> None:
     expect(page.get_by_text("queued ran", exact=True).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("slow finished", exact=True).first).to_be_visible()
     # run once: Streamlit could deliver the submit twice (17 ms apart), and the message then ran twice
+    page.wait_for_timeout(2000)  # a second run would have shown by now
     _eventually(lambda: _once(page, "queued ran"))
     expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
 
