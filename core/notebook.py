@@ -25,6 +25,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from core.archive import add_workspace
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
+from core.outputs import link_answer
 from core.types import PLOTLY_JSON, STDERR, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
 from core.workspace.base import Workspace
 
@@ -244,7 +245,7 @@ def transcript_to_notebook(events: list[ChatEvent], *, title: str = "") -> Noteb
             text = "*(ran the step below directly)*" if direct else event.text
             cells.markdown("\n".join(f"> {line}".rstrip() for line in f"**You:** {text}".splitlines()))
         elif event.kind == "assistant" and event.text.strip():
-            cells.markdown(event.text)
+            cells.markdown(link_answer(event.text, None).markdown)  # sandbox links point nowhere outside the app
         elif event.kind == "notice" and event.text.strip() and not is_session_notice(event):
             cells.markdown(_italic(event.text))
         elif event.kind == "tool" and event.tool is not None:

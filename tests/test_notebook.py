@@ -218,6 +218,14 @@ def test_steps_that_cannot_rerun_become_notes() -> None:
     assert notice == "*Stopped.*\n\n```text\nkept\n```"
 
 
+def test_links_to_sandbox_files_become_text_in_the_notebook() -> None:
+    answer = "See [the data](sandbox:/mnt/data/x.csv), ![chart](/mnt/data/c.png) and [docs](https://pandas.pydata.org)."
+    (cell,) = transcript_to_notebook([ChatEvent(kind="assistant", text=answer)]).cells
+    assert cell.source == (
+        "See the data (sandbox:/mnt/data/x.csv), chart (/mnt/data/c.png) and [docs](https://pandas.pydata.org)."
+    )
+
+
 @pytest.mark.parametrize(
     ("title", "expected"),
     [
