@@ -8,7 +8,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -21,6 +21,9 @@ from core.chat.turn import ActiveTurn
 from core.config import Settings
 from core.downloads import DOWNLOADS
 from core.session import Session, open_session
+
+if TYPE_CHECKING:
+    from tests.hostile import World
 
 
 @pytest.fixture
@@ -215,3 +218,21 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield url
         finally:
             server.stop()
+
+
+# -- a session under attack (tests/test_hostile_*.py) ---------------------------------------------------------
+
+
+@pytest.fixture
+def world(make_settings: Callable[..., Settings], open_sessions: Callable[..., Session], tmp_path: Path) -> World:
+    """A session with no network, another conversation beside it, and files outside both."""
+    from tests.hostile import World  # it uses this module's helpers
+
+    settings = make_settings(sandbox_network="none")
+    session = open_sessions("target", settings)
+    other = open_sessions("victim", settings)
+    other.sandbox.write_file("secret.txt", b"the other conversation's secret")
+    other.workspace.write("other.txt", b"the other conversation's result")
+    session.workspace.write("keep.txt", b"a saved result")
+    (tmp_path / "outside.txt").write_bytes(b"next to the data folder")
+    return World(session, other, {t.tool_name: t for t in session.tools}, tmp_path.resolve())
