@@ -57,3 +57,52 @@ def copied_from(open_source: Callable[[], BinaryIO]) -> Writer:
             shutil.copyfileobj(source, target)
 
     return write
+
+
+def file_owner(user_id: str, conversation_id: str, location: str, path: str) -> tuple[str, ...]:
+    """Whose download of which file a link is: one address per person, conversation and file."""
+    return (user_id, conversation_id, f"{location}-file", path)
+
+
+def file_download(
+    label: str,
+    *,
+    owner: tuple[str, ...],
+    file_name: str,
+    mime: str,
+    size: int,
+    read: Callable[[], bytes],
+    open_source: Callable[[], BinaryIO],
+    key: str,
+    help: str | None = "Download",
+    button_type: Literal["secondary", "tertiary"] = "secondary",
+) -> None:
+    """A sandbox or workspace file's download: read when clicked, or, past :data:`LINK_BYTES`, streamed from disk.
+
+    Args:
+        label: The button's text (Markdown; escape untrusted parts).
+        owner: Whose download of what (:func:`file_owner`), for the link of a large file.
+        file_name: The name the browser saves it under.
+        mime: Its media type.
+        size: Its size in bytes, which chooses between the button and the link.
+        read: Reads the whole file (a small one, when clicked).
+        open_source: Opens the file for reading a piece at a time (a large one).
+        key: The download button's widget key.
+        help: A tooltip.
+        button_type: ``"secondary"`` or ``"tertiary"`` (a plain row in a list).
+
+    """
+    if size > LINK_BYTES:
+        download_link(label, owner, file_name, mime, copied_from(open_source), help=help, button_type=button_type)
+        return
+    st.download_button(
+        label,
+        data=read,
+        file_name=file_name,
+        mime=mime,
+        key=key,
+        icon=":material/download:",
+        help=help,
+        type=button_type,
+        on_click="ignore",
+    )

@@ -19,7 +19,7 @@ from functools import partial
 
 import streamlit as st
 
-from components.download_links import LINK_BYTES, copied_from, download_link
+from components.download_links import download_link, file_download, file_owner
 from components.previews import human_size, printable, read_and_preview
 from core.archive import classify, extension, zip_workspace
 from core.errors import InterpreterError
@@ -156,21 +156,15 @@ def _save_to_workspace(session: Session, info: FileInfo) -> None:
 
 
 def _sandbox_download(session: Session, info: FileInfo, name: str) -> None:
-    """A sandbox file's download: read when clicked, or streamed from disk through a link when it is large."""
-    if info.size > LINK_BYTES:
-        key = (session.user_id, session.conversation_id, "sandbox-file", info.path)
-        writer = copied_from(partial(session.sandbox.open_file, info.path))
-        download_link(_icon_label("Download", info.path), key, name, info.mime_type, writer, help="Download")
-        return
-    st.download_button(
+    file_download(
         _icon_label("Download", info.path),
-        data=partial(session.sandbox.read_file, info.path),
+        owner=file_owner(session.user_id, session.conversation_id, "sandbox", info.path),
         file_name=name,
         mime=info.mime_type,
+        size=info.size,
+        read=partial(session.sandbox.read_file, info.path),
+        open_source=partial(session.sandbox.open_file, info.path),
         key=widget_key("sb_download", info.path),
-        icon=":material/download:",
-        help="Download",
-        on_click="ignore",
     )
 
 
@@ -299,20 +293,17 @@ def _workspace_download(session: Session, info: FileInfo, label: str) -> None:
         url = session.workspace.presigned_url(info.path)  # type: ignore[attr-defined]
         st.link_button(label, url, icon=":material/download:", type="tertiary")
         return
-    if info.size > LINK_BYTES:
-        key = (session.user_id, session.conversation_id, "workspace-file", info.path)
-        writer = copied_from(partial(session.workspace.open, info.path))
-        download_link(label, key, printable(info.path), info.mime_type, writer, button_type="tertiary")
-        return
-    st.download_button(
+    file_download(
         label,
-        data=partial(session.workspace.read, info.path),
+        owner=file_owner(session.user_id, session.conversation_id, "workspace", info.path),
         file_name=printable(info.path),
         mime=info.mime_type,
+        size=info.size,
+        read=partial(session.workspace.read, info.path),
+        open_source=partial(session.workspace.open, info.path),
         key=widget_key("ws_download", info.path),
-        icon=":material/download:",
-        type="tertiary",
-        on_click="ignore",
+        help=None,
+        button_type="tertiary",
     )
 
 

@@ -11,7 +11,7 @@ from functools import partial
 
 import streamlit as st
 
-from components.download_links import LINK_BYTES, copied_from, download_link
+from components.download_links import copied_from, file_download, file_owner
 from components.previews import human_size, printable
 from components.side_panel import ICON_ROW
 from core.downloads import DOWNLOADS, download_path
@@ -42,8 +42,7 @@ def _save(files: SessionFiles, path: str) -> None:
 
 
 def _owner(ref: FileRef, files: SessionFiles) -> tuple[str, ...]:
-    """Whose download of what a file's download address is (one address per person, conversation and file)."""
-    return (files.host.user_id, files.host.conversation_id, f"{ref.location}-file", ref.path)
+    return file_owner(files.host.user_id, files.host.conversation_id, ref.location, ref.path)
 
 
 def download_address(files: SessionFiles) -> Addresser:
@@ -57,24 +56,6 @@ def download_address(files: SessionFiles) -> Addresser:
     return address
 
 
-def _download(ref: FileRef, files: SessionFiles, key: str, label: str) -> None:
-    """A file's download: read when clicked, or streamed from disk through a link when it is large."""
-    if ref.size > LINK_BYTES:
-        writer = copied_from(partial(files.open, ref))
-        download_link(label, _owner(ref, files), printable(ref.name), ref.mime_type, writer, help="Download")
-        return
-    st.download_button(
-        label,
-        data=partial(files.read, ref),
-        file_name=printable(ref.name),
-        mime=ref.mime_type,
-        key=_key(key, "download", ref),
-        icon=":material/download:",
-        help="Download",
-        on_click="ignore",
-    )
-
-
 def _file_row(ref: FileRef, files: SessionFiles, key: str) -> None:
     """One file: its name and size, a download button and, for sandbox files, "Save to workspace".
 
@@ -86,7 +67,16 @@ def _file_row(ref: FileRef, files: SessionFiles, key: str) -> None:
     shown = escape_markdown(printable(ref.name))
     name.caption(f":material/draft: {escape_markdown(printable(ref.shown))} · {human_size(ref.size)}")
     with download:
-        _download(ref, files, key, f"Download {shown}")
+        file_download(
+            f"Download {shown}",
+            owner=_owner(ref, files),
+            file_name=printable(ref.name),
+            mime=ref.mime_type,
+            size=ref.size,
+            read=partial(files.read, ref),
+            open_source=partial(files.open, ref),
+            key=_key(key, "download", ref),
+        )
     if ref.location == "sandbox":
         save.button(
             f"Save {shown} to the workspace",
