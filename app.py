@@ -3,8 +3,8 @@
 ``streamlit run`` finds ``app`` below (an ``st.App``) and serves it with the guards of the web layer, set up
 before anybody is answered: stored data is made private (umask 077, ``data_dir`` 0700), the server refuses to
 listen beyond this machine without a login unless ``INTERPRETER_ALLOW_ANONYMOUS`` allows it, and only allowed host
-names are answered, over HTTP and the WebSocket (:mod:`core.web_guard`; against DNS rebinding). One route is
-added to Streamlit's: ``/download/<token>``, which streams large downloads from disk (:mod:`core.downloads`).
+names are answered, over HTTP and the WebSocket (:mod:`core.web.web_guard`; against DNS rebinding). One route is
+added to Streamlit's: ``/download/<token>``, which streams large downloads from disk (:mod:`core.files.downloads`).
 
 Each browser session then runs this file as its main script (``__name__ == "__main__"``, as in ``AppTest``): the
 page set-up, the optional login gate, and navigation over the pages.
@@ -33,11 +33,11 @@ from components.auth import (
     server_address,
 )
 from core.config import Settings
-from core.downloads import download_route
-from core.privacy import make_data_private
-from core.sandbox.pool import pool_for
+from core.files.downloads import download_route
+from core.sandbox.local.pool import pool_for
 from core.session import close_all_sessions
-from core.web_guard import HostGuard, startup_refusal
+from core.web.privacy import make_data_private
+from core.web.web_guard import HostGuard, startup_refusal
 
 
 def guarded_middleware() -> list[Middleware]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench import browser, chat_turn, engine, first_load, previews, sessions, side_panel, transfers, variables
 from bench.common import ROOT, Row, machine, progress, report
-from core.sandbox.pool import close_pools
+from core.sandbox.local.pool import close_pools
 
 BENCHMARKS = (
     *engine.BENCHMARKS,

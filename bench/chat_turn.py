@@ -23,10 +23,10 @@ from strands import Agent
 from streamlit.testing.v1 import AppTest
 
 from bench.common import ROOT, Row, environment, run_main
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.config import Settings
-from core.conversations import ConversationStore
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import open_session
 
 STEPS: list[dict[str, Any]] = [{"tool": "execute_code", "input": {"code": "x = 1"}}, {"text": "Done: x is set."}]

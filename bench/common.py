@@ -108,7 +108,7 @@ def markdown_table(rows: list[Row]) -> str:
 
 def machine() -> dict[str, str]:
     """nproc, CPU model, memory, Python, OS kernel, how sandboxes are isolated, the load and the date."""
-    from core.sandbox.isolation import bubblewrap_works
+    from core.sandbox.local.isolation import bubblewrap_works
 
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]

@@ -27,8 +27,8 @@ from jupyter_client.manager import KernelManager
 
 from bench.common import Row, execute_tool, median_ms, run_code, run_main, timed
 from core.config import Settings
-from core.sandbox.local import LocalSandbox
-from core.sandbox.pool import close_pools, pool_for
+from core.sandbox.local.pool import close_pools, pool_for
+from core.sandbox.local.sandbox import LocalSandbox
 from core.session import Session, open_session
 
 ZIP_FILES, ZIP_FILE_BYTES = 5_000, 20_480  # 5,000 files of 20 KiB: ~100 MB uncompressed

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, progress, run_main
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.models import ModelChoice, build_model
 from core.session import open_session
 from tests.real_model.llama_server import NOT_INSTALLED, installed, llama_server

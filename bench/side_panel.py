@@ -32,7 +32,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.common import ROOT, Row, environment, progress, report
 from core.config import Settings
-from core.sandbox.local import LocalSandbox
+from core.sandbox.local.sandbox import LocalSandbox
 from core.session import open_session
 from core.workspace.local import LocalWorkspace
 

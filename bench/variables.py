@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bench.common import Row, run_code, run_main
 from core.config import Settings
-from core.sandbox.local import LocalSandbox
-from core.sandbox.snapshot import VariablesReport
+from core.sandbox.local.sandbox import LocalSandbox
 from core.session import open_session
+from core.types import VariablesReport
 
 ROWS = 1_000_000
 FRAME = f"""

@@ -12,8 +12,8 @@ import hashlib
 import streamlit as st
 
 from core.config import Settings
-from core.model_access import is_admin
-from core.web_guard import exposure_warning
+from core.web.model_access import is_admin
+from core.web.web_guard import exposure_warning
 
 LOCAL_USER = "local"
 

@@ -20,7 +20,7 @@ from components.step_files import (
 from core.chat.direct import parse_direct_run
 from core.chat.transcript import ChatEvent
 from core.chat.turn import LiveStep
-from core.outputs import SessionFiles, link_answer
+from core.files.outputs import SessionFiles, link_answer
 from core.text import escape_markdown, safe_markdown
 from core.types import ToolRecord
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.state import conversation_store, delete_conversation, new_conversation, switch_conversation
-from core.conversations import DEFAULT_TITLE, Conversation
+from core.chat.conversations import DEFAULT_TITLE, Conversation
 from core.errors import InterpreterError
 from core.text import escape_markdown
 

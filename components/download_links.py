@@ -1,7 +1,7 @@
 """Download links for files too large to pass through the page: written to disk when clicked, then streamed.
 
 Streamlit's download buttons hold their file in the server's memory; these links go to the server's
-``/download/<token>`` route instead (:mod:`core.downloads`), which writes the file to disk and streams it.
+``/download/<token>`` route instead (:mod:`core.files.downloads`), which writes the file to disk and streams it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import BinaryIO, Literal
 
 import streamlit as st
 
-from core.downloads import DOWNLOADS, Writer, download_path
+from core.files.downloads import DOWNLOADS, Writer, download_path
 
 LINK_BYTES = 20 * 1024 * 1024
 """Sandbox and workspace files larger than this download through a link, not through the page."""

@@ -12,9 +12,9 @@ from typing import BinaryIO
 import streamlit as st
 
 from components.download_links import download_link
+from core.chat.conversations import DEFAULT_TITLE
 from core.chat.engine import ChatEngine
-from core.conversations import DEFAULT_TITLE
-from core.notebook import export_everything, export_file_name, notebook_bytes, transcript_to_notebook
+from core.chat.notebook import export_everything, export_file_name, notebook_bytes, transcript_to_notebook
 
 PREFIX = "export_"
 

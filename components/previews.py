@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.frames import render_sandboxed_html
-from core import documents, pdf_preview
-from core.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated, load_table
 from core.errors import InterpreterError
+from core.files import documents, pdf_preview
+from core.files.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated, load_table
 from core.text import escape_markdown
 from core.types import PLOTLY_JSON, guess_mime_type
 
@@ -157,7 +157,7 @@ def _render_slides(data: bytes) -> None:
 
 
 def _render_pdf(data: bytes, key: str) -> None:
-    """One page as an image, with a page selector over the first :data:`core.pdf_preview.PDF_PAGES` pages."""
+    """One page as an image, with a page selector over the first :data:`core.files.pdf_preview.PDF_PAGES` pages."""
     pages = pdf_preview.pdf_page_count(data)
     if pages == 0:
         st.caption("The PDF has no pages.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.sandbox.isolation import IsolationReport
+from core.sandbox.local.isolation import IsolationReport
 from core.text import escape_markdown
 
 

@@ -7,11 +7,10 @@ from datetime import timedelta
 import streamlit as st
 
 from core.chat.engine import ChatEngine
+from core.chat.notices import asleep_caption, sandbox_restored_notice
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
-from core.notices import asleep_caption, sandbox_restored_notice
-from core.sandbox.local import SandboxStatus
-from core.sandbox.snapshot import VariablesReport
-from core.types import STOP_EXPLANATIONS
+from core.sandbox.local.sandbox import SandboxStatus
+from core.types import STOP_EXPLANATIONS, VariablesReport
 
 REFRESH_SECONDS = 15
 BUSY_REFRESH_SECONDS = 2

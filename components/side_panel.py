@@ -21,9 +21,9 @@ import streamlit as st
 
 from components.download_links import download_link, file_download, file_owner
 from components.previews import human_size, printable, read_and_preview
-from core.archive import classify, extension, zip_workspace
+from core.chat.notebook import export_file_name
 from core.errors import InterpreterError
-from core.notebook import export_file_name
+from core.files.archive import classify, extension, zip_workspace
 from core.session import Session
 from core.text import escape_markdown
 from core.types import FileInfo

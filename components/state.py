@@ -13,10 +13,10 @@ from typing import Any
 import streamlit as st
 
 from components.auth import current_user_id
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.registry import EngineRegistry
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.errors import InterpreterError
 from core.models import ModelChoice, build_model, describe_choice, effective_choice
 from core.session import Session, open_session

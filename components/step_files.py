@@ -1,6 +1,6 @@
 """Download and "Save to workspace" buttons for the files a step made and the files an answer names.
 
-``components/chat.py`` calls these under a tool step and under an answer; ``core/outputs.py`` finds the files.
+``components/chat.py`` calls these under a tool step and under an answer; ``core/files/outputs.py`` finds the files.
 Names are shown literally; a file is read only when its download is clicked.
 """
 
@@ -14,9 +14,9 @@ import streamlit as st
 from components.download_links import copied_from, file_download, file_owner
 from components.previews import human_size, printable
 from components.side_panel import ICON_ROW
-from core.downloads import DOWNLOADS, download_path
 from core.errors import InterpreterError
-from core.outputs import Addresser, FileRef, SessionFiles
+from core.files.downloads import DOWNLOADS, download_path
+from core.files.outputs import Addresser, FileRef, SessionFiles
 from core.text import escape_markdown
 
 SHOWN_FILES = 10  # files listed with buttons under one step; the rest are counted

@@ -19,8 +19,8 @@ from components.state import holder
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
+from core.files.uploads import describe_tree
 from core.text import escape_markdown, fence
-from core.uploads import describe_tree
 
 
 class UploadedFile(Protocol):

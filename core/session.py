@@ -25,14 +25,14 @@ from strands.types.tools import AgentTool
 
 from core.config import Settings
 from core.errors import QuotaExceeded
+from core.files.uploads import describe_tree
 from core.ids import check_id
 from core.sandbox.base import Sandbox
-from core.sandbox.local import LocalSandbox
+from core.sandbox.local.pool import pool_for
+from core.sandbox.local.sandbox import LocalSandbox
 from core.sandbox.output import OutputListener
-from core.sandbox.pool import pool_for
 from core.tools import build_tools
 from core.types import ExecutionResult, ToolRecord
-from core.uploads import describe_tree
 from core.workspace import NAMESPACE, Workspace
 from core.workspace.local import LocalWorkspace
 
@@ -44,7 +44,7 @@ HISTORY_LIMIT = 200
 def make_sandbox(settings: Settings, folder: Path, name: str) -> Sandbox:
     """The sandbox backend the settings choose (cloud packages are imported only when chosen)."""
     if settings.sandbox_backend == "agentcore":
-        from core.sandbox.agentcore import AgentCoreSandbox
+        from core.sandbox.agentcore.session import AgentCoreSandbox
 
         return AgentCoreSandbox(settings, name)
     pool = pool_for(settings)

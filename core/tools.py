@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from strands import tool
 from strands.types.tools import AgentTool
 
-from core.changes import ChangeTracker
+from core.chat.formatting import describe_execution, describe_file_list, image_blocks, text_or_binary
 from core.errors import InterpreterError
-from core.formatting import describe_execution, describe_file_list, image_blocks, text_or_binary
+from core.files.changes import ChangeTracker
 from core.types import ExecutionResult, ToolRecord
 
 if TYPE_CHECKING:

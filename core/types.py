@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import mimetypes
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,7 +172,7 @@ class ToolRecord:
         text: The text the model received.
         result: The execution result, for tools that ran code or a command.
         saved_files: Workspace names written by this call.
-        changed_files: Sandbox paths this call created or changed (see ``core/changes.py``).
+        changed_files: Sandbox paths this call created or changed (see ``core/files/changes.py``).
 
     """
 
@@ -182,3 +183,29 @@ class ToolRecord:
     result: ExecutionResult | None = None
     saved_files: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VariablesReport:
+    """Which Python variables were saved (or restored) and which could not be, with the reason for each.
+
+    Attributes:
+        kept: The names kept (variables, functions, classes, imported modules).
+        lost: Names that could not be kept, each with the reason in plain words.
+        size: Bytes the saved variables take on disk.
+        seconds: How long saving or restoring took.
+        problem: Why nothing could be saved or restored at all (empty when it worked).
+
+    """
+
+    kept: list[str] = field(default_factory=list)
+    lost: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+    seconds: float = 0.0
+    problem: str = ""
+
+    def to_json(self) -> str:
+        """The report as JSON (the host keeps it beside the pickles)."""
+        return json.dumps(
+            {"kept": self.kept, "lost": self.lost, "size": self.size, "seconds": self.seconds, "problem": self.problem}
+        )

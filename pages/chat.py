@@ -23,8 +23,8 @@ from components.uploads import preload_uploads, render_uploader
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.errors import InterpreterError
+from core.files.outputs import SessionFiles
 from core.models import how_to_configure
-from core.outputs import SessionFiles
 from core.text import escape_markdown, safe_markdown
 
 PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell command to run it directly"

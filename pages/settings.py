@@ -16,7 +16,6 @@ from components.auth import login_configured, may_change_model
 from components.state import app_settings
 from core.config import Settings
 from core.errors import ModelConfigError
-from core.model_access import bind_api_key, page_providers
 from core.models import (
     DEFAULT_ANTHROPIC_MODEL_ID,
     DEFAULT_BEDROCK_MODEL_ID,
@@ -35,6 +34,7 @@ from core.models import (
 )
 from core.models.check import check_choice
 from core.text import escape_markdown
+from core.web.model_access import bind_api_key, page_providers
 
 UNCHECKED_KEY = "settings_save_unchecked"
 CHECK_FAILED_KEY = "settings_check_failed"

@@ -19,7 +19,7 @@ from components.state import app_settings, engine_registry
 from core.chat.transcript import ChatEvent
 from core.chat.turn import ActiveTurn
 from core.config import Settings
-from core.downloads import DOWNLOADS
+from core.files.downloads import DOWNLOADS
 from core.session import Session, open_session
 
 if TYPE_CHECKING:

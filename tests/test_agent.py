@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from strands import Agent
 
-from core.scripted_model import FINISHED, ScriptedModel, load_script
+from core.models.scripted import FINISHED, ScriptedModel, load_script
 from core.session import Session
 
 

@@ -12,11 +12,11 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from core.chat.approval import Answer
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
+from core.chat.notebook import SKIPPED_TAG, transcript_to_notebook
 from core.config import Settings
-from core.conversations import ConversationStore
-from core.notebook import SKIPPED_TAG, transcript_to_notebook
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import Session
 from tests.conftest import finish, run_until_idle, send
 

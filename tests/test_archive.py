@@ -1,4 +1,4 @@
-"""core.archive: the workspace ZIP, tables for previews and file kinds."""
+"""core.files.archive: the workspace ZIP, tables for previews and file kinds."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core.archive import PREVIEW_ROWS, classify, is_plotly_json, is_truncated, load_table, zip_workspace
 from core.errors import InterpreterError, TablePreviewError
+from core.files.archive import PREVIEW_ROWS, classify, is_plotly_json, is_truncated, load_table, zip_workspace
 from core.workspace.local import LocalWorkspace
 
 FRAME = pd.DataFrame({"city": ["Oslo", "Lima", "Pune"], "people": [709_000, 10_000_000, 3_124_000]})

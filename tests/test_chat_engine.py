@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from strands.models import Model
 
+from core.chat.conversations import ConversationStore
 from core.chat.direct import parse_direct_run
 from core.chat.engine import ChatEngine
 from core.config import Settings
-from core.conversations import ConversationStore
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import Session
 from tests.conftest import finish
 

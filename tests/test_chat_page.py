@@ -86,9 +86,9 @@ def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
 def test_a_long_conversation_shows_its_latest_steps_and_earlier_ones_on_request(
     make_app: Callable[..., AppTest], tmp_path: Path
 ) -> None:
+    from core.chat.conversations import ConversationStore
     from core.chat.transcript import ChatEvent
     from core.config import Settings
-    from core.conversations import ConversationStore
 
     store = ConversationStore(Settings(data_dir=tmp_path / "data"))
     conversation = store.create()

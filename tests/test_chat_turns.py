@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.registry import EngineRegistry
 from core.chat.turn import partial_tool_input
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.errors import QuotaExceeded
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import Session, open_session
 from tests.conftest import finish
 

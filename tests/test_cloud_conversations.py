@@ -8,11 +8,11 @@ from collections.abc import Callable
 import boto3
 import pytest
 
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.config import Settings
-from core.conversations import ConversationStore
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import Session
 from tests.conftest import BUCKET, finish, text_of
 

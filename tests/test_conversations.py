@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.chat.conversations import DEFAULT_TITLE, ConversationStore, title_from
 from core.config import Settings
-from core.conversations import DEFAULT_TITLE, ConversationStore, title_from
 from core.errors import InvalidPathError
 
 

@@ -1,4 +1,4 @@
-"""Office and PDF previews (core/documents.py) on files made by the libraries the sandbox offers."""
+"""Office and PDF previews (core/files/documents.py) on files made by the libraries the sandbox offers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import zipfile
 import pytest
 from PIL import Image
 
-from core import documents, pdf_preview
-from core.archive import classify
-from core.documents import DocumentPreviewError
+from core.files import documents, pdf_preview
+from core.files.archive import classify
+from core.files.documents import DocumentPreviewError
 from tests.office_files import make_docx, make_pdf, make_pptx, make_workbook
 
 

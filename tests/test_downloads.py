@@ -19,8 +19,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from core.archive import zip_workspace
-from core.downloads import EXPIRED, Downloads, download_path, download_route
+from core.files.archive import zip_workspace
+from core.files.downloads import EXPIRED, Downloads, download_path, download_route
 from core.workspace.local import LocalWorkspace
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.errors import QuotaExceeded
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import Session, open_session
 from core.types import StopReason
 from tests.conftest import finish, text_of

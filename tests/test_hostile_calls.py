@@ -9,7 +9,7 @@ import pytest
 from strands import Agent
 from strands.agent.conversation_manager import NullConversationManager
 
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from tests.hostile import MB, World, plain
 
 # -- malformed tool calls --------------------------------------------------------------------------------------

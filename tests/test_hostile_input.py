@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.errors import FileNotFoundInSandbox, InvalidPathError, UploadRejected
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 from core.session import Session, open_session
 from tests.conftest import make_zip, text_of
 from tests.hostile import HOSTILE_PATHS, LOOK_ALIKES, World, plain

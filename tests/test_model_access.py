@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from core.config import Settings
-from core.model_access import bind_api_key, is_admin, key_endpoint, page_providers
 from core.models import ModelChoice, effective_choice, save_choice
+from core.web.model_access import bind_api_key, is_admin, key_endpoint, page_providers
 
 OPERATOR = ModelChoice(provider="openai", base_url="http://127.0.0.1:8000/v1", model_id="m", api_key="sk-operator")
 

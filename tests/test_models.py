@@ -33,7 +33,7 @@ from core.models import (
     resolve_provider,
     save_choice,
 )
-from core.scripted_model import ScriptedModel
+from core.models.scripted import ScriptedModel
 
 
 @pytest.fixture

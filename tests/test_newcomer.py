@@ -23,9 +23,9 @@ from components.conversations import UNTITLED
 from components.side_panel import widget_key
 from components.state import engine_registry
 from core.chat.engine import ChatEngine
+from core.chat.notebook import transcript_to_notebook
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
-from core.notebook import transcript_to_notebook
-from core.sandbox.pool import pool_for
+from core.sandbox.local.pool import pool_for
 from core.session import Session, next_sweep_in, sweep_idle_sessions
 from core.types import ExecutionResult, ToolRecord
 from tests.conftest import REPO, close_app_engines, link_button, make_zip, run_until_idle, send

@@ -15,18 +15,18 @@ import pytest
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
-from core.chat.transcript import ChatEvent
-from core.config import Settings
-from core.conversations import ConversationStore
-from core.notebook import (
+from core.chat.notebook import (
     ERROR_TAG,
     export_everything,
     export_file_name,
     notebook_bytes,
     transcript_to_notebook,
 )
-from core.scripted_model import ScriptedModel
+from core.chat.transcript import ChatEvent
+from core.config import Settings
+from core.models.scripted import ScriptedModel
 from core.session import open_session
 from core.types import TABLE_JSON, ExecutionResult, StopReason, ToolRecord
 from tests.conftest import finish

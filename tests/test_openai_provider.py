@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from strands import Agent
 
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.models import ModelChoice, build_model, explain_model_error
 from core.session import Session
 from tests.conftest import finish

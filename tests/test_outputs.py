@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from core.changes import MAX_CHANGED, ChangeTracker
-from core.outputs import SessionFiles, link_answer
+from core.files.changes import MAX_CHANGED, ChangeTracker
+from core.files.outputs import SessionFiles, link_answer
 from core.session import Session
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from core.chat.conversations import ConversationStore
 from core.config import Settings
-from core.conversations import ConversationStore
 from core.models import ModelChoice, save_choice
-from core.privacy import PRIVATE_UMASK, make_data_private
 from core.session import Session
+from core.web.privacy import PRIVATE_UMASK, make_data_private
 from tests.conftest import make_zip, text_of
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import InvalidPathError
-from core.sandbox.pool import pool_for
+from core.sandbox.local.pool import pool_for
 from core.session import Session, open_session, sweep_idle_sessions
 from tests.conftest import make_zip, text_of
 

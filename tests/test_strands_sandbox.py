@@ -18,8 +18,8 @@ from strands.vended_tools import file_editor, python_repl, shell
 
 from core.config import Settings
 from core.errors import InvalidPathError
-from core.scripted_model import ScriptedModel
-from core.strands_sandbox import InterpreterSandbox
+from core.models.scripted import ScriptedModel
+from core.sandbox.strands import InterpreterSandbox
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from streamlit.testing.v1 import AppTest
 
 from components.state import app_settings
 from components.uploads import upload_notice
+from core.chat.conversations import ConversationStore
 from core.config import Settings
-from core.conversations import ConversationStore
+from core.files.uploads import describe_tree
 from core.session import Session
 from core.text import escape_markdown
-from core.uploads import describe_tree
 from tests.conftest import make_zip
 
 HOSTILE_ENTRIES = {

@@ -13,7 +13,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import UploadRejected
-from core.uploads import describe_tree, extract_zip, save_upload
+from core.files.uploads import describe_tree, extract_zip, save_upload
 from tests.conftest import make_zip
 
 MB = 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.web_guard import HostGuard, exposure_warning, host_allowed, is_loopback, startup_refusal
+from core.web.web_guard import HostGuard, exposure_warning, host_allowed, is_loopback, startup_refusal
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost", "LOCALHOST"])

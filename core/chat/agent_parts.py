@@ -8,7 +8,7 @@ from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_manager import SessionManager
 
-from core.objects import S3_RETRIES
+from core.files.objects import S3_RETRIES
 from core.session import Session
 
 

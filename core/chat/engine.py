@@ -18,14 +18,14 @@ from strands.models import Model
 
 from core.chat.agent_parts import NoticingWindow, agent_memory
 from core.chat.approval import Answer, StepApproval
+from core.chat.conversations import ConversationStore
 from core.chat.direct import parse_direct_run
+from core.chat.formatting import describe_execution
+from core.chat.notices import reopened_notice
 from core.chat.prompt import SYSTEM_PROMPT
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
-from core.conversations import ConversationStore
-from core.formatting import describe_execution
 from core.models import explain_model_error, how_to_configure
-from core.notices import reopened_notice
 from core.session import Session
 from core.types import ExecutionResult, ToolRecord
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.objects import ObjectStore
+from core.files.objects import ObjectStore
 from core.types import ExecutionError, ExecutionResult, RichOutput, StopReason, ToolRecord
 
 EventKind = Literal["user", "assistant", "tool", "notice"]

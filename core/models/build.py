@@ -22,7 +22,7 @@ from core.models.choice import (
     resolve_provider,
 )
 from core.models.providers import adjusted, openai_model_class
-from core.scripted_model import LABEL, ScriptedModel, load_script
+from core.models.scripted import LABEL, ScriptedModel, load_script
 
 _PACKAGES = {"openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
 

@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError
 
 from core.config import Settings
-from core.scripted_model import LABEL
+from core.models.scripted import LABEL
 
 PROVIDERS = ("auto", "bedrock", "openai", "anthropic", "ollama", "scripted", "none")
 LABELS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from core.sandbox.isolation import IsolationReport
+from core.sandbox.local.isolation import IsolationReport
 from core.sandbox.output import OutputListener
 from core.types import ExecutionResult, FileInfo
 

@@ -19,8 +19,8 @@ from botocore.exceptions import (
 )
 
 from core.errors import FileNotFoundInSandbox, InvalidPathError, StorageError
+from core.files.objects import s3_client
 from core.ids import check_id
-from core.objects import s3_client
 from core.types import FileInfo, guess_mime_type
 from core.workspace.base import NAMESPACE, validate_name
 

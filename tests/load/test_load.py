@@ -32,7 +32,7 @@ ROUNDS = 10
 FD_TOLERANCE = 10
 SOAK_MINUTES = float(os.environ.get("INTERPRETER_SOAK_MINUTES", "0") or 0)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# BUG core/sandbox/kernel.py (reported): jupyter_client's heartbeat gives a starting kernel one second; on a busy
+# BUG core/sandbox/local/kernel.py (reported): jupyter_client's heartbeat gives a starting kernel one second; on a busy
 # machine a kernel still importing is declared dead and the start fails, although the process is fine.
 
 

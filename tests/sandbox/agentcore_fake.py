@@ -7,7 +7,7 @@ to it through ``endpoint_url``, decoding AWS event-stream frames and raising bot
 ``FakeAgentCoreDataPlane`` offers the four methods ``CodeInterpreter`` calls: start, get and stop a code
 interpreter session, and ``invoke_code_interpreter``. Every request is validated against botocore's service
 model (types, required members, unknown members as boto3 does; enums, lengths and patterns as the service
-does). Each session runs its code with a real :class:`~core.sandbox.local.LocalSandbox` in a folder of its own,
+does). Each session runs its code with a real :class:`~core.sandbox.local.sandbox.LocalSandbox` in a folder of its own,
 and answers are shaped like the service's: ``{"sessionId", "stream": [{"result": {"content": [...],
 "structuredContent": {...}, "isError": bool}}]}``.
 
@@ -37,7 +37,7 @@ from botocore.validate import ParamValidator
 
 from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InterpreterError
-from core.sandbox.local import LocalSandbox
+from core.sandbox.local.sandbox import LocalSandbox
 from core.types import ExecutionResult, guess_mime_type
 
 # The local kernel's prelude shows open figures after each run; AgentCore's executeCode does not.

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from core.config import Settings
-from core.sandbox.local import LocalSandbox
+from core.sandbox.local.sandbox import LocalSandbox
 
 
 @pytest.fixture

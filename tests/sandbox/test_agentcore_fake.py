@@ -30,8 +30,9 @@ from core.errors import (
     Throttled,
     UploadRejected,
 )
-from core.sandbox import agentcore, agentcore_stream
-from core.sandbox.agentcore import AgentCoreSandbox
+from core.sandbox.agentcore import session as agentcore
+from core.sandbox.agentcore import stream as agentcore_stream
+from core.sandbox.agentcore.session import AgentCoreSandbox
 from core.sandbox.base import Sandbox
 from core.tools import build_tools
 from core.types import IMAGE_PNG

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.sandbox.isolation import bubblewrap_works
-from core.sandbox.local import LocalSandbox
-from core.sandbox.network import METADATA_ADDRESS, host_addresses
+from core.sandbox.local.isolation import bubblewrap_works
+from core.sandbox.local.network import METADATA_ADDRESS, host_addresses
+from core.sandbox.local.sandbox import LocalSandbox
 from core.types import StopReason
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.sandbox.local import LocalSandbox
+from core.sandbox.local.sandbox import LocalSandbox
 from core.types import StopReason
 from tests.sandbox.contract import SandboxContract
 

@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
 from core.errors import InterpreterError
-from core.sandbox.isolation import LAYER_MOUNT, bubblewrap_works
-from core.sandbox.local import LocalSandbox
-from core.sandbox.packages import PackageLayer, layer_for, layer_key, parse_requirements
+from core.sandbox.local.isolation import LAYER_MOUNT, bubblewrap_works
+from core.sandbox.local.packages import PackageLayer, layer_for, layer_key, parse_requirements
+from core.sandbox.local.sandbox import LocalSandbox
 from core.text import escape_markdown
 
 PACKAGE = "pyjokes==0.8.3"  # tiny, pure Python, no dependencies, not in the app's environment

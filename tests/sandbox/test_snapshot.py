@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from core.chat.notices import variables_sentence
 from core.config import Settings
-from core.notices import variables_sentence
-from core.sandbox.snapshot import FOLDER, MANIFEST, VariablesReport, VariableStore, parse_report, read_json_file
+from core.sandbox.local.snapshot import FOLDER, MANIFEST, VariableStore, parse_report, read_json_file
 from core.session import Session, user_usage
-from core.types import ExecutionResult
+from core.types import ExecutionResult, VariablesReport
 
 STATE = """
 import socket

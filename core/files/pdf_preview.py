@@ -12,7 +12,7 @@ import io
 import threading
 from typing import Any
 
-from core.documents import DocumentPreviewError, first_line
+from core.files.documents import DocumentPreviewError, first_line
 
 PDF_PAGES = 20
 PDF_WIDTH_PX = 900

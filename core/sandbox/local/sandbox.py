@@ -16,16 +16,16 @@ from typing import BinaryIO
 
 from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
+from core.files.uploads import save_upload
 from core.sandbox.base import LANGUAGES
-from core.sandbox.isolation import SANDBOX_TMP, Isolation, IsolationReport, SessionDirs
-from core.sandbox.kernel import DenoKernel, JupyterKernel, PythonKernel
-from core.sandbox.kernel_life import KernelLife
+from core.sandbox.local.isolation import SANDBOX_TMP, Isolation, IsolationReport, SessionDirs
+from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
+from core.sandbox.local.kernel_life import KernelLife
+from core.sandbox.local.paths import check_path_text, relative_to_root, resolve_in_root
+from core.sandbox.local.process import ProcessRunner
+from core.sandbox.local.snapshot import VariableStore
 from core.sandbox.output import OutputListener
-from core.sandbox.paths import check_path_text, relative_to_root, resolve_in_root
-from core.sandbox.process import ProcessRunner
-from core.sandbox.snapshot import VariablesReport, VariableStore
-from core.types import ExecutionResult, FileInfo, guess_mime_type
-from core.uploads import save_upload
+from core.types import ExecutionResult, FileInfo, VariablesReport, guess_mime_type
 
 MB = 1024 * 1024
 QUICK_RUN_SECONDS = 0.05

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from core.errors import SandboxError
-from core.sandbox.spawn import spawn
+from core.sandbox.local.spawn import spawn
 
 METADATA_ADDRESS = "169.254.169.254"
 SLIRP_DNS = "10.0.2.3"

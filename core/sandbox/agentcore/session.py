@@ -34,7 +34,8 @@ from core.errors import (
     SandboxError,
     UploadRejected,
 )
-from core.sandbox.agentcore_stream import (
+from core.files.uploads import check_upload_name, shown_name
+from core.sandbox.agentcore.stream import (
     FIGURES,
     FIGURES_DIR,
     FIGURES_MARKER,
@@ -57,10 +58,9 @@ from core.sandbox.agentcore_stream import (
     zip_plan,
 )
 from core.sandbox.base import LANGUAGES
-from core.sandbox.isolation import IsolationReport
+from core.sandbox.local.isolation import IsolationReport
 from core.sandbox.output import OutputListener
 from core.types import IMAGE_PNG, STOP_EXPLANATIONS, ExecutionResult, FileInfo, RichOutput, StopReason, guess_mime_type
-from core.uploads import check_upload_name, shown_name
 
 UPLOAD_BATCH_BYTES = 64 * MB
 MIRROR_LIMIT = 512 * MB

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.chat.notices import kernel_stopped_note, variables_sentence
 from core.config import Settings
-from core.notices import kernel_stopped_note, variables_sentence
-from core.sandbox.kernel import JupyterKernel
-from core.sandbox.snapshot import VariablesReport, VariableStore
+from core.sandbox.local.kernel import JupyterKernel
+from core.sandbox.local.snapshot import VariableStore
+from core.types import VariablesReport
 
 MB = 1024 * 1024
 UNLIMITED = 2**62

@@ -13,8 +13,8 @@ from core.chat.direct import parse_direct_run
 from core.chat.transcript import ObjectTranscript, Transcript
 from core.config import Settings
 from core.errors import InvalidPathError
+from core.files.objects import BucketStore, FolderStore, ObjectStore
 from core.ids import SAFE_ID, check_id
-from core.objects import BucketStore, FolderStore, ObjectStore
 
 DEFAULT_TITLE = "New conversation"
 FENCE = re.compile(r"```[A-Za-z]*")

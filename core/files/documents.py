@@ -1,7 +1,7 @@
 """Office files as the side panel previews them: a workbook sheet by sheet, a document's text, slides.
 
 No Streamlit here: ``components/previews.py`` draws what these functions return (PDF pages come from
-``core/pdf_preview.py``). Every reader looks at the first part of a file only (one sheet's first rows, the first
+``core/files/pdf_preview.py``). Every reader looks at the first part of a file only (one sheet's first rows, the first
 paragraphs or slides), so a large file previews as fast as a small one, and each result says what was left out.
 The bytes are untrusted: Office files are ZIP archives whose unpacked size is checked before any XML is parsed.
 """

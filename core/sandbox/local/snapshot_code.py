@@ -1,4 +1,4 @@
-"""The code that saves and restores Python variables, run inside the kernel (see :mod:`core.sandbox.snapshot`).
+"""The code that saves and restores Python variables, run inside the kernel (see :mod:`core.sandbox.local.snapshot`).
 
 It runs silently in the user's kernel, so it defines one function with a ``__ci_`` name, calls it and deletes it:
 the user's namespace is left as it was. Paths are the sandbox's own (``/tmp/...`` under bubblewrap).

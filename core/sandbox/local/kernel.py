@@ -18,9 +18,9 @@ from typing import Any
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from core.errors import SandboxError
-from core.sandbox.isolation import Isolation
+from core.sandbox.local.isolation import Isolation
+from core.sandbox.local.spawn import spawn
 from core.sandbox.output import OutputCollector, OutputListener
-from core.sandbox.spawn import spawn
 from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
 
 POLL_SECONDS = 0.1

@@ -7,8 +7,8 @@ TypeScript variables and those of AgentCore sessions are not kept; a crash loses
 
 from __future__ import annotations
 
-from core.sandbox.snapshot import VariablesReport
 from core.text import escape_markdown
+from core.types import VariablesReport
 
 MAX_NAMES_SHOWN = 12
 

@@ -23,9 +23,9 @@ import pandas as pd
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from core.archive import add_workspace
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
-from core.outputs import link_answer
+from core.files.archive import add_workspace
+from core.files.outputs import link_answer
 from core.types import PLOTLY_JSON, STDERR, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
 from core.workspace.base import Workspace
 

@@ -204,7 +204,9 @@ class PackageLayer:
         return LayerState("ready", self.requirements, "", self.folder, saved["site"], tuple(saved["installed"]))
 
     def _install(self) -> LayerState:
-        from core.sandbox.local import LocalSandbox  # the installer is a sandbox (no import circle at load time)
+        from core.sandbox.local.sandbox import (
+            LocalSandbox,  # the installer is a sandbox (no import circle at load time)
+        )
 
         self._state = LayerState("installing", self.requirements)
         staging = self.folder.parent / f".staging-{self.folder.name}-{secrets.token_hex(4)}"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import SandboxError
-from core.sandbox.limits import ResourceLimits
-from core.sandbox.network import PrivateNetwork
-from core.sandbox.packages import LAYER_MOUNT, LayerState, layer_for
+from core.sandbox.local.limits import ResourceLimits
+from core.sandbox.local.network import PrivateNetwork
+from core.sandbox.local.packages import LAYER_MOUNT, LayerState, layer_for
 
 SANDBOX_ROOT = "/sandbox"
 SANDBOX_HOME = "/home/sandbox"
@@ -63,7 +63,7 @@ class IsolationReport:
         network: How the network is set up.
         limits: Each limit in force and what enforces it.
         warnings: What is weaker than the defaults promise, for the UI to show.
-        packages: The admin packages every sandbox sees (see ``core/sandbox/packages.py``).
+        packages: The admin packages every sandbox sees (see ``core/sandbox/local/packages.py``).
 
     """
 

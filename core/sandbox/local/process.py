@@ -11,9 +11,9 @@ import threading
 import time
 from typing import IO
 
-from core.sandbox.isolation import Isolation
+from core.sandbox.local.isolation import Isolation
+from core.sandbox.local.spawn import spawn
 from core.sandbox.output import OutputCollector, OutputListener
-from core.sandbox.spawn import spawn
 from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
 
 CHUNK = 64 * 1024

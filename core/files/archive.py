@@ -7,8 +7,8 @@ No Streamlit here: ``components/side_panel.py`` draws what these functions retur
   :data:`PREVIEW_ROWS` rows; ``frame.attrs["truncated"]`` says whether rows were left out.
 - :func:`is_plotly_json` tells a Plotly figure saved as JSON from other JSON.
 - :func:`classify` picks how a file is previewed: ``"image"``, ``"table"``, ``"plotly"``, ``"html"``, ``"text"``,
-  ``"document"`` (Word), ``"slides"`` (PowerPoint), ``"pdf"`` or ``"binary"`` (download only); ``core/documents.py``
-  reads the Office and PDF kinds (and ``.xlsx`` workbooks sheet by sheet).
+  ``"document"`` (Word), ``"slides"`` (PowerPoint), ``"pdf"`` or ``"binary"`` (download only);
+  ``core/files/documents.py`` reads the Office and PDF kinds (and ``.xlsx`` workbooks sheet by sheet).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from core.documents import document_kind
 from core.errors import FileNotFoundInSandbox, TablePreviewError
+from core.files.documents import document_kind
 from core.types import PLOTLY_JSON
 from core.workspace.base import Workspace
 

@@ -41,8 +41,9 @@ from core.errors import (
     Throttled,
     UploadRejected,
 )
+from core.files.uploads import check_entries, shown_name
+from core.sandbox.local.paths import check_path_text
 from core.sandbox.output import OutputCollector, strip_ansi
-from core.sandbox.paths import check_path_text
 from core.types import (
     JSON,
     PLOTLY_JSON,
@@ -53,7 +54,6 @@ from core.types import (
     RichOutput,
     guess_mime_type,
 )
-from core.uploads import check_entries, shown_name
 
 STREAM_EXCEPTIONS = (
     "accessDeniedException",

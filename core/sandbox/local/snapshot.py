@@ -21,12 +21,11 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.sandbox.kernel import JupyterKernel
-from core.sandbox.snapshot_code import restore_code, save_code
-from core.types import STOP_EXPLANATIONS, ExecutionResult
+from core.sandbox.local.kernel import JupyterKernel
+from core.sandbox.local.snapshot_code import restore_code, save_code
+from core.types import STOP_EXPLANATIONS, ExecutionResult, VariablesReport
 
 FOLDER = "variables"
 """The session folder's subfolder holding the saved variables (beside ``sandbox/``, not inside it)."""
@@ -37,32 +36,6 @@ SUMMARY = "summary.json"
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_NAMES = 10_000
 MAX_TEXT = 200
-
-
-@dataclass
-class VariablesReport:
-    """Which Python variables were saved (or restored) and which could not be, with the reason for each.
-
-    Attributes:
-        kept: The names kept (variables, functions, classes, imported modules).
-        lost: Names that could not be kept, each with the reason in plain words.
-        size: Bytes the saved variables take on disk.
-        seconds: How long saving or restoring took.
-        problem: Why nothing could be saved or restored at all (empty when it worked).
-
-    """
-
-    kept: list[str] = field(default_factory=list)
-    lost: dict[str, str] = field(default_factory=dict)
-    size: int = 0
-    seconds: float = 0.0
-    problem: str = ""
-
-    def to_json(self) -> str:
-        """The report as JSON (the host keeps it beside the pickles)."""
-        return json.dumps(
-            {"kept": self.kept, "lost": self.lost, "size": self.size, "seconds": self.seconds, "problem": self.problem}
-        )
 
 
 def _text(value: object) -> str:

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from core.config import Settings
-from core.sandbox.local import LocalSandbox, session_dirs
+from core.sandbox.local.sandbox import LocalSandbox, session_dirs
 
 logger = logging.getLogger(__name__)
 REFILL_DELAY_S = 2.0

@@ -1,0 +1,1 @@
+"""What the app does with files: uploads, archives, previews, downloads, outputs."""

@@ -1,0 +1,1 @@
+"""The AWS sandbox: a Bedrock AgentCore Code Interpreter session."""

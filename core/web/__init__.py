@@ -1,0 +1,1 @@
+"""Guards of the web layer: who may use the app, privacy, model access."""
