@@ -2,28 +2,29 @@
 
 Nothing of a refused upload is kept. A ZIP archive is checked entry by entry before anything is
 written (zip slip, absolute names, symbolic links, encryption, entry count, total size, compression
-ratio), then unpacked into a hidden staging folder inside the destination while the real byte counts
+ratio), then unpacked into a hidden staging folder while the real byte counts
 are checked again (headers can lie), and only when every entry is unpacked are the results moved into
-place. On any failure the staging folder is removed and the destination is left as it was.
+place through :class:`core.sandbox.local.files.SandboxFolder` (sandboxed code may plant links in the
+destination meanwhile; the staging folder is beside it, out of the sandbox's view). On any failure the staging
+folder is removed and the destination is left as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import secrets
 import shutil
 import stat
+import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from core.config import Settings
 from core.errors import InvalidPathError, UploadRejected
+from core.sandbox.local.files import SandboxFolder
 from core.workspace.base import validate_name
-from core.workspace.local import atomic_write
 
 MB = 1024 * 1024
 RATIO_CHECK_MIN_BYTES = MB
@@ -116,35 +117,9 @@ def _unpack_in_parallel(data: bytes, entries: list[tuple[zipfile.ZipInfo, Path]]
             finished.result()  # re-raises the first failure; the caller removes the staging folder
 
 
-def _plan_moves(staging: Path, dest: Path, moves: list[tuple[Path, Path]]) -> None:
-    """List the renames that put the staged tree into ``dest``, merging into existing folders."""
-    with os.scandir(staging) as entries:
-        for entry in entries:
-            source, target = Path(entry.path), dest / entry.name
-            try:
-                existing: int | None = os.lstat(target).st_mode
-            except FileNotFoundError:
-                existing = None
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if is_dir and existing is not None and stat.S_ISDIR(existing):
-                _plan_moves(source, target, moves)
-            elif is_dir and existing is not None:
-                raise UploadRejected(
-                    f"The archive has a folder {entry.name!r} but a file of that name is already in "
-                    f"{dest.name!r}. Rename one of them; nothing was kept."
-                )
-            elif existing is not None and stat.S_ISDIR(existing):
-                raise UploadRejected(
-                    f"The archive has a file {entry.name!r} but a folder of that name is already in "
-                    f"{dest.name!r}. Rename one of them; nothing was kept."
-                )
-            else:
-                moves.append((source, target))
-
-
 def extract_zip(
     data: bytes,
-    dest: Path,
+    dest: Path | SandboxFolder,
     *,
     max_total_bytes: int,
     max_entries: int,
@@ -158,7 +133,9 @@ def extract_zip(
 
     Args:
         data: The archive's bytes.
-        dest: The folder to unpack into (created if needed).
+        dest: The folder to unpack into (created if needed). The archive is unpacked beside it first, in a
+            hidden folder of its parent (out of the sandbox's view when ``dest`` is a sandbox's root), then
+            moved in through :class:`SandboxFolder`.
         max_total_bytes: The largest total uncompressed size accepted.
         max_entries: The most entries accepted.
         max_ratio: The highest compression ratio accepted for an entry larger than 1 MB.
@@ -180,23 +157,22 @@ def extract_zip(
         files = check_entries(archive_file.infolist(), archive, max_total_bytes, max_entries, max_ratio)
         folders = {parts for parts, info in files.items() if info is None}
         folders |= {parts[:-1] for parts, info in files.items() if info is not None and len(parts) > 1}
-        created_dest = not dest.exists()
-        dest.mkdir(parents=True, exist_ok=True)
-        staging = dest / f".upload-{secrets.token_hex(8)}"
+        folder = dest if isinstance(dest, SandboxFolder) else SandboxFolder(dest)
+        created_dest = not folder.root.exists()
+        folder.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=folder.root.parent))
         done = False
         try:
-            staging.mkdir()
             for parts in sorted(folders):
                 staging.joinpath(*parts).mkdir(parents=True, exist_ok=True)
             entries = [(info, staging.joinpath(*parts)) for parts, info in files.items() if info is not None]
             _unpack_in_parallel(data, entries, archive)
-            moves: list[tuple[Path, Path]] = []
-            _plan_moves(staging, dest, moves)
-            for source, target in moves:
-                os.replace(source, target)
+            folder.merge_in(staging)
             done = True
         except UploadRejected:
             raise
+        except InvalidPathError as error:
+            raise UploadRejected(f"{archive}: {error} Rename one of them; nothing was kept.") from None
         except OSError as error:
             raise UploadRejected(
                 f"{archive} could not be unpacked: {error.strerror or error}. Nothing was kept."
@@ -207,7 +183,7 @@ def extract_zip(
             shutil.rmtree(staging, ignore_errors=True)
             if created_dest and not done:
                 with contextlib.suppress(OSError):
-                    dest.rmdir()  # the folder did not exist before this failed upload
+                    folder.root.rmdir()  # the folder did not exist before this failed upload
     return sorted(PurePosixPath(*parts).as_posix() for parts, info in files.items() if info is not None)
 
 
@@ -254,7 +230,7 @@ def check_upload_name(name: str) -> None:
         raise UploadRejected(str(error)) from None
 
 
-def save_upload(name: str, data: bytes, dest: Path, *, settings: Settings) -> list[str]:
+def save_upload(name: str, data: bytes, dest: Path | SandboxFolder, *, settings: Settings) -> list[str]:
     """Store one uploaded file in ``dest``; a ``.zip`` file is unpacked there instead.
 
     Args:
@@ -287,12 +263,14 @@ def save_upload(name: str, data: bytes, dest: Path, *, settings: Settings) -> li
             max_ratio=settings.max_unzip_ratio,
             archive_name=name,
         )
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / name
-    if target.is_dir() and not target.is_symlink():
-        raise UploadRejected(f"A folder named {shown_name(name)} is already there. Rename the file and try again.")
+    folder = dest if isinstance(dest, SandboxFolder) else SandboxFolder(dest)
+    folder.root.mkdir(parents=True, exist_ok=True)
     try:
-        atomic_write(target, data)
+        folder.write(name, data, follow_last=False)  # a link of that name is replaced, not followed
+    except InvalidPathError:
+        raise UploadRejected(
+            f"A folder named {shown_name(name)} is already there. Rename the file and try again."
+        ) from None
     except OSError as error:
         raise UploadRejected(f"{shown_name(name)} could not be saved: {error.strerror or error}.") from None
     return [name]

@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.config import Settings
-from core.errors import FileNotFoundInSandbox, InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
+from core.errors import InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
 from core.files.uploads import save_upload
 from core.sandbox.base import LANGUAGES
+from core.sandbox.local.files import SandboxFolder
 from core.sandbox.local.isolation import SANDBOX_TMP, Isolation, IsolationReport, SessionDirs
 from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
-from core.sandbox.local.paths import check_path_text, relative_to_root, resolve_in_root
 from core.sandbox.local.process import ProcessRunner
 from core.sandbox.local.snapshot import VariableStore
 from core.sandbox.output import OutputListener
-from core.types import ExecutionResult, FileInfo, VariablesReport, guess_mime_type
+from core.sandbox.paths import check_path_text
+from core.types import ExecutionResult, FileInfo, VariablesReport
 
 MB = 1024 * 1024
 QUICK_RUN_SECONDS = 0.05
@@ -245,19 +246,14 @@ class LocalSandbox:
 
     # -- files --------------------------------------------------------------------------------------------
 
-    def _resolve(self, path: str) -> Path:
-        return resolve_in_root(self.root, path, inner_root="/sandbox" if self.isolation.use_bwrap else str(self.root))
+    @property
+    def files(self) -> SandboxFolder:
+        """The sandbox root, reached only through the safe file-access module."""
+        return SandboxFolder(self.root, self.isolation.root_in_sandbox)
 
     def disk_usage(self) -> int:
-        """Bytes used by the sandbox root (walks the tree)."""
-        total = 0
-        for folder, _, files in os.walk(self.root):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(folder, name)).st_size
-                except OSError:
-                    continue
-        return total
+        """Bytes used by the sandbox root (walks the tree, following no link)."""
+        return self.files.usage()
 
     def _measure_usage(self) -> None:
         self._known_usage = self.disk_usage()
@@ -276,91 +272,34 @@ class LocalSandbox:
 
     def read_file(self, path: str) -> bytes:
         """The bytes of a sandbox file (links must stay inside the sandbox)."""
-        with self.open_file(path) as handle:
-            return handle.read()
+        return self.files.read(path)
 
     def open_file(self, path: str) -> BinaryIO:
         """A sandbox file open for reading a piece at a time (links must stay inside the sandbox)."""
-        target = self._resolve(path)
-        if not target.is_file():
-            raise FileNotFoundInSandbox(
-                f"No file {path!r} in the sandbox." + (" It is a folder." if target.is_dir() else "")
-            )
-        return os.fdopen(os.open(target, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+        return self.files.open(path)
 
     def write_file(self, path: str, data: bytes) -> FileInfo:
         """Create or replace a file atomically; parent folders are created."""
-        target = self._resolve(path)
-        if target == Path(os.path.realpath(self.root)) or target.is_dir():
-            raise InvalidPathError(f"{path!r} is a folder; give a file name.")
+        check_path_text(path)
         self._check_disk(len(data))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".write-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        info = self.files.write(path, data)
         self._known_usage += len(data)
         self._usage_exact = False  # an overwritten file is counted twice until the next measurement
-        return self._info(target)
-
-    def _info(self, target: Path) -> FileInfo:
-        stat = target.lstat()
-        is_dir = target.is_dir() and not target.is_symlink()
-        return FileInfo(
-            path=relative_to_root(self.root, target),
-            size=0 if is_dir else stat.st_size,
-            modified=stat.st_mtime,
-            is_dir=is_dir,
-            mime_type="inode/directory" if is_dir else guess_mime_type(target.name),
-        )
+        return info
 
     def list_files(self, path: str = ".", recursive: bool = False) -> list[FileInfo]:
         """The entries of a folder sorted by path (folders included), or the one file named."""
-        target = self._resolve(path)
-        if not target.exists():
-            raise FileNotFoundInSandbox(f"No file or folder {path!r} in the sandbox.")
-        if not target.is_dir():
-            return [self._info(target)]
-        entries: list[FileInfo] = []
-        for folder, dirs, files in os.walk(target):
-            dirs.sort()
-            for name in [*dirs, *files]:
-                entries.append(self._info(Path(folder) / name))
-            if not recursive:
-                break
-        return sorted(entries, key=lambda e: e.path)
+        return self.files.list(path, recursive=recursive)
 
     def remove(self, path: str) -> None:
         """Delete a file, a link or a whole folder (never the root itself)."""
-        check_path_text(path)
-        given = Path(self.root) / path if not os.path.isabs(path) else None
-        try:
-            is_link = given is not None and given.is_symlink()
-        except OSError:  # too long for the file system, say: resolving below explains it
-            is_link = False
-        if given is not None and is_link:
-            self._resolve(os.path.dirname(path) or ".")
-            given.unlink()
-            return
-        target = self._resolve(path)
-        if target == Path(os.path.realpath(self.root)):
-            raise InvalidPathError("The sandbox root itself cannot be removed; name the files to delete.")
-        if not target.exists():
-            raise FileNotFoundInSandbox(f"No file or folder {path!r} in the sandbox.")
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
+        self.files.remove(path)
         self._usage_measured = float("-inf")  # measure again before the next write
 
     def preload(self, name: str, data: bytes) -> list[str]:
         """Put an upload in the sandbox root; a ZIP is extracted there keeping its folders."""
         self._check_disk(len(data))
-        arrived = save_upload(name, data, self.root, settings=self.settings)
+        arrived = save_upload(name, data, self.files, settings=self.settings)
         self._measure_usage()
         return arrived
 
