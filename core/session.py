@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import threading
 import time
 import weakref
@@ -28,6 +27,7 @@ from core.errors import QuotaExceeded
 from core.files.uploads import describe_tree
 from core.ids import check_id
 from core.sandbox.base import Sandbox
+from core.sandbox.local.files import tree_usage
 from core.sandbox.local.pool import pool_for
 from core.sandbox.local.sandbox import LocalSandbox
 from core.sandbox.output import OutputListener
@@ -178,13 +178,7 @@ def open_session(conversation_id: str, settings: Settings | None = None, *, user
 
 def user_usage(settings: Settings, user_id: str) -> tuple[int, int]:
     """Bytes and files kept on this machine for all of a person's conversations."""
-    total = files = 0
-    for folder, _, names in os.walk(settings.sessions_dir / user_id):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(folder, name)).st_size
-                files += 1
-    return total, files
+    return tree_usage(settings.sessions_dir / user_id)
 
 
 class _IdleReaper:

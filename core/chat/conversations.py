@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 import time
 from dataclasses import asdict, dataclass
 
@@ -15,6 +14,7 @@ from core.config import Settings
 from core.errors import InvalidPathError
 from core.files.objects import BucketStore, FolderStore, ObjectStore
 from core.ids import SAFE_ID, check_id
+from core.sandbox.local.files import remove_host_tree
 
 DEFAULT_TITLE = "New conversation"
 FENCE = re.compile(r"```[A-Za-z]*")
@@ -134,7 +134,7 @@ class ConversationStore:
         """Delete a conversation with its sandbox files, workspace and history (close its session first)."""
         self._require(conversation_id)
         self.objects.delete_tree(f"{self.user_id}/{conversation_id}")
-        shutil.rmtree(self.local_folder / conversation_id, ignore_errors=True)
+        remove_host_tree(self.local_folder / conversation_id)
 
     def transcript(self, conversation_id: str) -> Transcript | ObjectTranscript:
         """The chat events of a conversation."""

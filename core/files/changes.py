@@ -12,11 +12,11 @@ modification time). Hidden names (``.name``) and ``__pycache__`` folders are lef
 
 from __future__ import annotations
 
-import os
 import time
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from core.sandbox.local.files import SandboxFolder
 
 if TYPE_CHECKING:
     from core.sandbox.base import Sandbox
@@ -42,30 +42,14 @@ def _skipped(name: str) -> bool:
     return name.startswith(".") or name in SKIPPED_FOLDERS
 
 
-def _changed_in_folder(root: Path, since_ns: int) -> dict[str, int]:
-    """Regular files under ``root`` (relative paths) changed at or after ``since_ns``, with their change times."""
+def _changed_in_folder(folder: SandboxFolder, since_ns: int) -> dict[str, int]:
+    """Regular files in ``folder`` (relative paths) changed at or after ``since_ns``, with their change times."""
     changed: dict[str, int] = {}
-    folders = [("", str(root))]
-    walked = 0
-    while folders and walked < MAX_WALKED:
-        prefix, folder = folders.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:  # removed meanwhile, or unreadable: nothing to offer from it
-            continue
-        for entry in entries:
-            walked += 1
-            if _skipped(entry.name):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                folders.append((f"{prefix}{entry.name}/", entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                try:
-                    ctime = entry.stat(follow_symlinks=False).st_ctime_ns
-                except OSError:
-                    continue
-                if ctime >= since_ns:
-                    changed[prefix + entry.name] = ctime
+    for walked, entry in enumerate(folder.walk(".", skip=_skipped)):
+        if walked >= MAX_WALKED:
+            break
+        if entry.is_file and entry.status.st_ctime_ns >= since_ns:
+            changed[entry.path] = entry.status.st_ctime_ns
     return changed
 
 
@@ -93,8 +77,8 @@ class ChangeTracker:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        root = getattr(sandbox, "root", None)
-        self.root = root if isinstance(root, Path) else None
+        files = getattr(sandbox, "files", None)
+        self.root = files if isinstance(files, SandboxFolder) else None
         self.since_ns = _file_clock_ns()
         self.before: dict[str, tuple[int, float]] | None = {}
         if self.root is None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -23,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from core.config import Settings
 from core.errors import InvalidPathError, UploadRejected
-from core.sandbox.local.files import SandboxFolder
+from core.sandbox.local.files import SandboxFolder, remove_host_tree
 from core.workspace.base import validate_name
 
 MB = 1024 * 1024
@@ -180,7 +179,7 @@ def extract_zip(
         except Exception as error:  # zlib.error, BadZipFile (bad CRC), EOFError, ...: a damaged archive
             raise UploadRejected(f"{archive} is damaged and cannot be unpacked ({error}). Nothing was kept.") from None
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_host_tree(staging)
             if created_dest and not done:
                 with contextlib.suppress(OSError):
                     folder.root.rmdir()  # the folder did not exist before this failed upload

@@ -22,7 +22,7 @@ import posixpath
 import secrets
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -271,12 +271,19 @@ class SandboxFolder:
             entries = [_file_info(e.path, e.status) for e in _walk_fd(walk.fd, prefix, recursive=recursive)]
         return sorted(entries, key=lambda e: e.path)
 
-    def walk(self, path: str = ".") -> Iterator[Entry]:
-        """Every entry under a folder, depth first, links listed but never followed."""
+    def walk(self, path: str = ".", *, skip: Callable[[str], bool] | None = None) -> Iterator[Entry]:
+        """Every entry under a folder, depth first, links listed but never followed.
+
+        Args:
+            path: The folder to walk.
+            skip: Names to leave out, and not to walk into when they are folders.
+
+        """
         with self._walk(path) as (walk, name):
             if name:
                 walk.enter(name, self._open_folder(walk.fd, name, path, _lstat(walk.fd, name), False))
-            yield from _walk_fd(walk.fd, "" if not walk.names else walk.relative() + "/", recursive=True)
+            prefix = "" if not walk.names else walk.relative() + "/"
+            yield from _walk_fd(walk.fd, prefix, recursive=True, skip=skip)
 
     def usage(self) -> int:
         """Bytes the files under the root take (their sizes; links and folders count nothing)."""
@@ -410,11 +417,13 @@ def _lstat(fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def _walk_fd(fd: int, prefix: str, *, recursive: bool) -> Iterator[Entry]:
+def _walk_fd(fd: int, prefix: str, *, recursive: bool, skip: Callable[[str], bool] | None = None) -> Iterator[Entry]:
     """The entries of the open folder ``fd`` (and, if recursive, of every real folder below), never following links."""
     with os.scandir(fd) as listing:
         found = []
         for item in listing:
+            if skip is not None and skip(item.name):
+                continue
             try:
                 found.append((item.name, item.stat(follow_symlinks=False)))
             except FileNotFoundError:
@@ -427,7 +436,7 @@ def _walk_fd(fd: int, prefix: str, *, recursive: bool) -> Iterator[Entry]:
             except OSError:  # swapped or removed meanwhile: nothing to list through it
                 continue
             try:
-                yield from _walk_fd(child, f"{prefix}{name}/", recursive=True)
+                yield from _walk_fd(child, f"{prefix}{name}/", recursive=True, skip=skip)
             finally:
                 os.close(child)
 
@@ -463,6 +472,63 @@ def _merge(source_fd: int, target_fd: int, where: str, *, check_only: bool) -> N
 def remove_tree_at(dir_fd: int, name: str) -> None:
     """Remove the folder ``name`` of the open folder ``dir_fd`` and all it holds, following no link."""
     shutil.rmtree(name, dir_fd=dir_fd)
+
+
+def remove_host_entry(path: Path) -> None:
+    """Remove an entry of a host-only folder, whatever sandboxed code put inside it (a folder it could write).
+
+    Raises:
+        OSError: When it cannot be removed (a missing one is no error).
+
+    """
+    parent = os.open(path.parent, _DIR_FLAGS)
+    try:
+        status = _lstat(parent, path.name)
+        if status is not None and stat.S_ISDIR(status.st_mode):
+            remove_tree_at(parent, path.name)
+        elif status is not None:
+            os.unlink(path.name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def remove_host_tree(path: Path) -> None:
+    """Remove a folder of the host that holds sandbox folders (a session's), if it is there; errors are ignored."""
+    with contextlib.suppress(OSError):
+        remove_host_entry(path)
+
+
+def move_entries(source: Path, target: Path) -> None:
+    """Move every entry of the folder ``source`` into ``target``; an entry of ``target`` with its name is replaced.
+
+    Both are folders the host made (a session's sandbox root, say) on one file system; what they hold may be
+    anything sandboxed code left there, and it is moved by name within the two folders, never followed.
+    """
+    source_fd, target_fd = os.open(source, _DIR_FLAGS), os.open(target, _DIR_FLAGS)
+    try:
+        with os.scandir(source_fd) as listing:
+            names = [item.name for item in listing]
+        for name in names:
+            existing = _lstat(target_fd, name)
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                remove_tree_at(target_fd, name)
+            os.rename(name, name, src_dir_fd=source_fd, dst_dir_fd=target_fd)
+    finally:
+        os.close(source_fd)
+        os.close(target_fd)
+
+
+def tree_usage(folder: Path) -> tuple[int, int]:
+    """Bytes and number of the files under a folder of the host, following no link (``(0, 0)`` when missing)."""
+    try:
+        fd = os.open(folder, _DIR_FLAGS)
+    except OSError:
+        return 0, 0
+    try:
+        sizes = [entry.status.st_size for entry in _walk_fd(fd, "", recursive=True) if not entry.is_dir]
+    finally:
+        os.close(fd)
+    return sum(sizes), len(sizes)
 
 
 def _file_info(path: str, status: os.stat_result) -> FileInfo:

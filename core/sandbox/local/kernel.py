@@ -13,11 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
 from core.errors import SandboxError
+from core.sandbox.local.files import remove_host_entry
 from core.sandbox.local.isolation import Isolation
 from core.sandbox.local.spawn import spawn
 from core.sandbox.output import OutputCollector, OutputListener
@@ -142,10 +144,11 @@ def free_port():
 
 
 tcp = dict(info, transport="tcp", ip="127.0.0.1", **{name: free_port() for name in channels})
-with open(connection_file + ".tcp", "w") as handle:
+tcp_file = os.path.join(os.path.dirname(info["ip"]), "deno-tcp.json")  # the connection file is read-only
+with open(tcp_file, "w") as handle:
     json.dump(tcp, handle)
 environment = dict(os.environ, DENO_V8_FLAGS=f"--max-old-space-size={heap_mb}")
-kernel = subprocess.Popen([deno, "jupyter", "--kernel", "--conn", connection_file + ".tcp"], env=environment)
+kernel = subprocess.Popen([deno, "jupyter", "--kernel", "--conn", tcp_file], env=environment)
 
 
 async def pipe(reader, writer):
@@ -187,6 +190,13 @@ asyncio.run(main())
 """
 
 
+def _create_host_file(path: Path, info: dict[str, str | int]) -> None:
+    """Write a new file in the host-only runtime folder (never through a link, never over another file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(info, handle)
+
+
 def _describe_exit(returncode: int) -> str:
     number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
     if number:
@@ -223,7 +233,7 @@ class JupyterKernel(abc.ABC):
         self.process: subprocess.Popen[bytes] | None = None
         self.client: BlockingKernelClient | None = None
         self.interrupt_requested = False
-        self._sockets = self.socket_prefix
+        self._leftovers: list[Path] = []
 
     def start(self) -> None:
         """Start the kernel, wait until it answers and run the prelude.
@@ -233,26 +243,36 @@ class JupyterKernel(abc.ABC):
 
         """
         key = secrets.token_hex(16)
-        # Sockets of its own: a kernel stopped just before may take a moment to die, and a client connecting to
-        # its sockets would get its messages (signed with the old key).
-        self._sockets = f"{self.socket_prefix}-{secrets.token_hex(4)}"
+        # A fresh sockets folder and file names of their own: a kernel stopped just before may take a moment to
+        # die, and a client connecting to its sockets would get its messages (signed with the old key). Only
+        # the sockets folder is writable inside; the host's files (connection files, the log) sit beside it,
+        # out of the sandbox's reach, and are created new, never opened through a link.
+        start_id = f"{self.socket_prefix}-{secrets.token_hex(4)}"
         runtime = self.isolation.dirs.runtime
-        inner_file = self._write_connection_file(
-            f"{self.socket_prefix}-kernel.json", self.isolation.runtime_in_sandbox, key
-        )
-        host_file = self._write_connection_file(f"{self.socket_prefix}-client.json", str(runtime), key)
-        log_file = runtime / f"{self.socket_prefix}-kernel.log"
-        self.process = spawn(
-            self.isolation.command(self._argv(inner_file), memory_rlimit=self.memory_rlimit),
-            env=self.isolation.environment(),
-            cwd=self.isolation.cwd(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(log_file, "wb"),  # noqa: SIM115 - the child owns it
-            start_new_session=True,
-        )
+        sockets = runtime / start_id
+        sockets.mkdir(mode=0o700)
+        kernel_file = runtime / f"{start_id}-kernel.json"
+        binds, sockets_inside, kernel_file_inside = self.isolation.kernel_binds(sockets, kernel_file)
+        _create_host_file(kernel_file, self._connection_info(sockets_inside, key))
+        host_file = runtime / f"{start_id}-client.json"
+        _create_host_file(host_file, self._connection_info(str(sockets), key))
+        log_file = runtime / f"{start_id}.log"
+        self._leftovers = [sockets, kernel_file, host_file, log_file]
+        log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            self.process = spawn(
+                self.isolation.command(self._argv(kernel_file_inside), memory_rlimit=self.memory_rlimit, binds=binds),
+                env=self.isolation.environment(),
+                cwd=self.isolation.cwd(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log_fd,
+                start_new_session=True,
+            )
+        finally:
+            os.close(log_fd)
         client = BlockingKernelClient()
-        client.load_connection_file(host_file)
+        client.load_connection_file(str(host_file))
         client.start_channels()
         self.client = client
         try:
@@ -285,16 +305,15 @@ class JupyterKernel(abc.ABC):
                         return
         raise RuntimeError(f"no answer within {timeout:g} s")
 
-    def _write_connection_file(self, name: str, folder: str, key: str) -> str:
+    def _connection_info(self, sockets: str, key: str) -> dict[str, str | int]:
         info: dict[str, str | int] = {
             "transport": "ipc",
-            "ip": f"{folder}/{self._sockets}",
+            "ip": f"{sockets}/{self.socket_prefix}",
             "key": key,
             "signature_scheme": "hmac-sha256",
         }
         info.update(CHANNEL_PORTS)
-        (self.isolation.dirs.runtime / name).write_text(json.dumps(info))
-        return f"{folder}/{name}"
+        return info
 
     def _run_prelude(self) -> None:
         result = self.execute(self.prelude, timeout=START_TIMEOUT_SECONDS, silent=True)
@@ -432,11 +451,15 @@ class JupyterKernel(abc.ABC):
             self.process.wait(timeout=10)
 
     def shutdown(self) -> None:
-        """Stop the kernel and close the channels."""
+        """Stop the kernel, close the channels and remove its files from the runtime folder."""
         if self.client is not None:
             self.client.stop_channels()
             self.client = None
         self.kill()
+        for path in self._leftovers:
+            with contextlib.suppress(OSError):
+                remove_host_entry(path)
+        self._leftovers = []
 
 
 class PythonKernel(JupyterKernel):

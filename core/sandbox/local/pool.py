@@ -11,12 +11,12 @@ import contextlib
 import logging
 import os
 import queue
-import shutil
 import threading
 import uuid
 from pathlib import Path
 
 from core.config import Settings
+from core.sandbox.local.files import move_entries, remove_host_tree
 from core.sandbox.local.sandbox import LocalSandbox, session_dirs
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class KernelPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.folder = settings.sessions_dir / ".pool"
-        shutil.rmtree(self.folder, ignore_errors=True)  # leftovers of an earlier run
+        remove_host_tree(self.folder)  # leftovers of an earlier run
         self._ready: queue.Queue[LocalSandbox] = queue.Queue()
         self._wake = threading.Event()
         self._closed = False
@@ -56,7 +56,7 @@ class KernelPool:
                     break
                 if self._closed:
                     sandbox.close()
-                    shutil.rmtree(sandbox.session_dir, ignore_errors=True)
+                    remove_host_tree(sandbox.session_dir)
                     break
                 self._ready.put(sandbox)
 
@@ -88,7 +88,7 @@ class KernelPool:
                 self._ready.get_nowait().close()
             except queue.Empty:
                 break
-        shutil.rmtree(self.folder, ignore_errors=True)
+        remove_host_tree(self.folder)
 
 
 def _adopt_folders(sandbox: LocalSandbox, session_dir: Path) -> None:
@@ -101,14 +101,10 @@ def _adopt_folders(sandbox: LocalSandbox, session_dir: Path) -> None:
     pooled, existing = sandbox.dirs, session_dirs(session_dir, sandbox.dirs.runtime)
     for new, old in ((pooled.root, existing.root), (pooled.home, existing.home), (pooled.tmp, existing.tmp)):
         if old.is_dir():
-            for child in old.iterdir():
-                target = new / child.name
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)  # the reopened session's own version wins (e.g. its .cache)
-                os.replace(child, target)
+            move_entries(old, new)  # the reopened session's own version wins (e.g. its .cache)
             old.rmdir()
         os.rename(new, old)
-    shutil.rmtree(sandbox.session_dir, ignore_errors=True)
+    remove_host_tree(sandbox.session_dir)
 
 
 _POOLS: dict[str, KernelPool] = {}

@@ -18,7 +18,7 @@ from core.config import Settings
 from core.errors import InterpreterError, InvalidPathError, QuotaExceeded, SandboxClosed
 from core.files.uploads import save_upload
 from core.sandbox.base import LANGUAGES
-from core.sandbox.local.files import SandboxFolder
+from core.sandbox.local.files import SandboxFolder, remove_host_tree
 from core.sandbox.local.isolation import SANDBOX_TMP, Isolation, IsolationReport, SessionDirs
 from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
@@ -41,7 +41,7 @@ DENO = shutil.which("deno", path=os.path.dirname(sys.executable)) or "deno"
 def _release(isolation: Isolation, runtime: Path) -> None:
     """Tear down a sandbox's cgroup, network and runtime folder (also when it is dropped without close)."""
     isolation.close()
-    shutil.rmtree(runtime, ignore_errors=True)
+    remove_host_tree(runtime)
 
 
 def session_dirs(session_dir: Path, runtime: Path) -> SessionDirs:

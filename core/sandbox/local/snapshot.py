@@ -15,14 +15,17 @@ conversation come back bound to the new kernel's namespace, so they see later ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from core.errors import InterpreterError
+from core.sandbox.local.files import SandboxFolder, remove_host_entry
 from core.sandbox.local.kernel import JupyterKernel
 from core.sandbox.local.snapshot_code import restore_code, save_code
 from core.types import STOP_EXPLANATIONS, ExecutionResult, VariablesReport
@@ -83,31 +86,28 @@ def read_json_file(path: Path) -> bytes:
 
 
 def real_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder and not a link to one (the sandbox's code could plant a link)."""
+    """Whether ``path`` (in a host-only folder) is a folder and not a link to one."""
     return path.is_dir() and not path.is_symlink()
 
 
-def tree_size(folder: Path) -> int:
-    """Bytes of the files below ``folder`` (links are not followed)."""
-    total = 0
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(parent, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def remove_tree(path: Path) -> None:
-    """Delete a folder (or a link planted in its place) if it is there."""
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
+    """Delete an entry of a host-only folder (a folder, or a link planted in its place) if it is there."""
+    with contextlib.suppress(OSError):
+        remove_host_entry(path)
 
 
-def _run_ours(kernel: JupyterKernel, code: str, timeout: float, staging: Path | None = None) -> ExecutionResult:
+@contextlib.contextmanager
+def _open_folder(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _run_ours(
+    kernel: JupyterKernel, code: str, timeout: float, staging: tuple[SandboxFolder, str] | None = None
+) -> ExecutionResult:
     """Run our own code in the kernel, although a Stop of the person's run may still be in force.
 
     An interrupt sent just before (the Stop button) can still land in it: then it runs once more (after the
@@ -121,7 +121,7 @@ def _run_ours(kernel: JupyterKernel, code: str, timeout: float, staging: Path | 
             if result.error is None or result.error.name != "KeyboardInterrupt":
                 break
             if staging is not None:
-                remove_tree(staging)
+                staging[0].remove_tree(staging[1])
         return result
     finally:
         kernel.cancel = cancel
@@ -180,18 +180,19 @@ class VariableStore:
 
         """
         started, name = time.monotonic(), f".ci-variables-{secrets.token_hex(8)}"
-        staging = self.tmp / name
+        tmp = self._tmp
         try:
             code = save_code(f"{self.tmp_inside}/{name}", per_variable, total)
-            result = _run_ours(kernel, code, timeout, staging)
-            report = self._staged(result, staging, MANIFEST)
+            result = _run_ours(kernel, code, timeout, (tmp, name))
+            report = self._staged(result, name, MANIFEST)
             if not report.problem:
-                report.size = tree_size(staging)
+                report.size = sum(entry.status.st_size for entry in tmp.walk(name) if not entry.is_dir)
                 remove_tree(self.folder)
                 self.folder.mkdir(mode=0o700, parents=True)
-                os.replace(staging, self.folder / PICKLES)
+                with _open_folder(self.folder) as target:
+                    tmp.move_out(name, target, PICKLES)
         finally:
-            remove_tree(staging)
+            tmp.remove_tree(name)
         report.seconds = time.monotonic() - started
         if not report.problem:
             (self.folder / SUMMARY).write_text(report.to_json())
@@ -203,29 +204,34 @@ class VariableStore:
         if summary is None:
             return None
         started, name = time.monotonic(), f".ci-restore-{secrets.token_hex(8)}"
-        staging = self.tmp / name
+        tmp = self._tmp
         try:
             if not real_folder(self.folder / PICKLES):
                 return VariablesReport(lost=summary.lost, problem="the saved variables are missing")
-            os.replace(self.folder / PICKLES, staging)
+            with _open_folder(self.folder) as source:
+                tmp.move_in(source, PICKLES, name)
             result = _run_ours(kernel, restore_code(f"{self.tmp_inside}/{name}"), timeout)
-            report = self._staged(result, staging, RESTORED)
+            report = self._staged(result, name, RESTORED)
             report.size = summary.size
         finally:
-            remove_tree(staging)
+            tmp.remove_tree(name)
             remove_tree(self.folder)
         report.seconds = time.monotonic() - started
         return report
 
-    @staticmethod
-    def _staged(result: ExecutionResult, staging: Path, report_file: str) -> VariablesReport:
-        """The report the kernel wrote into ``staging``, or why there is none."""
+    @property
+    def _tmp(self) -> SandboxFolder:
+        """The sandbox's ``/tmp``: its code can change anything in it, so the host goes through the one door."""
+        return SandboxFolder(self.tmp, self.tmp_inside)
+
+    def _staged(self, result: ExecutionResult, name: str, report_file: str) -> VariablesReport:
+        """The report the kernel wrote into the staging folder ``name`` of ``/tmp``, or why there is none."""
         if result.stopped is not None or result.error is not None:
             why = result.error.value if result.error else STOP_EXPLANATIONS[result.stopped]  # type: ignore[index]
             return VariablesReport(problem=f"the kernel could not do it: {_text(why)}")
-        if not real_folder(staging):
+        if not self._tmp.exists(name):
             return VariablesReport(problem="the kernel wrote no variables")
         try:
-            return parse_report(read_json_file(staging / report_file))
-        except OSError:
+            return parse_report(self._tmp.read(f"{name}/{report_file}", MAX_MANIFEST_BYTES))
+        except (OSError, InterpreterError):
             return VariablesReport(problem="the list of variables is missing")
