@@ -24,13 +24,25 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import browser, chat_turn, engine, first_load, previews, sessions, side_panel, transfers, variables
+from bench import (
+    browser,
+    chat_turn,
+    engine,
+    file_door,
+    first_load,
+    previews,
+    sessions,
+    side_panel,
+    transfers,
+    variables,
+)
 from bench.common import ROOT, Row, machine, progress, report
 from core.sandbox.local.pool import close_pools
 
 BENCHMARKS = (
     *engine.BENCHMARKS,
     *sessions.BENCHMARKS,
+    file_door.bench_file_door,
     side_panel.bench_side_panel,
     chat_turn.bench_chat_turn,
     browser.bench_browser,
