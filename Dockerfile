@@ -11,11 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# What the sandbox runs on the host side:
+# What the sandbox runs on the host side (all of it works without root; see docs/network.md):
 #   bubblewrap   namespaces and the read-only view of the system (bwrap)
 #   slirp4netns  the sandbox's own network: the internet, but not this container's services
-#   iproute2     `ip`, to block the metadata address and the container's own addresses inside that network
-#   util-linux   prlimit (per-process limits), unshare and nsenter (the network namespace)
+#   iproute2     `ip`, to make link-local, metadata, private and the container's own addresses unreachable there
+#   util-linux   prlimit (per-process limits), unshare and nsenter (the network's user and network namespaces)
 #   tini         a real init as PID 1: forwards signals and reaps the kernels' orphaned processes
 # Not pinned: Debian 12's security updates should come in with each rebuild.
 # hadolint ignore=DL3008
@@ -48,9 +48,14 @@ COPY . .
 RUN pip install --no-deps . \
     && rm -rf build ./*.egg-info
 
-# Conversations, sandboxes, workspaces and the Settings page's model.json: mount a volume here.
+# The app's own user: an ordinary one, with a home for Streamlit's files. It can read /app (owned by root) but
+# not change it.
+RUN useradd --uid 10001 --user-group --create-home --home-dir /home/app --shell /usr/sbin/nologin app
+
+# Conversations, sandboxes, workspaces and the Settings page's model.json: mount a volume here. A new named
+# volume takes this folder's owner, so the app can write it; a bind mount must be writable by uid 10001.
 ENV INTERPRETER_DATA_DIR=/data
-RUN mkdir -p /data
+RUN mkdir -p /data && chown app:app /data && chmod 700 /data
 VOLUME /data
 
 # Streamlit's own upload limit; keep it equal to INTERPRETER_MAX_UPLOAD_MB if you change that
@@ -65,16 +70,18 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; p = os.environ.get('STREAMLIT_SERVER_BASE_URL_PATH', '').strip('/'); urllib.request.urlopen('http://127.0.0.1:8501/' + (p + '/' if p else '') + '_stcore/health', timeout=4)"]
 
-# Runs as root inside the container, on purpose: the app needs root to create a network namespace for each
-# sandbox and enter it (slirp4netns, nsenter), to create cgroups for the session limits where the container
-# offers a writable one, and to run bubblewrap with the capabilities compose.yaml grants. The code the agent
-# writes never runs as this root: bubblewrap starts it as uid 1000 in its own user namespace with every
-# capability dropped, a read-only system and only its session's folders writable.
+# Runs as the ordinary user app (uid 10001), with no capabilities: each sandbox's network namespace is made in a
+# user namespace of its own (unshare --user --net, slirp4netns), and bubblewrap nests the sandbox's user
+# namespace in it, so nothing needs root. The code the agent writes runs as uid 1000 inside that nested user
+# namespace, with every capability dropped, a read-only system and only its session's folders writable.
+# Per-session cgroups need a writable, delegated cgroup, which an ordinary user in a container does not have:
+# the side panel then lists the rlimits in force instead.
 #
 # It listens on 0.0.0.0 inside the container (port publishing needs that), so without a login the app refuses to
 # start unless INTERPRETER_ALLOW_ANONYMOUS=true: compose.yaml sets it together with publishing the port on the
 # host's loopback only (127.0.0.1:8501). To serve other machines, configure a login (.streamlit/secrets.toml),
 # publish the port as you need, and list the host name people use in INTERPRETER_ALLOWED_HOSTS.
+USER app
 ENTRYPOINT ["tini", "--"]
 CMD ["streamlit", "run", "app.py", "--server.headless", "true", "--server.port", "8501", \
      "--server.address", "0.0.0.0", "--browser.gatherUsageStats", "false"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,6 +18,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Where sessions, sandboxes and workspaces live.")
     sandbox_network: Literal["none", "public"] = Field(
         default="public", description="'public': internet reachable (not the host); 'none': no network."
+    )
+    sandbox_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With network 'public': comma-separated CIDRs sandbox code may reach although they are blocked "
+        "(private, link-local, this machine's); a longer allowed prefix wins over a shorter block.",
     )
     execution_timeout: float = Field(default=300, gt=0, description="Seconds a run may take before it is interrupted.")
     memory_limit_mb: int = Field(default=2048, ge=64, description="Memory limit of one session's sandbox.")
@@ -150,6 +156,26 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("sandbox_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Comma-separated CIDRs (as in the environment) become a list of normalised networks; others are refused."""
+        items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value
+        networks: list[str] = []
+        for item in filter(None, items):
+            try:
+                network = str(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"INTERPRETER_SANDBOX_ALLOWED_NETWORKS: {item!r} is not an IP network; write CIDRs separated "
+                    "by commas, e.g. '10.1.0.0/16, 192.168.5.7/32, fd12:3456::/48'."
+                ) from None
+            if network not in networks:
+                networks.append(network)
+        return networks
 
     @property
     def sessions_dir(self) -> Path:

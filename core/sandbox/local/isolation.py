@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,26 @@ def bubblewrap_works() -> bool:
         return False
 
 
+_LOGIN_CONFIGURED = threading.Event()
+
+
+def note_login_configured(configured: bool) -> None:
+    """Tell the local sandbox whether people log in to this app; the app calls this once when it starts.
+
+    With a login (or ``INTERPRETER_ALLOW_ANONYMOUS``) the app serves people other than its operator, so
+    ``INTERPRETER_ISOLATION=auto`` refuses to start sandboxes where bubblewrap cannot run instead of falling back
+    to reduced isolation.
+
+    Args:
+        configured: Whether a login is configured (``[auth]`` in Streamlit's secrets).
+
+    """
+    if configured:
+        _LOGIN_CONFIGURED.set()
+    else:
+        _LOGIN_CONFIGURED.clear()
+
+
 def _python_prefixes() -> list[str]:
     """Folders the app's Python needs, outside /usr: the virtualenv and the interpreter it came from."""
     prefixes = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
@@ -127,7 +148,9 @@ class Isolation:
         self.dirs = dirs
         self.use_bwrap = self._choose_bwrap(settings)
         self.limits = ResourceLimits(settings, sandbox_id)
-        self.network = PrivateNetwork(settings.sandbox_network, enabled=self.use_bwrap)
+        self.network = PrivateNetwork(
+            settings.sandbox_network, enabled=self.use_bwrap, allowed=settings.sandbox_allowed_networks
+        )
         self.resolv_conf = dirs.runtime / "resolv.conf"
         self.resolv_conf.write_text(self.network.resolv_conf())
         self._write_identity_files()
@@ -144,6 +167,15 @@ class Isolation:
                 "INTERPRETER_ISOLATION is 'bubblewrap' but bubblewrap cannot run here. Install it with "
                 "'sudo apt-get install bubblewrap' (and allow unprivileged user namespaces), or set "
                 "INTERPRETER_ISOLATION=auto to run with reduced isolation."
+            )
+        if settings.isolation == "auto" and not works and (_LOGIN_CONFIGURED.is_set() or settings.allow_anonymous):
+            served = "has a login" if _LOGIN_CONFIGURED.is_set() else "allows anonymous access"
+            raise SandboxError(
+                f"Sandboxes do not start: this app {served}, so it serves other people, and bubblewrap cannot run "
+                "here, so their code could read this machine's files and keys. Install bubblewrap "
+                "('sudo apt-get install bubblewrap') and allow unprivileged user namespaces (sysctl "
+                "user.max_user_namespaces above 0, and on Debian kernel.unprivileged_userns_clone=1), then restart "
+                "the app; or set INTERPRETER_ISOLATION=none to accept reduced isolation on purpose."
             )
         return works
 
@@ -190,7 +222,7 @@ class Isolation:
             "NO_COLOR": "1",
             "SANDBOX_ROOT": self.root_in_sandbox,
         }
-        if self.settings.sandbox_network == "none":
+        if self.network.offline or self.settings.sandbox_network == "none":
             env.update({"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"})
         return env
 
@@ -234,7 +266,7 @@ class Isolation:
             args.append("--unshare-net")
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
         args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 or self.network.root_inside:  # root, of the host or of the network's user namespace
             args += ["--cap-drop", "ALL"]
         args += self._system_mounts()
         args += ["--proc", "/proc", "--dev", "/dev"]
