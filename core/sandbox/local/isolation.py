@@ -31,7 +31,8 @@ SANDBOX_TMP = "/tmp"
 RUNTIME_DIR = "/run/kernel"
 SANDBOX_UID = 1000
 
-# Only what programs need from /etc: no shadow files, no private keys, no host secrets.
+# Only what programs need from /etc: no shadow files, no private keys, no host secrets (pip's configuration may
+# hold a private index's credentials, so it stays out).
 ETC_ENTRIES = (
     "alternatives",
     "ca-certificates",
@@ -45,12 +46,10 @@ ETC_ENTRIES = (
     "localtime",
     "mime.types",
     "nsswitch.conf",
-    "pip.conf",
     "protocols",
     "services",
     "ssl/certs",
     "ssl/openssl.cnf",
-    "xdg/pip",
     "timezone",
 )
 
@@ -78,6 +77,19 @@ class IsolationReport:
     def reduced(self) -> bool:
         """Whether isolation is weaker than bubblewrap gives (an AgentCore microVM is not weaker)."""
         return self.mechanism not in ("bubblewrap", "agentcore")
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host path one sandboxed process sees at ``inside``."""
+
+    host: Path
+    inside: str
+    writable: bool
+
+    def args(self) -> list[str]:
+        """The bubblewrap arguments that make it so."""
+        return ["--bind" if self.writable else "--ro-bind", str(self.host), self.inside]
 
 
 @dataclass(frozen=True)
@@ -189,10 +201,21 @@ class Isolation:
         """The sandbox root as the sandboxed code sees it."""
         return SANDBOX_ROOT if self.use_bwrap else str(self.dirs.root)
 
-    @property
-    def runtime_in_sandbox(self) -> str:
-        """The kernel's runtime folder as the sandboxed code sees it."""
-        return RUNTIME_DIR if self.use_bwrap else str(self.dirs.runtime)
+    def kernel_binds(self, sockets: Path, connection_file: Path) -> tuple[tuple[Bind, ...], str, str]:
+        """How a kernel sees its own sockets folder (writable) and connection file (read-only).
+
+        The runtime folder itself stays out of the sandbox's reach: the host writes the connection files and
+        the kernel's log there, and sandboxed code could otherwise swap them for links.
+
+        Returns:
+            The binds, the sockets folder inside, and the connection file inside.
+
+        """
+        if not self.use_bwrap:
+            return (), str(sockets), str(connection_file)
+        inner_file = f"{RUNTIME_DIR}-connection.json"
+        binds = (Bind(sockets, RUNTIME_DIR, writable=True), Bind(connection_file, inner_file, writable=False))
+        return binds, RUNTIME_DIR, inner_file
 
     def environment(self) -> dict[str, str]:
         """The whole environment of sandbox processes: nothing is inherited from the host."""
@@ -233,12 +256,14 @@ class Isolation:
             return ""
         return LAYER_MOUNT if self.use_bwrap else str(prefix)
 
-    def command(self, argv: list[str], *, memory_rlimit: bool = True) -> list[str]:
+    def command(self, argv: list[str], *, memory_rlimit: bool = True, binds: tuple[Bind, ...] = ()) -> list[str]:
         """Wrap a command so that it runs inside this session's sandbox.
 
         Args:
             argv: The program and its arguments, as seen inside the sandbox.
             memory_rlimit: Whether to cap the address space (off for Deno, whose V8 reserves a huge one).
+            binds: Host paths this process alone sees, each at its place inside (a kernel's sockets and
+                connection file).
 
         Returns:
             The full command line to start on the host.
@@ -247,13 +272,14 @@ class Isolation:
         inner = self.limits.rlimit_prefix(memory_rlimit=memory_rlimit) + argv
         if not self.use_bwrap:
             return self.limits.cgroup_prefix() + inner
-        return self.limits.cgroup_prefix() + self.network.prefix() + self._bwrap_args() + ["--", *inner]
+        extra = [arg for bind in binds for arg in bind.args()]
+        return self.limits.cgroup_prefix() + self.network.prefix() + self._bwrap_args(extra) + ["--", *inner]
 
     def cwd(self) -> Path | None:
         """The working folder to start processes in (only needed without bubblewrap)."""
         return None if self.use_bwrap else self.dirs.root
 
-    def _bwrap_args(self) -> list[str]:
+    def _bwrap_args(self, extra: list[str]) -> list[str]:
         args = [
             "bwrap",
             "--unshare-user",
@@ -273,7 +299,6 @@ class Isolation:
         args += ["--bind", str(self.dirs.root), SANDBOX_ROOT]
         args += ["--bind", str(self.dirs.home), SANDBOX_HOME]
         args += ["--bind", str(self.dirs.tmp), SANDBOX_TMP]
-        args += ["--bind", str(self.dirs.runtime), RUNTIME_DIR]
         # After /tmp and /home: the app's virtualenv may live below either (a checkout in /tmp, say).
         for prefix in _python_prefixes():
             args += ["--ro-bind", prefix, prefix]
@@ -282,6 +307,7 @@ class Isolation:
         args += ["--ro-bind", str(self.resolv_conf), "/etc/resolv.conf"]
         args += ["--ro-bind", str(self.dirs.runtime / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self.dirs.runtime / "group"), "/etc/group"]
+        args += extra
         args += ["--remount-ro", "/", "--chdir", SANDBOX_ROOT, "--clearenv"]
         for name, value in self.environment().items():
             args += ["--setenv", name, value]
