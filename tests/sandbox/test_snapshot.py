@@ -180,9 +180,11 @@ def test_what_the_sandbox_writes_is_read_defensively(tmp_path: Path) -> None:
     (target / "inner").mkdir(parents=True)
     (target / "manifest.json").write_text('{"saved": [["stolen", "0.pickle"]]}')
     (tmp_path / "staged").symlink_to(target)
-    assert VariableStore._staged(ran, tmp_path / "staged", MANIFEST).problem == "the kernel wrote no variables"
+    store = VariableStore(tmp_path / "session", tmp_path, "/tmp")
+    assert store._staged(ran, "staged", MANIFEST).problem == "the kernel wrote no variables"
     (target / "inner" / "manifest.json").symlink_to(target / "manifest.json")
-    assert VariableStore._staged(ran, target / "inner", MANIFEST).problem == "the list of variables is missing"
+    store = VariableStore(tmp_path / "session", target, "/tmp")
+    assert store._staged(ran, "inner", MANIFEST).problem == "the list of variables is missing"
     with pytest.raises(OSError):
         read_json_file(target / "inner" / "manifest.json")
 

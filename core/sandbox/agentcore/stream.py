@@ -42,8 +42,8 @@ from core.errors import (
     UploadRejected,
 )
 from core.files.uploads import check_entries, shown_name
-from core.sandbox.paths import check_path_text
 from core.sandbox.output import OutputCollector, strip_ansi
+from core.sandbox.paths import check_path_text
 from core.types import (
     JSON,
     PLOTLY_JSON,

@@ -255,7 +255,7 @@ class SandboxFolder:
         """Whether the path names something inside the folder."""
         try:
             self.info(path)
-        except (FileNotFoundInSandbox, FileNotFoundError):
+        except (FileNotFoundInSandbox, FileNotFoundError, InvalidPathError):
             return False
         return True
 
