@@ -3,6 +3,11 @@
 A preview shows the file's bytes and nothing else: an SVG becomes a ``data:`` URL of its bytes (never text that
 ``st.image`` would read as a path or a URL of the server), HTML runs in a sandboxed frame, and names and errors
 are shown literally (never as Markdown).
+
+The server parses no untrusted file format itself: tables, Office documents and PDF pages are read by a helper
+process with limits (``core/files/preview_host.py``), and pictures reach the browser as ``data:`` URLs, never
+decoded here (``st.image`` would open bytes with PIL): a small one as it is, a large one as a copy the helper made
+smaller. A file the helper cannot read in time or memory says "Could not preview this file: ..." in plain words.
 """
 
 from __future__ import annotations
@@ -17,12 +22,21 @@ import streamlit as st
 
 from components.frames import render_sandboxed_html
 from core.errors import InterpreterError
-from core.files import documents, pdf_preview
-from core.files.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated, load_table
+from core.files import documents, pdf_preview, preview_host
+from core.files.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated
 from core.text import escape_markdown
 from core.types import PLOTLY_JSON, guess_mime_type
 
 TEXT_PREVIEW_CHARS = 20_000
+INLINE_IMAGE_BYTES = 1024 * 1024
+"""Pictures up to this size go to the browser as they are; larger ones as a smaller copy."""
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
 HTML_HEIGHT = 400
 CHART_HEIGHT = 320  # Plotly figures without a height of their own (the default 450 px is tall for a side panel)
 CODE_LANGUAGES = {
@@ -60,9 +74,27 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def data_url(mime_type: str, data: bytes) -> str:
+    """Bytes as a ``data:`` URL, which ``st.image`` hands to the browser without decoding it in the server."""
+    return f"data:{mime_type};base64," + base64.b64encode(data).decode("ascii")
+
+
 def svg_data_url(data: bytes) -> str:
     """An SVG file's bytes as a ``data:`` URL: an image that runs no script and fetches nothing."""
-    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
+    return data_url("image/svg+xml", data)
+
+
+def _render_image(name: str, data: bytes) -> None:
+    """A picture as a ``data:`` URL: its own bytes when small, else a smaller copy made by the preview helper."""
+    suffix = extension(name)
+    if suffix == ".svg":
+        st.image(svg_data_url(data))
+    elif len(data) <= INLINE_IMAGE_BYTES:
+        st.image(data_url(IMAGE_TYPES.get(suffix, "image/png"), data))
+    else:
+        picture = preview_host.reduce_picture(data)
+        st.image(data_url(picture.mime_type, picture.data))
+        st.caption(f"A smaller copy is shown ({human_size(len(data))} file); download it for the original.")
 
 
 def _plotly_figure(data: bytes) -> go.Figure:
@@ -72,8 +104,22 @@ def _plotly_figure(data: bytes) -> go.Figure:
     return go.Figure(value, skip_invalid=True)
 
 
+def _render_plotly(data: bytes, key: str) -> None:
+    figure = _plotly_figure(data)
+    if figure.layout.height is None:
+        figure.update_layout(height=CHART_HEIGHT)
+    st.plotly_chart(figure, key=key + "_chart", width="stretch")
+
+
 def _render_table(name: str, data: bytes, key: str) -> None:
-    frame = load_table(name, data)
+    """A table read by the preview helper (a ``.json`` file it finds to be a chart or text is shown as such)."""
+    kind, frame = preview_host.read_table(name, data)
+    if frame is None:
+        if kind == "plotly":
+            _render_plotly(data, key)
+        else:
+            _render_text(name, data)
+        return
     st.dataframe(frame, key=key + "_table")
     if is_truncated(frame):
         total = frame.attrs.get("total_rows")
@@ -96,7 +142,7 @@ def _chosen(key: str, count: int) -> int:
 
 def _render_workbook(data: bytes, key: str) -> None:
     """One sheet at a time (only the chosen sheet is read), with a selector when there are several."""
-    workbook = documents.read_workbook(data, _chosen(key + "_sheet", documents.MAX_SHEETS))
+    workbook = preview_host.read_workbook(data, _chosen(key + "_sheet", documents.MAX_SHEETS))
     names = workbook.sheet_names
     if len(names) > 1:
         st.selectbox("Sheet", range(len(names)), format_func=lambda index: printable(names[index]), key=key + "_sheet")
@@ -115,7 +161,7 @@ def _heading(block: documents.Block) -> str:
 
 def _render_document(data: bytes, key: str) -> None:
     """A Word document's headings and paragraphs as text, its tables as tables."""
-    preview = documents.read_document(data)
+    preview = preview_host.read_document(data)
     text: list[str] = []
     for number, block in enumerate(preview.blocks):
         if block.kind != "table":
@@ -139,13 +185,13 @@ def _render_document(data: bytes, key: str) -> None:
 
 def _render_slides(data: bytes) -> None:
     """Each slide's number and title, its texts and its pictures."""
-    preview = documents.read_slides(data)
+    preview = preview_host.read_slides(data)
     for slide in preview.slides:
         st.markdown(f"**Slide {slide.number}** · {escape_markdown(slide.title) or '(no title)'}")
         if slide.texts:
             st.markdown("\n\n".join(escape_markdown(text) for text in slide.texts))
         for picture in slide.pictures:
-            st.image(picture.data)
+            st.image(data_url(picture.mime_type, picture.data))
         if slide.hidden_pictures:
             st.caption(f"{slide.hidden_pictures} more picture(s) not shown (format, size or number).")
     if preview.total_slides > len(preview.slides):
@@ -158,34 +204,32 @@ def _render_slides(data: bytes) -> None:
 
 def _render_pdf(data: bytes, key: str) -> None:
     """One page as an image, with a page selector over the first :data:`core.files.pdf_preview.PDF_PAGES` pages."""
-    pages = pdf_preview.pdf_page_count(data)
-    if pages == 0:
+    wanted = st.session_state.get(key + "_page", 1)
+    page = preview_host.read_pdf_page(data, wanted - 1 if isinstance(wanted, int) else 0)
+    if page.pages == 0 or page.png is None:
         st.caption("The PDF has no pages.")
         return
-    shown = min(pages, pdf_preview.PDF_PAGES)
-    number = 1
+    shown = min(page.pages, pdf_preview.PDF_PAGES)
     if shown > 1:
-        number = int(st.number_input("Page", min_value=1, max_value=shown, step=1, key=key + "_page"))
-    st.image(pdf_preview.render_pdf_page(data, number - 1), caption=f"Page {number} of {pages:,}")
-    if pages > shown:
-        st.caption(f"The first {shown} of {pages:,} pages can be previewed; download the file for the rest.")
+        st.number_input("Page", min_value=1, max_value=shown, step=1, key=key + "_page")
+    st.image(data_url("image/png", page.png), caption=f"Page {page.index + 1} of {page.pages:,}")
+    if page.pages > shown:
+        st.caption(f"The first {shown} of {page.pages:,} pages can be previewed; download the file for the rest.")
 
 
 def render_preview(name: str, data: bytes, key: str) -> None:
     """Show a file's content the way it is meant to be seen; problems show as a warning."""
-    kind = classify(name, len(data), data)
+    # A .json file counts as a table here: the helper, not the server, parses it and says if it is a chart or text.
+    kind = classify(name, len(data), None if extension(name) == ".json" else data)
     try:
         if kind == "image":
-            st.image(svg_data_url(data) if extension(name) == ".svg" else data)
+            _render_image(name, data)
         elif kind == "table" and extension(name) == ".xlsx":
             _render_workbook(data, key)
         elif kind == "table":
             _render_table(name, data, key)
         elif kind == "plotly":
-            figure = _plotly_figure(data)
-            if figure.layout.height is None:
-                figure.update_layout(height=CHART_HEIGHT)
-            st.plotly_chart(figure, key=key + "_chart", width="stretch")
+            _render_plotly(data, key)
         elif kind == "document":
             _render_document(data, key)
         elif kind == "slides":
@@ -200,6 +244,8 @@ def render_preview(name: str, data: bytes, key: str) -> None:
             _too_big(len(data))
         else:
             st.caption(f"No preview for this kind of file ({guess_mime_type(name)}); download it instead.")
+    except preview_host.PreviewFailed as error:  # too slow, too hungry or damaged: the helper was stopped
+        st.warning(escape_markdown(str(error)))
     except Exception as error:  # a preview must never break the panel, whatever the library raises
         st.warning(escape_markdown(f"{printable(name)} cannot be previewed: {error}"))
 

@@ -1,4 +1,8 @@
-"""Office and PDF previews (core/files/documents.py) on files made by the libraries the sandbox offers."""
+"""Office and PDF previews (core/files/documents.py) on files made by the libraries the sandbox offers.
+
+The readers are called here in the test's process; the side panel calls them through the preview helper process
+(core/files/preview_host.py), and the last tests check that the helper gives the same previews.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import io
 import time
 import zipfile
 
+import pandas as pd
 import pytest
 from PIL import Image
 
-from core.files import documents, pdf_preview
+from core.files import documents, pdf_preview, preview_host
 from core.files.archive import classify
 from core.files.documents import DocumentPreviewError
-from tests.office_files import make_docx, make_pdf, make_pptx, make_workbook
+from tests.office_files import make_docx, make_pdf, make_pptx, make_workbook, png_bytes
 
 
 def test_office_and_pdf_names_have_their_own_kinds() -> None:
@@ -140,3 +145,41 @@ def test_office_zip_bombs_are_refused_before_parsing() -> None:
     with pytest.raises(DocumentPreviewError, match="unpack to 256 MB"):
         documents.read_document(buffer.getvalue())
     assert time.perf_counter() - started < 1
+
+
+def test_the_pictures_of_a_presentation_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "MAX_PICTURES_BYTES", len(png_bytes()))  # room for one of slide 1's two
+    first = documents.read_slides(make_pptx(slides=1)).slides[0]
+    assert (len(first.pictures), first.hidden_pictures) == (1, 1)
+
+
+def test_pdf_preview_renders_a_previewable_page_from_one_opening() -> None:
+    page = pdf_preview.render_pdf_preview(make_pdf(pdf_preview.PDF_PAGES + 5), 99)
+    assert (page.pages, page.index) == (pdf_preview.PDF_PAGES + 5, pdf_preview.PDF_PAGES - 1)
+    assert page.png is not None and Image.open(io.BytesIO(page.png)).format == "PNG"
+
+
+def test_the_helper_previews_office_files_and_pdfs_as_the_readers_do() -> None:
+    docx_data, pptx_data, pdf_data, book = make_docx(), make_pptx(), make_pdf(3), make_workbook(sheets=3, rows=4)
+    assert preview_host.read_document(docx_data) == documents.read_document(docx_data)
+    assert preview_host.read_slides(pptx_data) == documents.read_slides(pptx_data)
+    page = preview_host.read_pdf_page(pdf_data, 2)
+    assert (page.pages, page.index, page.png) == (3, 2, pdf_preview.render_pdf_page(pdf_data, 2))
+    helper, local = preview_host.read_workbook(book, 1), documents.read_workbook(book, 1)
+    assert (helper.sheet_names, helper.total_sheets) == (local.sheet_names, local.total_sheets)
+    assert (helper.sheet.name, helper.sheet.total_rows, helper.sheet.truncated) == ("S1", 4, False)
+    pd.testing.assert_frame_equal(helper.sheet.frame, local.sheet.frame)
+
+
+@pytest.mark.parametrize(
+    ("read", "data", "reason"),
+    [
+        (lambda data: preview_host.read_workbook(data, 3), make_workbook(sheets=3, rows=1), "no sheet 4"),
+        (preview_host.read_document, b"PK\x03\x04 broken", "not a Word document"),
+        (lambda data: preview_host.read_pdf_page(data, 0), b"%PDF-1.7 garbage", "could not be read as a PDF"),
+    ],
+)
+def test_the_helper_says_why_bad_bytes_cannot_be_read(read: object, data: bytes, reason: str) -> None:
+    with pytest.raises(DocumentPreviewError, match=reason) as raised:
+        read(data)  # type: ignore[operator]
+    assert not isinstance(raised.value, preview_host.PreviewFailed)  # the reader's reason, not a breakdown

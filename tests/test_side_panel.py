@@ -396,3 +396,29 @@ def test_a_file_too_big_to_preview_says_the_limit(session: Session, panel: Calla
     at.run()
     captions = [c.value for c in expander(at, "huge.pdf").caption]
     assert "Too big to preview (21.0 MB): previews are made of files up to 20.0 MB. Download it instead." in captions
+
+
+def test_previews_are_read_outside_the_server_and_a_hostile_file_only_stops_its_own(
+    session: Session, panel: Callable[[], AppTest]
+) -> None:
+    from tests.office_files import make_pdf
+    from tests.test_preview_isolation import docx_bomb
+
+    chart = png()
+    session.workspace.write("data.csv", b"n,sq\n2,4\n3,9\n")
+    session.workspace.write("paper.pdf", make_pdf(2))
+    session.workspace.write("bomb.docx", docx_bomb())
+    session.workspace.write("chart.png", chart)
+    at = panel()
+    for name in ("paper.pdf", "bomb.docx"):
+        at.session_state[widget_key("ws_item", name)] = True
+    at.run()
+    assert_clean(at)
+
+    assert expander(at, "data.csv").dataframe[0].value.to_dict(orient="list") == {"n": [2, 3], "sq": [4, 9]}
+    paper = expander(at, "paper.pdf")
+    assert image_captions(paper) == ["Page 1 of 2"]
+    assert image_urls(paper)[0].startswith("data:image/png;base64,")  # the helper's PNG, never decoded here
+    assert image_urls(expander(at, "chart.png")) == ["data:image/png;base64," + base64.b64encode(chart).decode()]
+    (warning,) = [w.value for w in expander(at, "bomb.docx").warning]
+    assert warning.startswith("Could not preview this file: reading it took too")

@@ -4,7 +4,8 @@ No Streamlit here: ``components/side_panel.py`` draws what these functions retur
 
 - :func:`zip_workspace` streams every workspace file into one ZIP (the "Download all" link).
 - :func:`load_table` reads CSV, TSV, XLSX, Parquet and JSON bytes into a DataFrame of at most
-  :data:`PREVIEW_ROWS` rows; ``frame.attrs["truncated"]`` says whether rows were left out.
+  :data:`PREVIEW_ROWS` rows; ``frame.attrs["truncated"]`` says whether rows were left out. The side panel never
+  calls it in the server: the preview helper process does (``core/files/preview_host.py``).
 - :func:`is_plotly_json` tells a Plotly figure saved as JSON from other JSON.
 - :func:`classify` picks how a file is previewed: ``"image"``, ``"table"``, ``"plotly"``, ``"html"``, ``"text"``,
   ``"document"`` (Word), ``"slides"`` (PowerPoint), ``"pdf"`` or ``"binary"`` (download only);

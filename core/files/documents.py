@@ -3,7 +3,9 @@
 No Streamlit here: ``components/previews.py`` draws what these functions return (PDF pages come from
 ``core/files/pdf_preview.py``). Every reader looks at the first part of a file only (one sheet's first rows, the first
 paragraphs or slides), so a large file previews as fast as a small one, and each result says what was left out.
-The bytes are untrusted: Office files are ZIP archives whose unpacked size is checked before any XML is parsed.
+The bytes are untrusted: Office files are ZIP archives whose unpacked size is checked before any XML is parsed, and
+the server never calls these readers itself: the preview helper process (``core/files/preview_worker.py``, with
+memory, CPU and time limits) does, and sends the result back as JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ TABLE_ROWS = 50
 MAX_SLIDES = 30
 PICTURES_PER_SLIDE = 4
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
+MAX_PICTURES_BYTES = 8 * 1024 * 1024
+"""All the pictures of a presentation's preview together (one picture may be placed on every slide)."""
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 """An Office file whose parts unpack to more than this is not previewed (a ZIP bomb would exhaust memory)."""
 SHOWN_PICTURE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -311,6 +315,18 @@ def _slide(number: int, slide: Any) -> Slide:
     return Slide(number, title, texts, pictures, hidden)
 
 
+def _keep_pictures_within(slides: list[Slide], budget: int) -> None:
+    """Count the pictures past ``budget`` bytes (all slides together) as hidden instead of showing them."""
+    for slide in slides:
+        kept = []
+        for picture in slide.pictures:
+            budget -= len(picture.data)
+            if budget >= 0:
+                kept.append(picture)
+        slide.hidden_pictures += len(slide.pictures) - len(kept)
+        slide.pictures = kept
+
+
 def read_slides(data: bytes, *, max_slides: int = MAX_SLIDES) -> SlidesPreview:
     """The titles, texts and pictures of the first slides of a ``.pptx`` presentation.
 
@@ -320,7 +336,8 @@ def read_slides(data: bytes, *, max_slides: int = MAX_SLIDES) -> SlidesPreview:
 
     Returns:
         The slides, numbered from 1. Pictures in formats a browser cannot show (EMF, WMF, TIFF), beyond
-        :data:`PICTURES_PER_SLIDE` or over :data:`MAX_PICTURE_BYTES` are counted, not returned.
+        :data:`PICTURES_PER_SLIDE`, over :data:`MAX_PICTURE_BYTES`, or past :data:`MAX_PICTURES_BYTES` for the
+        whole preview are counted, not returned.
 
     Raises:
         DocumentPreviewError: When the bytes are not a readable presentation, saying why.
@@ -333,6 +350,7 @@ def read_slides(data: bytes, *, max_slides: int = MAX_SLIDES) -> SlidesPreview:
 
         slides = pptx.Presentation(io.BytesIO(data)).slides
         shown = [_slide(number, slide) for number, slide in enumerate(slides, start=1) if number <= max_slides]
+        _keep_pictures_within(shown, MAX_PICTURES_BYTES)
         return SlidesPreview(shown, len(slides))
 
     return _guarded("a PowerPoint presentation", read)  # type: ignore[no-any-return]
