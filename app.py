@@ -34,6 +34,7 @@ from components.auth import (
 )
 from core.config import Settings
 from core.files.downloads import download_route
+from core.sandbox.local.isolation import isolation_refusal, note_login_configured
 from core.sandbox.local.pool import pool_for
 from core.session import close_all_sessions
 from core.web.privacy import make_data_private
@@ -44,7 +45,11 @@ def guarded_middleware() -> list[Middleware]:
     """Prepare the server: private data, the start-up refusal (the process exits), and the host-name guard."""
     settings = Settings()
     make_data_private(settings)
-    refusal = startup_refusal(server_address(), login_configured(), settings.allow_anonymous)
+    login = login_configured()
+    note_login_configured(login)
+    refusal = startup_refusal(server_address(), login, settings.allow_anonymous) or isolation_refusal(
+        settings, login=login
+    )
     if refusal:
         print(refusal, file=sys.stderr)
         raise SystemExit(2)

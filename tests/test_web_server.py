@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,16 @@ def test_a_network_address_without_login_refuses_to_start(tmp_path: Path) -> Non
     assert "Refusing to start" in output and "INTERPRETER_ALLOW_ANONYMOUS=true" in output
     with pytest.raises(OSError):
         get(port)
+
+
+def test_serving_others_without_bubblewrap_refuses_to_start(tmp_path: Path) -> None:
+    """A server for other people never falls back to reduced isolation: here bwrap is not on the PATH."""
+    no_bwrap = str(Path(sys.executable).parent)
+    env = app_environment(tmp_path / "data", INTERPRETER_ALLOW_ANONYMOUS="true", PATH=no_bwrap)
+    server = start_app(free_port(), env)
+    output, _ = server.communicate(timeout=90)
+    assert server.returncode == 2
+    assert "bubblewrap cannot run here" in output and "apt-get install bubblewrap" in output
 
 
 def test_a_network_address_starts_with_explicit_anonymous_access_or_a_login(tmp_path: Path) -> None:

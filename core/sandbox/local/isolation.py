@@ -122,6 +122,31 @@ def bubblewrap_works() -> bool:
 _LOGIN_CONFIGURED = threading.Event()
 
 
+def isolation_refusal(settings: Settings, *, login: bool) -> str:
+    """Why the app must not run sandboxes for other people here (``""`` when it may).
+
+    With a login (or ``INTERPRETER_ALLOW_ANONYMOUS``) the app serves people other than its operator; then
+    ``INTERPRETER_ISOLATION=auto`` does not fall back to reduced isolation where bubblewrap cannot run.
+
+    Args:
+        settings: The isolation mode and ``allow_anonymous``.
+        login: Whether a login is configured.
+
+    """
+    if settings.sandbox_backend != "local" or settings.isolation != "auto" or not (login or settings.allow_anonymous):
+        return ""
+    if bubblewrap_works():
+        return ""
+    served = "has a login" if login else "allows anonymous access"
+    return (
+        f"Sandboxes do not start: this app {served}, so it serves other people, and bubblewrap cannot run "
+        "here, so their code could read this machine's files and keys. Install bubblewrap "
+        "('sudo apt-get install bubblewrap') and allow unprivileged user namespaces (sysctl "
+        "user.max_user_namespaces above 0, and on Debian kernel.unprivileged_userns_clone=1), then restart "
+        "the app; or set INTERPRETER_ISOLATION=none to accept reduced isolation on purpose."
+    )
+
+
 def note_login_configured(configured: bool) -> None:
     """Tell the local sandbox whether people log in to this app; the app calls this once when it starts.
 
@@ -180,15 +205,9 @@ class Isolation:
                 "'sudo apt-get install bubblewrap' (and allow unprivileged user namespaces), or set "
                 "INTERPRETER_ISOLATION=auto to run with reduced isolation."
             )
-        if settings.isolation == "auto" and not works and (_LOGIN_CONFIGURED.is_set() or settings.allow_anonymous):
-            served = "has a login" if _LOGIN_CONFIGURED.is_set() else "allows anonymous access"
-            raise SandboxError(
-                f"Sandboxes do not start: this app {served}, so it serves other people, and bubblewrap cannot run "
-                "here, so their code could read this machine's files and keys. Install bubblewrap "
-                "('sudo apt-get install bubblewrap') and allow unprivileged user namespaces (sysctl "
-                "user.max_user_namespaces above 0, and on Debian kernel.unprivileged_userns_clone=1), then restart "
-                "the app; or set INTERPRETER_ISOLATION=none to accept reduced isolation on purpose."
-            )
+        refusal = isolation_refusal(settings, login=_LOGIN_CONFIGURED.is_set())
+        if refusal:
+            raise SandboxError(refusal)
         return works
 
     @property
