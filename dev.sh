@@ -73,6 +73,11 @@ case "${1:-}" in
   test)
     shift
     install_debian_packages "${APP_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    # The network tests also run a sandbox as an ordinary user, whose slirp4netns opens /dev/net/tun: Debian makes
+    # it 0666, but some container hosts create it 0600 (root only). Put back Debian's mode when we can.
+    if [ "$(id -u)" -eq 0 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+      chmod 0666 /dev/net/tun
+    fi
     setup_python
     say "ruff"
     .venv/bin/ruff check .
