@@ -13,6 +13,7 @@ import plotly.io
 import streamlit as st
 
 from components.frames import render_sandboxed_html
+from components.previews import data_url
 from core.text import escape_markdown, safe_markdown
 from core.types import (
     IMAGE_SVG,
@@ -102,7 +103,7 @@ def render_output(output: RichOutput, key: str = "") -> None:
         if str(output.data).strip():  # a lone newline (tqdm's last one, say) is not worth a box
             render_text(str(output.data), stderr=output.mime_type == STDERR, key=key)
     elif output.is_image and isinstance(output.data, bytes):
-        st.image(output.data)
+        st.image(data_url(output.mime_type, output.data))  # the browser decodes it, not the server
     elif output.mime_type == TABLE_JSON and isinstance(output.data, dict):
         st.dataframe(table_frame(output.data))
     elif output.mime_type == PLOTLY_JSON and isinstance(output.data, dict):

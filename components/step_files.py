@@ -12,7 +12,7 @@ from functools import partial
 import streamlit as st
 
 from components.download_links import copied_from, file_download, file_owner
-from components.previews import human_size, printable
+from components.previews import data_url, human_size, printable
 from components.side_panel import ICON_ROW
 from core.errors import InterpreterError
 from core.files.downloads import DOWNLOADS, download_path
@@ -123,4 +123,4 @@ def render_answer_images(refs: list[FileRef], files: SessionFiles) -> None:
             data = files.read(ref)
         except (InterpreterError, OSError):  # deleted since: its name stays in bold, nothing more
             continue
-        st.image(data, caption=printable(ref.shown))
+        st.image(data_url(ref.mime_type, data), caption=printable(ref.shown))  # decoded by the browser only
