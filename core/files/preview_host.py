@@ -38,7 +38,7 @@ from core.errors import TablePreviewError
 from core.files import preview_answers as answers
 from core.files.documents import DocumentPreview, DocumentPreviewError, Picture, SlidesPreview, WorkbookPreview
 from core.files.pdf_preview import PdfPage
-from core.sandbox.local.isolation import _python_prefixes, bubblewrap_works
+from core.sandbox.local.isolation import bubblewrap_works, python_prefixes, system_mounts
 
 MB = 1024 * 1024
 MEMORY_MB = 1024
@@ -110,17 +110,9 @@ def _bwrap_args() -> list[str]:
     args += ["--uid", str(HELPER_UID), "--gid", str(HELPER_UID)]
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
-    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/") / top
-        if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.exists():
-            args += ["--ro-bind", str(path), str(path)]
-    for entry in ETC_ENTRIES:
-        if (Path("/etc") / entry).exists():
-            args += ["--ro-bind", f"/etc/{entry}", f"/etc/{entry}"]
+    args += system_mounts(ETC_ENTRIES)
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for prefix in [*_python_prefixes(), str(ROOT / "core")]:  # after /tmp: a checkout may live below it
+    for prefix in [*python_prefixes(), str(ROOT / "core")]:  # after /tmp: a checkout may live below it
         args += ["--ro-bind", prefix, prefix]
     args += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for name, value in ENVIRONMENT.items():

@@ -107,6 +107,22 @@ class SessionDirs:
             folder.mkdir(parents=True, exist_ok=True)
 
 
+def system_mounts(etc_entries: tuple[str, ...]) -> list[str]:
+    """Bubblewrap arguments for a read-only view of the system: ``/usr``, ``/lib*``, ``/bin`` and ``etc_entries``."""
+    args: list[str] = []
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    for entry in etc_entries:
+        path = Path("/etc") / entry
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
 @functools.cache
 def bubblewrap_works() -> bool:
     """Whether bubblewrap is installed and can create the namespaces the sandbox needs."""
@@ -164,7 +180,7 @@ def note_login_configured(configured: bool) -> None:
         _LOGIN_CONFIGURED.clear()
 
 
-def _python_prefixes() -> list[str]:
+def python_prefixes() -> list[str]:
     """Folders the app's Python needs, outside /usr: the virtualenv and the interpreter it came from."""
     prefixes = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
     return sorted(p for p in prefixes if not p.startswith("/usr/"))
@@ -313,13 +329,13 @@ class Isolation:
         args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
         if os.geteuid() == 0 or self.network.root_inside:  # root, of the host or of the network's user namespace
             args += ["--cap-drop", "ALL"]
-        args += self._system_mounts()
+        args += system_mounts(ETC_ENTRIES)
         args += ["--proc", "/proc", "--dev", "/dev"]
         args += ["--bind", str(self.dirs.root), SANDBOX_ROOT]
         args += ["--bind", str(self.dirs.home), SANDBOX_HOME]
         args += ["--bind", str(self.dirs.tmp), SANDBOX_TMP]
         # After /tmp and /home: the app's virtualenv may live below either (a checkout in /tmp, say).
-        for prefix in _python_prefixes():
+        for prefix in python_prefixes():
             args += ["--ro-bind", prefix, prefix]
         if self.packages.prefix is not None:
             args += ["--ro-bind", str(self.packages.prefix), LAYER_MOUNT]
@@ -330,20 +346,6 @@ class Isolation:
         args += ["--remount-ro", "/", "--chdir", SANDBOX_ROOT, "--clearenv"]
         for name, value in self.environment().items():
             args += ["--setenv", name, value]
-        return args
-
-    def _system_mounts(self) -> list[str]:
-        args: list[str] = []
-        for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-            path = Path("/") / top
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.exists():
-                args += ["--ro-bind", str(path), str(path)]
-        for entry in ETC_ENTRIES:
-            path = Path("/etc") / entry
-            if path.exists():
-                args += ["--ro-bind", str(path), str(path)]
         return args
 
     def _write_identity_files(self) -> None:
