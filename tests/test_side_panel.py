@@ -384,6 +384,7 @@ def test_office_and_pdf_previews(session: Session, panel: Callable[[], AppTest])
     assert report[0].value.startswith("### Quarterly report\n\n#### Sales\n\nRevenue grew \\*\\*12%\\*\\* \\<b\\>this")
     assert expander(at, "report.docx").dataframe[0].value.columns.tolist() == ["region", "region (2)"]
     deck = expander(at, "deck.pptx")
+    assert not deck.warning, [warning.value for warning in deck.warning]  # the helper's reason, if it failed
     assert [m.value for m in deck.markdown][:2] == ["**Slide 1** · Slide title 1", "Point 1"]
     assert len(of_type(deck, "image")) == 2
     assert_clean(at)
