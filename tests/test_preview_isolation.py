@@ -7,6 +7,7 @@ import io
 import json
 import os
 import socket
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from core.errors import TablePreviewError
 from core.files import preview_answers, preview_host
@@ -58,6 +60,13 @@ def listener() -> Iterator[socket.socket]:
     server.setblocking(False)
     yield server
     server.close()
+
+
+PREVIEW_PAGE = """
+from core.files import preview_host
+preview_host.forget_answers()
+preview_host.read_table("first.csv", b"a\\n1\\n")
+"""
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:
@@ -200,3 +209,21 @@ def test_answers_out_of_shape_are_refused() -> None:
     ragged = {"blocks": [{"kind": "table", "text": "", "level": 0, "rows": [["a"], ["b", "c"]]}], "truncated": False}
     with pytest.raises(preview_answers.BadAnswer):
         preview_answers.decode_document(ragged)
+
+
+def test_a_waiting_helper_outlives_the_page_run_that_started_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page run (AppTest, as Streamlit runs a page) previews a file; the helper then left waiting must live on
+    after that run and serve the next preview (bubblewrap's --die-with-parent ends a helper with its starter)."""
+    page = AppTest.from_string(PREVIEW_PAGE, default_timeout=60)
+    page.run()
+    assert not page.exception
+    deadline = time.monotonic() + 30
+    while not (waiting := [h for h in preview_host._POOL._idle if h.poll() is None]):
+        assert time.monotonic() < deadline, "no helper waits after a preview"
+        time.sleep(0.05)
+    used: list[int] = []
+    take = preview_host._POOL.take
+    monkeypatch.setattr(preview_host._POOL, "take", lambda: used.append((helper := take()).pid) or helper)
+    kind, frame = preview_host.read_table("second.csv", b"b\n2\n")
+    assert kind == "table" and frame is not None and frame["b"].tolist() == [2]
+    assert used == [waiting[0].pid]

@@ -134,11 +134,17 @@ def _spawn(code: str, memory_mb: int, cpu_seconds: int) -> subprocess.Popen[byte
 
 
 class _Pool:
-    """Helpers started ahead, each waiting (libraries loaded) for the one file it will read."""
+    """Helpers started ahead, each waiting (libraries loaded) for the one file it will read.
+
+    They are started by a thread of the pool's own: bubblewrap's ``--die-with-parent`` kills a helper when the
+    *thread* that started it ends, and Streamlit runs each page script in a thread that ends with the run.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: list[subprocess.Popen[bytes]] = []
+        self._wanted = threading.Event()
+        self._starter: threading.Thread | None = None
 
     def take(self) -> subprocess.Popen[bytes]:
         """A waiting helper, or a new one when none waits (see :meth:`refill`)."""
@@ -148,13 +154,26 @@ class _Pool:
         return ready[0] if ready else _spawn(WORKER_CODE, MEMORY_MB, CPU_SECONDS)
 
     def refill(self) -> None:
-        """Start helpers until :data:`POOL_SIZE` wait (after a preview: loading libraries slows the one in hand)."""
+        """Have :data:`POOL_SIZE` helpers wait (started after a preview: loading libraries slows the one in hand)."""
         with self._lock:
-            self._idle = [helper for helper in self._idle if helper.poll() is None]
-            while len(self._idle) < POOL_SIZE:
-                self._idle.append(_spawn(WORKER_CODE, MEMORY_MB, CPU_SECONDS))
+            if self._starter is None or not self._starter.is_alive():
+                self._starter = threading.Thread(target=self._start_helpers, name="preview-helpers", daemon=True)
+                self._starter.start()
+        self._wanted.set()
+
+    def _start_helpers(self) -> None:
+        while self._wanted.wait():
+            self._wanted.clear()
+            with self._lock:
+                self._idle = [helper for helper in self._idle if helper.poll() is None]
+                missing = POOL_SIZE - len(self._idle)
+            for _ in range(max(0, missing)):
+                helper = _spawn(WORKER_CODE, MEMORY_MB, CPU_SECONDS)
+                with self._lock:
+                    self._idle.append(helper)
 
     def close(self) -> None:
+        """Stop the waiting helpers."""
         with self._lock:
             idle, self._idle = self._idle, []
         for helper in idle:
@@ -320,6 +339,12 @@ def _remember(key: bytes, value: dict[str, Any] | str, size: int, expires: float
         _CACHE[key] = (expires, size, value)
         while sum(entry[1] for entry in _CACHE.values()) > CACHE_BYTES:
             _CACHE.popitem(last=False)
+
+
+def forget_answers() -> None:
+    """Empty the cache of answers (a benchmark's every run is then a first preview)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def _recall(key: bytes) -> dict[str, Any] | str | None:

@@ -231,6 +231,7 @@ def _warm() -> None:
     set-up in a fresh process.
     """
     import docx
+    import openpyxl
     import pptx
     import pyarrow.parquet  # noqa: F401
     import pypdfium2
@@ -240,6 +241,9 @@ def _warm() -> None:
 
     load_table("warm.csv", b"a,b\n1,x\n")
     load_table("warm.json", b'[{"a": 1}]')
+    buffer = io.BytesIO()
+    openpyxl.Workbook().save(buffer)
+    _workbook({"sheet": 0}, buffer.getvalue())
     buffer = io.BytesIO()
     docx.Document().save(buffer)
     _document({}, buffer.getvalue())
