@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -102,3 +102,12 @@ def test_disk_limit_refuses_new_files_and_says_so(make_settings) -> None:  # typ
         sandbox.write_file("more.txt", b"x")
     finally:
         sandbox.close()
+
+
+def test_a_failure_the_kernel_cannot_show_is_still_a_failure(make_sandbox: Callable[..., LocalSandbox]) -> None:
+    """When IPython cannot publish an exception (its formatting broke, say), the kernel's reply still says the run
+    failed: the step must not look like a success."""
+    sandbox = make_sandbox()
+    sandbox.execute("get_ipython().showtraceback = lambda *args, **kwargs: None")
+    result = sandbox.execute("1 / 0")
+    assert result.error is not None

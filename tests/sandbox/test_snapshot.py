@@ -6,6 +6,9 @@ into the next kernel; what could not be kept is named with the reason.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +16,8 @@ import pytest
 
 from core.chat.notices import variables_sentence
 from core.config import Settings
+from core.sandbox.local import isolation
+from core.sandbox.local.pool import pool_for
 from core.sandbox.local.snapshot import FOLDER, MANIFEST, VariableStore, parse_report, read_json_file
 from core.session import Session, user_usage
 from core.types import ExecutionResult, VariablesReport
@@ -210,3 +215,32 @@ def test_what_the_sandbox_reports_about_variables_is_shown_literally() -> None:
     assert "`total`" in sentence and "its \\_\\_init\\_\\_ failed: \\*\\*loud\\*\\*" in sentence
     assert "](http" not in sentence.replace("\\]", "")  # no link or image survives
     assert "could not be restored: \\*\\*" in variables_sentence(VariablesReport(problem="**boom**"), restored=True)
+
+
+def test_a_reopened_conversation_keeps_what_is_mounted_below_its_tmp(
+    make_settings: Callable[..., Settings], open_sessions: Callable[..., Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's virtualenv may live under /tmp (a checkout there): each sandbox mounts it below its own /tmp. A
+    reopened conversation's files move into a pooled sandbox, whose mount must stay visible (issue 18: imports of
+    IPython's modules failed after a reopen)."""
+    prefix = Path(tempfile.mkdtemp(prefix="ci-prefix-", dir="/tmp"))
+    (prefix / "marker.txt").write_text("mounted")
+    prefixes = isolation.python_prefixes()
+    monkeypatch.setattr(isolation, "python_prefixes", lambda: [*prefixes, str(prefix)])
+    read = f"print(open('{prefix}/marker.txt').read())"
+    settings = make_settings(kernel_pool_size=1)
+    try:
+        first = open_sessions("mounted", settings)
+        assert first.sandbox.execute(read).stdout.strip() == "mounted"
+        first.close()
+        pool = pool_for(settings)
+        assert pool is not None
+        deadline = time.monotonic() + 120
+        while pool._ready.qsize() < 1:
+            assert time.monotonic() < deadline, "the pool did not start a kernel"
+            time.sleep(0.1)
+        again = open_sessions("mounted", settings)
+        assert pool._ready.qsize() == 0  # the reopened conversation took the pooled sandbox
+        assert again.sandbox.execute(read).stdout.strip() == "mounted"
+    finally:
+        shutil.rmtree(prefix)

@@ -500,23 +500,40 @@ def remove_host_tree(path: Path) -> None:
 
 
 def move_entries(source: Path, target: Path) -> None:
-    """Move every entry of the folder ``source`` into ``target``; an entry of ``target`` with its name is replaced.
+    """Move every entry of the folder ``source`` into ``target``, merging folders; ``source``'s files win.
 
     Both are folders the host made (a session's sandbox root, say) on one file system; what they hold may be
-    anything sandboxed code left there, and it is moved by name within the two folders, never followed.
+    anything sandboxed code left there, and it is moved by name within the two folders, never followed. Folders
+    present in both are merged, not replaced: a folder of ``target`` may be where a running sandbox has something
+    mounted (the app's virtualenv, when it lives under ``/tmp``), and replacing it would hide the mount.
     """
     source_fd, target_fd = os.open(source, _DIR_FLAGS), os.open(target, _DIR_FLAGS)
     try:
-        with os.scandir(source_fd) as listing:
-            names = [item.name for item in listing]
-        for name in names:
-            existing = _lstat(target_fd, name)
-            if existing is not None and stat.S_ISDIR(existing.st_mode):
-                remove_tree_at(target_fd, name)
-            os.rename(name, name, src_dir_fd=source_fd, dst_dir_fd=target_fd)
+        _move_merging(source_fd, target_fd)
     finally:
         os.close(source_fd)
         os.close(target_fd)
+
+
+def _move_merging(source_fd: int, target_fd: int) -> None:
+    with os.scandir(source_fd) as listing:
+        entries = [(item.name, item.is_dir(follow_symlinks=False)) for item in listing]
+    for name, is_dir in entries:
+        existing = _lstat(target_fd, name)
+        if is_dir and existing is not None and stat.S_ISDIR(existing.st_mode):
+            inner_source = os.open(name, _DIR_FLAGS, dir_fd=source_fd)
+            try:
+                inner_target = os.open(name, _DIR_FLAGS, dir_fd=target_fd)
+                try:
+                    _move_merging(inner_source, inner_target)
+                finally:
+                    os.close(inner_target)
+            finally:
+                os.close(inner_source)
+            continue
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
+            remove_tree_at(target_fd, name)
+        os.rename(name, name, src_dir_fd=source_fd, dst_dir_fd=target_fd)
 
 
 def tree_usage(folder: Path) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from core.sandbox.local.isolation import Isolation
 from core.sandbox.local.kernel_code import DENO_RELAY, PRELUDE, WARM_PRELUDE
 from core.sandbox.local.spawn import spawn
 from core.sandbox.output import OutputCollector, OutputListener
-from core.types import STOP_EXPLANATIONS, ExecutionResult, StopReason
+from core.types import STOP_EXPLANATIONS, ExecutionError, ExecutionResult, StopReason
 
 POLL_SECONDS = 0.1
 INTERRUPT_GRACE_SECONDS = 5.0
@@ -210,7 +210,15 @@ class JupyterKernel(abc.ABC):
                 0,
                 STOP_EXPLANATIONS[stopped] + (f" (limit {timeout:g} s)" if stopped is StopReason.TIMEOUT else ""),
             )
-        self._drain_shell_reply(msg_id)
+        reply = self._drain_shell_reply(msg_id)
+        if stopped is None and result.error is None and reply.get("status") == "error":
+            # The kernel failed the run without publishing an error (IPython could not even format it, say): the
+            # run must not look like a success.
+            result.error = ExecutionError(
+                name=str(reply.get("ename") or "Error"),
+                value=str(reply.get("evalue") or "the kernel reported that the code failed; see its output"),
+                traceback="\n".join(str(line) for line in reply.get("traceback") or []),
+            )
         return result
 
     def _collect(self, msg_id: str, collector: OutputCollector, deadline: float) -> StopReason | None:
@@ -271,12 +279,16 @@ class JupyterKernel(abc.ABC):
             return StopReason.OUT_OF_MEMORY
         return stopped or StopReason.CRASHED
 
-    def _drain_shell_reply(self, msg_id: str) -> None:
+    def _drain_shell_reply(self, msg_id: str) -> dict[str, Any]:
+        """The content of the run's ``execute_reply`` (``{}`` when none came within a second)."""
         if self.client is None or not self.alive:
-            return
+            return {}
         with contextlib.suppress(queue.Empty):
-            while self.client.get_shell_msg(timeout=1)["parent_header"].get("msg_id") != msg_id:
-                pass
+            while True:
+                message = self.client.get_shell_msg(timeout=1)
+                if message["parent_header"].get("msg_id") == msg_id:
+                    return dict(message.get("content") or {})
+        return {}
 
     def interrupt(self) -> None:
         """Ask the kernel to stop the running code (a ``KeyboardInterrupt`` in it)."""

@@ -101,8 +101,8 @@ def _adopt_folders(sandbox: LocalSandbox, session_dir: Path) -> None:
     pooled, existing = sandbox.dirs, session_dirs(session_dir, sandbox.dirs.runtime)
     for new, old in ((pooled.root, existing.root), (pooled.home, existing.home), (pooled.tmp, existing.tmp)):
         if old.is_dir():
-            move_entries(old, new)  # the reopened session's own version wins (e.g. its .cache)
-            old.rmdir()
+            move_entries(old, new)  # the reopened session's own files win (e.g. its .cache)
+            remove_host_tree(old)  # what is left: folders merged into the pooled ones
         os.rename(new, old)
     remove_host_tree(sandbox.session_dir)
 
