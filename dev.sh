@@ -34,7 +34,8 @@ install_debian_packages() {
 
 find_python() {
   for candidate in python3.13 python3.12 python3.11 python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    # stderr silenced: pyenv's shims exist for versions it has not installed, and say so on every probe.
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       echo "$candidate"; return 0
     fi
   done
@@ -57,6 +58,20 @@ setup_python() {
   fi
 }
 
+# The port streamlit will listen on: the last --server.port among the arguments (streamlit takes the last), else
+# the default given first.
+announced_port() {
+  local port="$1"; shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --server.port=*) port="${1#--server.port=}" ;;
+      --server.port) [ $# -gt 1 ] && port="$2" && shift ;;
+    esac
+    shift
+  done
+  echo "$port"
+}
+
 case "${1:-}" in
   app)
     shift
@@ -65,7 +80,8 @@ case "${1:-}" in
     # Loopback only unless INTERPRETER_ADDRESS says otherwise; on another address without a login the app
     # refuses to start unless INTERPRETER_ALLOW_ANONYMOUS=true (see "Security" in the README).
     address="${INTERPRETER_ADDRESS:-127.0.0.1}"
-    say "Starting the app on http://${address}:${INTERPRETER_PORT:-8501}"
+    port=$(announced_port "${INTERPRETER_PORT:-8501}" "$@")
+    say "Starting the app on http://${address}:${port}"
     exec .venv/bin/streamlit run app.py --server.headless true --server.address "$address" \
       --server.port "${INTERPRETER_PORT:-8501}" --server.maxUploadSize "${INTERPRETER_MAX_UPLOAD_MB:-200}" \
       --browser.gatherUsageStats false "$@"
