@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.sandbox.local.pool import READY_MARK
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM
 from tests.servers import app_environment, free_port, start_app, stop, wait_until_healthy
 
@@ -53,3 +55,48 @@ def test_python_variables_come_back_after_the_server_restarts(browser: Any, tmp_
     finally:
         context.close()
         stop(server)
+
+
+def test_a_conversation_reopened_in_a_pooled_kernel_after_a_restart_runs_python(browser: Any, tmp_path: Path) -> None:
+    """Issue 18: with the kernel pool on (the default) and the checkout under /tmp (as in a clean clone there), a
+    conversation reopened after a restart ran in a pooled kernel that no longer saw the app's virtualenv: imports
+    failed ('No module named IPython.core.logger') while the step showed a success tick."""
+    from playwright.sync_api import expect
+
+    data = tmp_path / "data"
+    port, environment = free_port(), app_environment(data, INTERPRETER_KERNEL_POOL_SIZE="1")
+    server = start_app(port, environment)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        wait_until_healthy(port, server)
+        page.goto(f"http://127.0.0.1:{port}")
+        _send(page, "```python\nanswer = 41\n```")
+        expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible()
+        conversation = page.url
+        page.goto("about:blank")  # else the page reconnects at once and reopens it before the pool is ready
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+        server = start_app(port, environment)
+        wait_until_healthy(port, server)
+        _wait_for_a_pooled_kernel(data / "sessions" / ".pool")
+        page.goto(conversation)
+        _send(page, "```python\nimport stack_data, IPython.core.logger\nprint(answer + 1)\n1 / 0\n```")
+        expect(page.get_by_text("42", exact=True).first).to_be_visible()
+        expect(page.get_by_text("ZeroDivisionError").first).to_be_visible()
+        assert page.get_by_text("No module named").count() == 0
+        assert page.get_by_text("Unexpected exception formatting exception").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "reopened-in-a-pooled-kernel.png"))
+    finally:
+        context.close()
+        stop(server)
+
+
+def _wait_for_a_pooled_kernel(pool: Path) -> None:
+    """Until the kernel pool has a started, warm sandbox waiting to be taken (it marks it so)."""
+    deadline = time.monotonic() + 120
+    while not list(pool.glob(f"*/{READY_MARK}")):
+        assert time.monotonic() < deadline, "the kernel pool did not start a kernel"
+        time.sleep(0.1)

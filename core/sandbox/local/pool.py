@@ -22,6 +22,8 @@ from core.sandbox.local.sandbox import LocalSandbox, session_dirs
 logger = logging.getLogger(__name__)
 REFILL_DELAY_S = 2.0
 """Seconds after a sandbox is taken before its replacement starts."""
+READY_MARK = "ready"
+"""A file in a pooled sandbox's folder (beside its sandbox folders) while it waits, started and warm, to be taken."""
 
 
 class KernelPool:
@@ -58,6 +60,7 @@ class KernelPool:
                     sandbox.close()
                     remove_host_tree(sandbox.session_dir)
                     break
+                (sandbox.session_dir / READY_MARK).touch()
                 self._ready.put(sandbox)
 
     def take(self, session_dir: Path) -> LocalSandbox | None:
@@ -68,6 +71,7 @@ class KernelPool:
             self._wake.set()
             return None
         # The replacement starts a little later: its kernel's start-up would slow the page that took this one.
+        (sandbox.session_dir / READY_MARK).unlink(missing_ok=True)
         refill = threading.Timer(REFILL_DELAY_S, self._wake.set)
         refill.daemon = True
         refill.start()
