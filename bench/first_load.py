@@ -46,7 +46,7 @@ from bench.common import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 VISITS, QUICK_VISITS = 4, 2
 PAUSE_S = 3.0  # between visits: a person does not open a new conversation every second
@@ -86,39 +86,39 @@ def visit(browser: Browser, url: str) -> tuple[float, float]:
         context.close()
 
 
-def first_run(browser: Browser, url: str) -> float:
-    """Open a new conversation and send ``print(1)`` as its first message: seconds from Enter to the printed 1."""
+@contextmanager
+def _shown(browser: Browser, url: str) -> Iterator[Page]:
+    """The app open in a new browser context, once usable."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
         page.goto(url, wait_until="commit")
         page.wait_for_function(USABLE, polling="raf", timeout=TIMEOUT_MS)
-        box = page.locator("[data-testid=stChatInputTextArea]")
-        box.fill("```python\nprint(1)\n```")
-        started = time.perf_counter()
-        box.press("Enter")
-        page.locator("[data-testid=stChatMessage] [data-testid=stCode]").get_by_text("1", exact=True).first.wait_for(
-            timeout=TIMEOUT_MS
-        )
-        return time.perf_counter() - started
+        yield page
     finally:
         context.close()
 
 
+def first_run(browser: Browser, url: str) -> float:
+    """Open a new conversation and send ``print(1)`` as its first message: seconds from Enter to the printed 1."""
+    with _shown(browser, url) as page:
+        box = page.locator("[data-testid=stChatInputTextArea]")
+        box.fill("```python\nprint(1)\n```")
+        started = time.perf_counter()
+        box.press("Enter")
+        printed = page.locator("[data-testid=stChatMessage] [data-testid=stCode]").get_by_text("1", exact=True)
+        printed.first.wait_for(timeout=TIMEOUT_MS)
+        return time.perf_counter() - started
+
+
 def reload(browser: Browser, url: str) -> float:
     """Open the app, then reload it in the same browser context (its front end cached): seconds to usable."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        page = context.new_page()
-        page.goto(url, wait_until="commit")
-        page.wait_for_function(USABLE, polling="raf", timeout=TIMEOUT_MS)
+    with _shown(browser, url) as page:
         time.sleep(PAUSE_S)
         started = time.perf_counter()
         page.reload(wait_until="commit")
         page.wait_for_function(USABLE, polling="raf", timeout=TIMEOUT_MS)
         return time.perf_counter() - started
-    finally:
-        context.close()
 
 
 def measure(

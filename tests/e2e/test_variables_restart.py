@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,31 +31,16 @@ def _send(page: Any, text: str) -> None:
 def test_python_variables_come_back_after_the_server_restarts(browser: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    port, environment = free_port(), app_environment(tmp_path / "data")
-    server = start_app(port, environment)
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    app = _RestartedApp(browser, app_environment(tmp_path / "data"))
     try:
-        wait_until_healthy(port, server)
-        page.goto(f"http://127.0.0.1:{port}")
-        _send(page, f"```python\n{STATE}\n```")
-        expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible()
-        conversation = page.url
-        server.send_signal(signal.SIGTERM)  # what a service manager or Ctrl+C does
-        server.wait(timeout=60)
-
-        server = start_app(port, environment)
-        wait_until_healthy(port, server)
-        page.goto(conversation)
+        page = app.run_then_restart(STATE)
         expect(page.get_by_text("were saved and come back at the next Python run").first).to_be_visible()
         _send(page, "```python\nprint(int(table.n.sum()) * 100)\n```")
         expect(page.get_by_text("600", exact=True).first).to_be_visible()
         expect(page.get_by_text("(an open file)", exact=False).first).to_be_attached()
         page.screenshot(path=str(ARTIFACTS / "variables-after-restart.png"))
     finally:
-        context.close()
-        stop(server)
+        app.close()
 
 
 def test_a_conversation_reopened_in_a_pooled_kernel_after_a_restart_runs_python(browser: Any, tmp_path: Path) -> None:
@@ -64,25 +50,9 @@ def test_a_conversation_reopened_in_a_pooled_kernel_after_a_restart_runs_python(
     from playwright.sync_api import expect
 
     data = tmp_path / "data"
-    port, environment = free_port(), app_environment(data, INTERPRETER_KERNEL_POOL_SIZE="1")
-    server = start_app(port, environment)
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    app = _RestartedApp(browser, app_environment(data, INTERPRETER_KERNEL_POOL_SIZE="1"))
     try:
-        wait_until_healthy(port, server)
-        page.goto(f"http://127.0.0.1:{port}")
-        _send(page, "```python\nanswer = 41\n```")
-        expect(page.get_by_text("Ran python code (run by you)").first).to_be_visible()
-        conversation = page.url
-        page.goto("about:blank")  # else the page reconnects at once and reopens it before the pool is ready
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-
-        server = start_app(port, environment)
-        wait_until_healthy(port, server)
-        _wait_for_a_pooled_kernel(data / "sessions" / ".pool")
-        page.goto(conversation)
+        page = app.run_then_restart("answer = 41", ready=lambda: _wait_for_a_pooled_kernel(data / "sessions" / ".pool"))
         _send(page, "```python\nimport stack_data, IPython.core.logger\nprint(answer + 1)\n1 / 0\n```")
         expect(page.get_by_text("42", exact=True).first).to_be_visible()
         expect(page.get_by_text("ZeroDivisionError").first).to_be_visible()
@@ -90,8 +60,7 @@ def test_a_conversation_reopened_in_a_pooled_kernel_after_a_restart_runs_python(
         assert page.get_by_text("Unexpected exception formatting exception").count() == 0
         page.screenshot(path=str(ARTIFACTS / "reopened-in-a-pooled-kernel.png"))
     finally:
-        context.close()
-        stop(server)
+        app.close()
 
 
 def _wait_for_a_pooled_kernel(pool: Path) -> None:
@@ -100,3 +69,37 @@ def _wait_for_a_pooled_kernel(pool: Path) -> None:
     while not list(pool.glob(f"*/{READY_MARK}")):
         assert time.monotonic() < deadline, "the kernel pool did not start a kernel"
         time.sleep(0.1)
+
+
+class _RestartedApp:
+    """The app in a browser page: code run in a new conversation, the server stopped (SIGTERM) and started again."""
+
+    def __init__(self, browser: Any, environment: dict[str, str]) -> None:
+        self.port, self.environment = free_port(), environment
+        self.server = start_app(self.port, environment)
+        self.context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(60_000)
+
+    def run_then_restart(self, code: str, ready: Callable[[], None] = lambda: None) -> Any:
+        """Run ``code``, restart the server, wait for ``ready``, open the conversation again; the page."""
+        from playwright.sync_api import expect
+
+        wait_until_healthy(self.port, self.server)
+        self.page.goto(f"http://127.0.0.1:{self.port}")
+        _send(self.page, f"```python\n{code}\n```")
+        expect(self.page.get_by_text("Ran python code (run by you)").first).to_be_visible()
+        conversation = self.page.url
+        self.page.goto("about:blank")  # else the page reconnects at once and reopens it before the server is ready
+        self.server.send_signal(signal.SIGTERM)  # what a service manager or Ctrl+C does
+        self.server.wait(timeout=60)
+        self.server = start_app(self.port, self.environment)
+        wait_until_healthy(self.port, self.server)
+        ready()
+        self.page.goto(conversation)
+        return self.page
+
+    def close(self) -> None:
+        """Close the page and stop the server."""
+        self.context.close()
+        stop(self.server)
