@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import streamlit as st
 
 from components.state import conversation_store, delete_conversation, new_conversation, switch_conversation
@@ -40,28 +44,70 @@ def _say_what_was_deleted() -> None:
         st.toast(f"Deleted “{escape_markdown(title)}” with its files and results.", icon=":material/delete:")
 
 
-CURRENT_STYLE = """<style>
+LIST_STYLE = """<style>
 [class*="st-key-conversation_current_"] {
-  background: color-mix(in srgb, var(--primary-color, #ff4b4b) 8%, transparent);
-  border-left: 3px solid var(--primary-color, #ff4b4b) !important;
+  background: rgba(128, 128, 128, 0.12);
+  border-color: transparent !important;
+  padding: 0.45rem 0.75rem !important;
 }
+[class*="st-key-conversation_current_"] p { font-size: 0.875rem; }
+[class*="st-key-conversation_c-"] button { justify-content: flex-start; text-align: left; }
+[class*="st-key-conversation_c-"] button > div { justify-content: flex-start; }
 </style>"""
-"""The current conversation reads as the selected item of the list (tinted, with a bar on its left)."""
+"""The list reads as a list: titles left-aligned, the current conversation on a calm grey background."""
+
+
+def _browser_zone() -> tzinfo | None:
+    """The time zone of the person's browser, when Streamlit knows it (else the server's)."""
+    try:
+        name = st.context.timezone
+    except Exception:  # outside a page run (tests), or an older Streamlit
+        return None
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def last_used(updated: float, now: float | None = None, zone: tzinfo | None = None) -> str:
+    """When a conversation was last used, as people say it: ``today 13:05``, ``yesterday 09:12``, ``3 Dec``.
+
+    Args:
+        updated: Seconds since the epoch.
+        now: The time to compare with (seconds since the epoch; now when ``None``).
+        zone: The time zone to speak in (the server's when ``None``).
+
+    Returns:
+        The day (with the time for today and yesterday); the year too when it is not this year's.
+
+    """
+    then = datetime.fromtimestamp(updated, zone).astimezone(zone)
+    today = datetime.fromtimestamp(time.time() if now is None else now, zone).astimezone(zone).date()
+    if then.date() == today:
+        return f"today {then:%H:%M}"
+    if then.date() == today - timedelta(days=1):
+        return f"yesterday {then:%H:%M}"
+    day = f"{then.day} {then:%b}"
+    return day if then.year == today.year else f"{day} {then.year}"
 
 
 def _render_list(current_id: str) -> None:
     """Every conversation: the current one as the selected item, the others as buttons that open them."""
     store = conversation_store()
     conversations = [c for c in store.list() if c.id == current_id or store.transcript(c.id).exists()]
-    st.html(CURRENT_STYLE)
+    st.html(LIST_STYLE)
+    zone = _browser_zone()
     for conversation in conversations[:MAX_LISTED]:
         title = escape_markdown(shown_title(conversation))
+        when = last_used(conversation.updated or conversation.created, zone=zone)
         if conversation.id == current_id:
             with st.container(border=True, key=f"conversation_current_{conversation.id}"):
-                st.markdown(f":material/chat: **{title}**")
+                st.markdown(f":material/chat: {title} :gray[· {when}]")
             continue
         st.button(
-            title,
+            f"{title} :gray[· {when}]",
             key=f"conversation_{conversation.id}",
             on_click=switch_conversation,
             args=(conversation.id,),
@@ -100,8 +146,8 @@ def render_conversations(current_id: str) -> None:
     if current is None:
         return
     with st.expander("This conversation"):
-        title = st.text_input("Title", value=current.title, key=f"title_{current_id}")
-        if st.button("Rename", key="rename_conversation") and title != current.title:
+        title = st.text_input("Title", value=shown_title(current), key=f"title_{current_id}")
+        if st.button("Rename", key="rename_conversation") and title != shown_title(current):
             try:
                 store.rename(current_id, title)
                 st.rerun()

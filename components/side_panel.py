@@ -37,10 +37,29 @@ INDENT = "\u2800\u2800"  # blank Braille cells: st.text strips leading spaces, t
 FLASH_KEY = PREFIX + "flash"
 CONFIRM_KEY = PREFIX + "confirm_delete"
 ICON_ROW = PREFIX + "icons_"
-# The file rows' buttons show only their icon; their labels ("Delete report.csv") stay for screen readers.
-ICON_BUTTON_STYLE = f"""<style>
+PREVIEW_BOX = PREFIX + "preview_box_"
+NBSP = "\u00a0"
+# The panel's look: wide enough for a file's name, size and four icon buttons on one row (on a wide screen; the
+# sidebar can still be dragged wider); a file row's buttons show only their icon, their labels ("Delete
+# report.csv") stay for screen readers; a preview opens as a wide, tall box in the middle of the window (a
+# popover below a button low in the panel would only get the few pixels left under it).
+PANEL_STYLE = f"""<style>
+@media (min-width: 1000px) {{
+  [data-testid="stSidebar"][data-collapsed="false"] {{ min-width: 400px !important; }}
+}}
 [class*="st-key-{ICON_ROW}"] button p, [class*="st-key-{ICON_ROW}"] a p {{
   position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap;
+}}
+[class*="st-key-{ICON_ROW}"] > [data-testid="stElementContainer"]:has([data-testid="stText"]) {{
+  flex: 1 1 0; min-width: 6rem;
+}}
+[class*="st-key-{ICON_ROW}"] > :not([data-testid="stElementContainer"]:has([data-testid="stText"])) {{ flex: none; }}
+[class*="st-key-{ICON_ROW}"] [data-testid="stText"] {{ overflow-wrap: anywhere; }}
+[class*="st-key-{ICON_ROW}"] button {{ padding: 0.25rem 0.55rem; min-height: 2.25rem; }}
+[class*="st-key-{ICON_ROW}"] [data-testid="stPopoverButton"] div[aria-hidden="true"] {{ display: none; }}
+[data-testid="stPopoverBody"]:has([class*="st-key-{PREVIEW_BOX}"]) {{
+  transform: none !important; top: 8vh !important; left: 50% !important; translate: -50% 0;
+  width: min(760px, calc(100vw - 2rem)) !important; max-width: none !important; max-height: 84vh !important;
 }}
 </style>"""
 EXPANDED_KINDS = ("image", "table", "plotly")
@@ -69,6 +88,11 @@ def _label(text: str) -> str:
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in printable(text))
 
 
+def size_text(size: int) -> str:
+    """A byte count as the panel shows it: ``131 B``, ``17.8 KB``, never broken between the number and its unit."""
+    return human_size(size).replace(" ", NBSP)
+
+
 def _flash(message: str, *, done: bool = False) -> None:
     """Keep a message for the panel's next run (``message`` is shown literally): a warning, or what was ``done``."""
     st.session_state.setdefault(FLASH_KEY, []).append((escape_markdown(message), done))
@@ -83,7 +107,7 @@ def _show_flash() -> None:
 
 
 def _icon_label(action: str, path: str, after: str = "") -> str:
-    """The label of an icon button: read by screen readers, hidden on screen by :data:`ICON_BUTTON_STYLE`."""
+    """The label of an icon button: read by screen readers, hidden on screen by :data:`PANEL_STYLE`."""
     return f"{action} {_label(posixpath.basename(path) or path)}{after}"
 
 
@@ -173,10 +197,11 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
     name = printable(posixpath.basename(info.path))
     shown = printable(info.path) if level is None else f"{INDENT * level}{name}"
     read = partial(session.sandbox.read_file, info.path)
-    row = st.container(key=widget_key("icons", info.path))
-    text, preview, download, save, delete = row.columns([5, 1, 1, 1, 1], gap="small", vertical_alignment="center")
-    text.text(f"{shown} · {human_size(info.size)}")
-    with preview:
+    row = st.container(
+        key=widget_key("icons", info.path), horizontal=True, wrap=False, vertical_alignment="center", gap="xsmall"
+    )
+    with row:
+        st.text(f"{shown} · {size_text(info.size)}", width="stretch")
         popover = st.popover(
             _icon_label("Preview", info.path),
             icon=":material/visibility:",
@@ -186,11 +211,18 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
         )
         with popover:
             if popover.open:
-                st.caption(escape_markdown(printable(info.path)))
-                read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
-    with download:
+                with st.container(key=widget_key("preview_box", info.path)):
+                    st.caption(escape_markdown(printable(info.path)))
+                    read_and_preview(info.path, read, info.size, widget_key("sb_view", info.path))
         _sandbox_download(session, info, name)
-    save.button(
+        _save_button(session, info)
+        _delete_button(info.path)
+    if st.session_state.get(CONFIRM_KEY) == info.path:
+        _confirm_delete(session, info.path)
+
+
+def _save_button(session: Session, info: FileInfo) -> None:
+    st.button(
         _icon_label("Save", info.path, " to the workspace"),
         key=widget_key("sb_save", info.path),
         icon=":material/save:",
@@ -198,21 +230,22 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
         on_click=_save_to_workspace,
         args=(session, info),
     )
-    delete.button(
-        _icon_label("Delete", info.path),
-        key=widget_key("sb_delete", info.path),
+
+
+def _delete_button(path: str) -> None:
+    st.button(
+        _icon_label("Delete", path),
+        key=widget_key("sb_delete", path),
         icon=":material/delete:",
         help="Delete",
         on_click=_ask_to_delete,
-        args=(info.path,),
+        args=(path,),
     )
-    if st.session_state.get(CONFIRM_KEY) == info.path:
-        _confirm_delete(session, info.path)
 
 
 def _sandbox_folder(session: Session, folder: str, entries: list[FileInfo]) -> None:
     files = [e for e in entries if not e.is_dir]
-    summary = f"{len(files):,} file{'s' if len(files) != 1 else ''} · {human_size(sum(f.size for f in files))}"
+    summary = f"{len(files):,} file{'s' if len(files) != 1 else ''} · {size_text(sum(f.size for f in files))}"
     expander = st.expander(
         f"{_label(folder)}/ · {summary}",
         icon=":material/folder:",
@@ -256,8 +289,8 @@ def render_sandbox_files(session: Session) -> None:
     files = [e for e in entries if not e.is_dir]
     used = sum(f.size for f in files)
     st.caption(
-        f"{len(files):,} file{'s' if len(files) != 1 else ''} · {human_size(used)} of "
-        f"{session.settings.disk_limit_mb:,} MB used"
+        f"{len(files):,} file{'s' if len(files) != 1 else ''} · {size_text(used)} of "
+        f"{session.settings.disk_limit_mb:,}{NBSP}MB used"
     )
     if not entries:
         st.caption("No files yet. Uploads and files your code writes appear here.")
@@ -310,7 +343,7 @@ def _workspace_download(session: Session, info: FileInfo, label: str) -> None:
 def _workspace_preview(session: Session, info: FileInfo) -> None:
     kind = classify(info.path, info.size)  # from the name: the bytes are read only if the preview is open
     expander = st.expander(
-        f"{_label(info.path)} · {human_size(info.size)}",
+        f"{_label(info.path)} · {size_text(info.size)}",
         expanded=kind in EXPANDED_KINDS and info.size <= AUTO_PREVIEW_BYTES,
         icon=":material/data_object:" if extension(info.path) == ".json" else ICONS[kind],
         key=widget_key("ws_item", info.path),
@@ -337,7 +370,7 @@ def render_workspace(session: Session, title: str = "") -> None:
         st.warning(escape_markdown(f"The workspace cannot be listed: {error}"))
         return
     st.caption(
-        f"{NAMESPACE}/ · {len(files):,} file{'s' if len(files) != 1 else ''} · {human_size(sum(f.size for f in files))}"
+        f"{NAMESPACE}/ · {len(files):,} file{'s' if len(files) != 1 else ''} · {size_text(sum(f.size for f in files))}"
     )
     download_link(
         "Download all",
@@ -361,7 +394,7 @@ def render_workspace(session: Session, title: str = "") -> None:
     limit_key = PREFIX + "ws_limit"
     limit = _limit(limit_key)
     for info in older[:limit]:
-        _workspace_download(session, info, f"{_label(info.path)} · {human_size(info.size)}")
+        _workspace_download(session, info, f"{_label(info.path)} · {size_text(info.size)}")
     _more_button(limit_key, limit, len(older))
 
 
@@ -374,7 +407,7 @@ def render_side_panel(session: Session, title: str = "") -> None:
         title: The conversation's title (names the workspace's ZIP).
 
     """
-    st.html(ICON_BUTTON_STYLE)
+    st.html(PANEL_STYLE)
     _show_flash()
     sandbox_tab, workspace_tab = st.tabs(["Sandbox files", "Workspace"], key=PREFIX + "tabs")
     with sandbox_tab:

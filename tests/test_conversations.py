@@ -53,3 +53,16 @@ def test_users_do_not_see_each_others_conversations(settings: Settings) -> None:
     alice, bob = ConversationStore(settings, "alice"), ConversationStore(settings, "bob")
     conversation = alice.create()
     assert bob.list() == [] and bob.get(conversation.id) is None
+
+
+def test_the_list_says_when_a_conversation_was_last_used() -> None:
+    from datetime import UTC, datetime
+
+    from components.conversations import last_used
+
+    now = datetime(2026, 12, 6, 13, 35, tzinfo=UTC).timestamp()
+    at = lambda *when: datetime(*when, tzinfo=UTC).timestamp()  # noqa: E731
+    assert last_used(at(2026, 12, 6, 13, 5), now, UTC) == "today 13:05"
+    assert last_used(at(2026, 12, 5, 9, 12), now, UTC) == "yesterday 09:12"
+    assert last_used(at(2026, 12, 3, 22, 0), now, UTC) == "3 Dec"
+    assert last_used(at(2025, 12, 3, 22, 0), now, UTC) == "3 Dec 2025"

@@ -108,23 +108,23 @@ def test_sandbox_files_are_listed_with_sizes_and_folders(session: Session, panel
     session.sandbox.write_file("reports/summary.md", b"# Sum\n")
     at = panel()
     assert_clean(at)
-    assert "hello.txt · 5 B" in texts(at)
-    assert any(caption.value.startswith("3 files · 19 B of 5,120 MB used") for caption in at.caption)
+    assert "hello.txt · 5\u00a0B" in texts(at)
+    assert any(caption.value.startswith("3 files · 19\u00a0B of 5,120\u00a0MB used") for caption in at.caption)
     folder = expander(at, "reports/")
-    assert folder.label == "reports/ · 2 files · 14 B"
+    assert folder.label == "reports/ · 2 files · 14\u00a0B"
     assert texts(folder) == []  # a closed folder's rows are not rendered
 
     at.session_state[widget_key("sb_folder", "reports")] = True
     at.run()
     assert_clean(at)
-    assert texts(expander(at, "reports/")) == ["2024/", f"{INDENT}q1.csv · 8 B", "summary.md · 6 B"]
+    assert texts(expander(at, "reports/")) == ["2024/", f"{INDENT}q1.csv · 8\u00a0B", "summary.md · 6\u00a0B"]
 
 
 def test_delete_removes_the_file_from_disk_and_panel(session: Session, panel: Callable[[], AppTest]) -> None:
     session.sandbox.write_file("keep.txt", b"keep")
     session.sandbox.write_file("drop.txt", b"drop me")
     at = panel()
-    assert "drop.txt · 7 B" in texts(at)
+    assert "drop.txt · 7\u00a0B" in texts(at)
 
     at.button(key=widget_key("sb_delete", "drop.txt")).click().run()
     assert (session.sandbox.root / "drop.txt").exists()  # not before it is confirmed
@@ -266,7 +266,7 @@ def test_long_lists_are_paged(session: Session, panel: Callable[[], AppTest]) ->
     assert sandbox_rows() == PAGE_SIZE
     assert len(at.expander) == RICH_PREVIEWS
     assert any(caption.value == "3 older files" for caption in at.caption)
-    older = [b for b in downloads(at) if b.label.startswith("w0") and b.label.endswith(" · 1 B")]
+    older = [b for b in downloads(at) if b.label.startswith("w0") and b.label.endswith(" · 1\u00a0B")]
     assert len(older) == 3
 
     at.button(key="side_panel_sb_limit_button").click().run()
@@ -304,7 +304,7 @@ def test_odd_file_names_do_not_break_the_panel(session: Session, panel: Callable
     at.run()
     assert_clean(at)
     assert set(odd) <= {text.split(" · ")[0] for text in texts(at)}
-    assert "latin-\ufffd.txt · 1 B" in texts(at)
+    assert "latin-\ufffd.txt · 1\u00a0B" in texts(at)
     assert len(expanders(at)) == 3  # two workspace files and the sandbox folder
 
 
@@ -423,3 +423,34 @@ def test_previews_are_read_outside_the_server_and_a_hostile_file_only_stops_its_
     assert image_urls(expander(at, "chart.png")) == ["data:image/png;base64," + base64.b64encode(chart).decode()]
     (warning,) = [w.value for w in expander(at, "bomb.docx").warning]
     assert warning.startswith("Could not preview this file: reading it took too")
+
+
+def test_sizes_are_never_broken_between_number_and_unit() -> None:
+    from components.side_panel import size_text
+
+    assert size_text(131) == "131\u00a0B" and size_text(18_227) == "17.8\u00a0KB"
+
+
+def test_isolation_speaks_plainly_and_each_warning_is_one_short_line(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.sandbox_panel import HEADLINE_CHARS, headline
+    from core.sandbox.local import limits as limits_module
+    from core.sandbox.local.network import PrivateNetwork
+
+    monkeypatch.setattr(limits_module.ResourceLimits, "_plan_cgroups", lambda self: ("none", {}))
+    limits = limits_module.ResourceLimits(settings, "plain")
+    described = limits.describe()
+    assert described[0] == f"memory: at most {settings.memory_limit_mb:,} MB per process"
+    assert not any("rlimit," in line or "address-space rlimit" in line for line in described[:-1])
+    monkeypatch.setattr("core.sandbox.local.network.private_network_problem", lambda: "slirp4netns is not installed")
+    network = PrivateNetwork("public", enabled=True)
+    warnings = [*limits.warnings, *network.warnings]
+    assert [headline(warning) for warning in warnings] == [
+        "Memory is limited per process only",
+        "The sandbox has no network",
+    ]
+    assert all("as root" not in warning and "run the app as root" not in warning for warning in warnings)
+    assert "no root needed" in network.warnings[0]
+    long = headline("A warning without a colon that goes on and on for many more words than fit. Then more.")
+    assert len(long) <= HEADLINE_CHARS and long.endswith("…")

@@ -90,8 +90,10 @@ class ResourceLimits:
         self.warnings: list[str] = []
         if not self.groups:
             self.warnings.append(
-                "No writable cgroup: memory is limited per process (address space) and the process count "
-                "is not limited for the whole session."
+                "Memory is limited per process only: the app cannot write a cgroup here, so each process's "
+                "memory is capped but not the whole session's, nor its number of processes. A cgroup the app "
+                "may write (a container with its own cgroup, or a systemd scope with delegation, see "
+                "docs/docker.md) limits the whole session."
             )
 
     def _plan_cgroups(self) -> tuple[str, dict[str, Path]]:
@@ -128,7 +130,9 @@ class ResourceLimits:
                 (group / "pids.max").write_text(str(self.max_processes))
                 (group / "cpu.max").write_text(f"{int(self.cpu_limit * CPU_PERIOD_US)} {CPU_PERIOD_US}")
         except OSError as exc:
-            self.warnings.append(f"Could not set up a cgroup ({exc.strerror}); only per-process limits apply.")
+            self.warnings.append(
+                f"Only per-process limits apply: the session's cgroup could not be set up ({exc.strerror})."
+            )
             self.version, self.groups = "none", {}
 
     def cgroup_prefix(self) -> list[str]:
@@ -198,22 +202,28 @@ class ResourceLimits:
         return 0
 
     def describe(self) -> list[str]:
-        """Each limit in force and what enforces it."""
+        """Each limit in force in plain words, then what enforces them."""
         mb = self.memory_bytes // MB
         if self.groups:
             lines = [
-                f"memory: {mb} MB for the whole session (cgroup {self.version})",
-                f"processes: {self.max_processes} (cgroup {self.version})",
+                f"memory: at most {mb:,} MB for the whole session",
+                f"processes: at most {self.max_processes:,} at a time",
             ]
             if "cpu" in self.groups or self.version == "v2":
-                lines.append(f"CPU: {self.cpu_limit:g} core(s) (cgroup {self.version})")
+                lines.append(f"CPU: at most {self.cpu_limit:g} core{'s' if self.cpu_limit > 1 else ''}")
         else:
-            lines = [
-                f"memory: about {mb} MB per process (address-space rlimit, {ADDRESS_SPACE_HEADROOM // MB} MB above)"
-            ]
+            lines = [f"memory: at most {mb:,} MB per process"]
             if os.geteuid() != 0:
-                lines.append(f"processes: {self.max_processes} (rlimit, counted per host user)")
-        lines.append(f"file size: {self.max_file_bytes // MB} MB per file (rlimit)")
+                lines.append(f"processes: at most {self.max_processes:,} (counted for all sandboxes together)")
+        lines.append(f"file size: at most {self.max_file_bytes // MB:,} MB per file")
+        if self.groups:
+            lines.append(f"enforced by a cgroup ({self.version}) and rlimits")
+        else:
+            headroom = ADDRESS_SPACE_HEADROOM // MB
+            lines.append(
+                f"enforced by rlimits (the address-space limit is {headroom:,} MB higher, for memory that "
+                "Python reserves but does not use)"
+            )
         return lines
 
     def remove(self) -> None:

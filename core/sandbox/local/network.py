@@ -273,16 +273,21 @@ class PrivateNetwork:
         self.namespaced = enabled and mode == "public" and self.problem is None
         if self.problem:
             self.warnings.append(
-                f"The sandbox has no network (not even the internet): a private network cannot be made here "
-                f"({self.problem}). To give sandboxes the internet but not this machine's services, install "
+                f"The sandbox has no network: not even the internet, as a private network cannot be made here "
+                f"({self.problem}). "
+                "To give sandboxes the internet but not this machine's services (no root needed), install "
                 "slirp4netns, util-linux and iproute2 (sudo apt-get install slirp4netns util-linux iproute2), allow "
-                "unprivileged user namespaces (sysctl user.max_user_namespaces above 0, and on Debian "
-                "kernel.unprivileged_userns_clone=1) and make /dev/net/tun readable and writable by everyone "
-                "(mode 0666, Debian's default); then restart the app. Set INTERPRETER_SANDBOX_NETWORK=none to "
-                "choose no network on purpose."
+                "unprivileged user namespaces (sysctl user.max_user_namespaces above 0; on Debian also "
+                "kernel.unprivileged_userns_clone=1, on Ubuntu 23.10 and newer "
+                "kernel.apparmor_restrict_unprivileged_userns=0) and make /dev/net/tun readable and writable by "
+                "everyone (mode 0666, Debian's default); then restart the app. Set INTERPRETER_SANDBOX_NETWORK=none "
+                "to choose no network on purpose."
             )
         if mode == "none" and not enabled:
-            self.warnings.append("Network 'none' needs bubblewrap; without it the sandbox can use the network.")
+            self.warnings.append(
+                "The sandbox can use the network: the setting INTERPRETER_SANDBOX_NETWORK=none takes effect only "
+                "with bubblewrap, which is not in use. Install bubblewrap (sudo apt-get install bubblewrap)."
+            )
         self._namespace = _Namespace()
 
     @property
