@@ -128,7 +128,7 @@ def render_tool_step(
     icon = SKIPPED_ICON if skipped else ":material/error:" if failed else ":material/check_circle:"
     title = skipped_title(record.tool, language) if skipped else tool_title(record.tool, record.input, direct=direct)
     with st.expander(title, expanded=True, icon=icon):
-        st.code(code, language=language)
+        st.code(code, language=language, wrap_lines=True)
         if rerun is not None and key and record.tool in ("execute_code", "execute_command"):
             _edit_and_rerun(code, language, key, rerun)
         if record.result is not None:
@@ -138,7 +138,7 @@ def render_tool_step(
         elif skipped:
             st.info(escape_markdown(record.text[:2000]), icon=SKIPPED_ICON)
         else:
-            st.code(record.text, language=None)
+            st.code(record.text, language=None, wrap_lines=True)
         for name in record.saved_files:
             st.caption(f":material/save: Saved to the workspace: code-interpreter/{escape_markdown(name)}")
         if files is not None and (files_key or key):
@@ -149,23 +149,39 @@ def render_live_step(step: LiveStep) -> None:
     """The tool call happening now: its code as the model writes it, then its output as the code produces it."""
     seconds = int(step.elapsed)
     title = tool_title(step.tool, step.input, tense=step.phase) + f" … {seconds} s"
-    with st.status(title, state="running", expanded=True):
+    # Not ``with st.status(...)``: leaving that block marks the status complete (a success tick) until the next
+    # redraw, though the step still runs. Its inner container is entered instead; the state stays "running".
+    with st.status(title, state="running", expanded=True).container():
         code, language = tool_code(step.tool, step.input)
-        st.code(code + (" ▌" if step.phase == "writing" else ""), language=language)
+        st.code(code + (" ▌" if step.phase == "writing" else ""), language=language, wrap_lines=True)
         if step.result is not None:
             render_result(step.result)
 
 
-def _render_message(text: str) -> None:
-    """A person's message; code sent to run is shown exactly as sent (Markdown would rewrite images in it)."""
+LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "bash": "shell"}
+
+
+def direct_run_summary(text: str) -> str | None:
+    """What a message that runs code directly says in the chat, or None for any other message.
+
+    The code itself is shown once, in the step that runs it; the message only says what was sent.
+    """
     direct = parse_direct_run(text)
     if direct is None:
-        st.markdown(safe_markdown(text))
-    elif text.strip().startswith("!"):
-        st.code(text.strip(), language="bash")
-    else:
-        code = direct[1].get("code", direct[1].get("command", ""))
-        st.code(code, language=direct[1].get("language", "bash"))
+        return None
+    if direct[0] == "execute_command":
+        return ":material/terminal: Sent a shell command to run; it is shown in the step below."
+    code = str(direct[1].get("code", ""))
+    language = LANGUAGE_NAMES.get(language := str(direct[1].get("language") or "python"), language)
+    lines = code.count("\n") + 1
+    plural = "s" if lines != 1 else ""
+    return f":material/play_arrow: Sent {language} code to run ({lines:,} line{plural}); it is shown in the step below."
+
+
+def _render_message(text: str) -> None:
+    """A person's message; code sent to run is summed up in one line (the step below shows the code)."""
+    summary = direct_run_summary(text)
+    st.markdown(safe_markdown(text) if summary is None else summary)
 
 
 def render_event(

@@ -71,7 +71,7 @@ def render_text(text: str, *, stderr: bool = False, key: str = "") -> None:
     if stderr:
         st.caption("stderr")
     if not is_long(text):
-        st.code(text, language=None)
+        st.code(text, language=None, wrap_lines=True)
         return
     head, tail, hidden = _head_and_tail(text)
     lines = text.count("\n") + 1
@@ -80,12 +80,12 @@ def render_text(text: str, *, stderr: bool = False, key: str = "") -> None:
         f"The first and last {EDGE_LINES} lines are shown."
     )
     between = f"\n⋮ {hidden:,} more lines ⋮\n" if hidden else "\n⋮\n"
-    st.code(head + between + tail, language=None)
+    st.code(head + between + tail, language=None, wrap_lines=True)
     if not key:
         return
     show_all, download = st.columns([1, 1])
     if show_all.toggle("Show all", key=f"{key}_all"):
-        st.code(text, language=None, height=SCROLL_HEIGHT)
+        st.code(text, language=None, height=SCROLL_HEIGHT, wrap_lines=True)
     download.download_button(
         "Download the full output",
         data=text,
@@ -115,7 +115,7 @@ def render_output(output: RichOutput, key: str = "") -> None:
     elif output.mime_type == JSON:
         st.json(output.data)
     else:
-        st.code(str(output.data), language=None)
+        st.code(str(output.data), language=None, wrap_lines=True)
 
 
 def prefetch_result_code() -> None:
@@ -153,7 +153,7 @@ def render_result(result: ExecutionResult, key: str = "") -> None:
     if result.error is not None:
         st.error(escape_markdown(f"{result.error.name}: {result.error.value}"), icon=":material/error:")
         with st.expander("Traceback"):
-            st.code(result.error.traceback, language=None)
+            st.code(result.error.traceback, language=None, wrap_lines=True)
     if result.exit_code not in (None, 0):
         st.caption(f"exit code {result.exit_code}")
     if result.stopped:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 
 from core.chat.engine import ChatEngine
@@ -50,6 +48,15 @@ def _running_what(engine: ChatEngine, kernels: list[str]) -> str:
     return _languages(kernels)
 
 
+def _duration(seconds: int) -> str:
+    """A countdown in plain words, rounded up: "29 min", "45 s", "1 h 5 min"."""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = -(-seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours and minutes else f"{hours} h" if hours else f"{minutes} min"
+
+
 def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesReport | None) -> str:
     """One line on the sandbox's state: not started yet, starting, running, idle (with the countdown), asleep."""
     kernels = _languages(status.running)
@@ -63,8 +70,8 @@ def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesRep
     if status.running:
         left = int(status.idle_timeout - status.idle_seconds)
         if left <= 0:
-            return f":material/timer: Sandbox running ({kernels}) · idle long enough: shutting down now"
-        return f":material/timer: Sandbox running ({kernels}) · shuts down after {timedelta(seconds=left)} more idle"
+            return f":material/timer: Sandbox idle ({kernels}) · unused long enough: shutting down now"
+        return f":material/timer: Sandbox idle ({kernels}) · shuts down after {_duration(left)} without use"
     if status.asleep or saved is not None:
         return f":material/bedtime: {asleep_caption(saved)}"
     return ":material/hourglass_empty: No kernel runs now: a new one starts at the next run."

@@ -23,6 +23,8 @@ from core.session import Session, open_session
 
 QUERY_KEY = "c"
 TAB_KEY = "tab_state"
+CURRENT_KEY = "current_conversation"
+"""The conversation this tab showed last: the Settings page and back (``st.navigation`` drops ``?c=``) return to it."""
 REPEAT_SECONDS = 1.0
 """The same action with the same content within this time counts as one (see :func:`first_delivery`)."""
 
@@ -80,14 +82,19 @@ def holder() -> TabState:
 
 
 def current_conversation_id() -> str:
-    """The conversation in the URL (``?c=...``), or a new one put there."""
+    """The conversation in the URL (``?c=...``), else the one this tab showed last, else a new one; put in the URL.
+
+    Switching pages (Chat → Settings → Chat) drops the URL's query parameters; the tab's last conversation brings
+    the person back where they were.
+    """
     store = conversation_store()
-    wanted = st.query_params.get(QUERY_KEY, "")
-    if wanted and store.get(wanted) is not None:
-        return wanted
-    conversation = store.create()
-    st.query_params[QUERY_KEY] = conversation.id
-    return conversation.id
+    wanted = st.query_params.get(QUERY_KEY, "") or st.session_state.get(CURRENT_KEY, "")
+    if not wanted or store.get(wanted) is None:
+        wanted = store.create().id
+    if st.query_params.get(QUERY_KEY) != wanted:
+        st.query_params[QUERY_KEY] = wanted
+    st.session_state[CURRENT_KEY] = wanted
+    return wanted
 
 
 def switch_conversation(conversation_id: str) -> None:
@@ -106,6 +113,8 @@ def delete_conversation(conversation_id: str) -> None:
     conversation_store().delete(conversation_id)
     if st.query_params.get(QUERY_KEY) == conversation_id:
         del st.query_params[QUERY_KEY]
+    if st.session_state.get(CURRENT_KEY) == conversation_id:
+        del st.session_state[CURRENT_KEY]
 
 
 def model_label() -> str:

@@ -48,6 +48,65 @@ def _send(engine: ChatEngine) -> None:
         st.session_state[SENT_KEY] = True
 
 
+EXAMPLE_QUESTIONS = (
+    "What is in the files I uploaded?",
+    "Which month had the most revenue? Draw a chart.",
+    "Clean up the data and save it as a CSV in the workspace.",
+)
+EXAMPLE_RUNS = (
+    ("Run Python: print the version", "```python\nimport sys\nprint(sys.version)\n```"),
+    ("Run a shell command: list the sandbox's files", "!ls -la"),
+)
+
+
+def _send_example(engine: ChatEngine, text: str) -> None:
+    """A starting point's callback: send its message as if typed."""
+    if first_delivery("example", text):
+        engine.submit(text)
+        st.session_state[SENT_KEY] = True
+
+
+def _is_empty(engine: ChatEngine) -> bool:
+    """Whether nothing happened in the conversation yet (no message, no upload, no turn)."""
+    return len(engine.transcript) == 0 and engine.turn is None and not engine.queued
+
+
+def render_starting_points(engine: ChatEngine) -> None:
+    """What an empty conversation offers a newcomer: upload a file, example questions, code to run.
+
+    A click on an example sends it. Questions are offered only with a model; code runs without one.
+    """
+    st.markdown("#### Where to start")
+    st.markdown(
+        "- **Upload a file**: drop it on the uploader in the side panel or attach it to a message with the "
+        "**+** of the chat box. A ZIP is unpacked in the sandbox. To try the app, upload `examples/sales.zip` from its "
+        "folder.\n"
+        "- **Ask about your data** in the box at the bottom"
+        + (", or try one of these:" if engine.agent is not None else " (once a model is set up).")
+    )
+    if engine.agent is not None:
+        for number, question in enumerate(EXAMPLE_QUESTIONS):
+            st.button(
+                question,
+                key=f"example_question_{number}",
+                icon=":material/chat:",
+                on_click=_send_example,
+                args=(engine, question),
+            )
+    st.markdown(
+        "- **Run code yourself**, no model needed: send a message that is one ` ```python ` block (or "
+        "` ```javascript `, ` ```typescript `, ` ```bash `), or start it with `!` for a shell command."
+    )
+    for number, (label, message) in enumerate(EXAMPLE_RUNS):
+        st.button(
+            label,
+            key=f"example_run_{number}",
+            icon=":material/play_arrow:",
+            on_click=_send_example,
+            args=(engine, message),
+        )
+
+
 def _window_key(engine: ChatEngine) -> str:
     return f"window_{engine.session.conversation_id}"
 
@@ -157,7 +216,8 @@ with st.sidebar:
     render_isolation(engine.session.sandbox.isolation_report())
     render_session_life(engine)
     render_side_panel(engine.session, conversation_title(engine))
-    render_export_buttons(engine)
+    if not _is_empty(engine):  # nothing to export before something happened
+        render_export_buttons(engine)
 
 history_box, live_box = st.container(), st.container()  # the live turn always has the same place
 with history_box:
@@ -171,6 +231,8 @@ with history_box:
         with st.expander("No model is configured: code blocks you send run directly. How to add a model"):
             st.markdown(how_to_configure())
 
+    if _is_empty(engine):
+        render_starting_points(engine)
     render_history(engine)
     render_pending_steps(engine)
 refresh = LIVE_REFRESH_SECONDS if engine.busy else IDLE_REFRESH_SECONDS

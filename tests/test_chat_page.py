@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import fetched, send
+from tests.conftest import fetched, run_until_idle, send
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
@@ -52,9 +52,11 @@ def test_without_a_model_code_blocks_run_directly(make_app: Callable[..., AppTes
     assert any("(run by you)" in e.label for e in app.expander)
     send(app, "!echo shell works")
     assert "shell works" in _texts(app)
-    send(app, "```python\nprint('![x](http://127.0.0.1:9/i.png)')\n```")  # shown as sent, in the message too
-    assert [c.value for c in app.code].count("print('![x](http://127.0.0.1:9/i.png)')") == 2
-    assert "!echo shell works" in [c.value for c in app.code]
+    send(app, "```python\nprint('![x](http://127.0.0.1:9/i.png)')\n```")  # shown once, as sent, in its step
+    assert [c.value for c in app.code].count("print('![x](http://127.0.0.1:9/i.png)')") == 1
+    assert "Sent Python code to run (1 line); it is shown in the step below." in _texts(app)
+    assert "echo shell works" in [c.value for c in app.code]
+    assert "Sent a shell command to run; it is shown in the step below." in _texts(app)
     send(app, "What is the mean?")
     assert any("INTERPRETER_MODEL_PROVIDER" in str(w.value) for w in app.warning)
 
@@ -174,3 +176,28 @@ def test_a_callback_delivered_twice_acts_once(monkeypatch) -> None:  # type: ign
     assert state.first_delivery("rerun_edited", "something else")  # another action
     monkeypatch.setattr(state, "REPEAT_SECONDS", 0.0)
     assert state.first_delivery("chat_input", "something else")  # sent again later: a new message
+
+
+def test_the_conversation_comes_back_when_the_url_loses_it(make_app: Callable[..., AppTest]) -> None:
+    """Chat → Settings → Chat: ``st.navigation`` drops ``?c=``; the tab returns to its conversation, not a new one."""
+    app = make_app(None)
+    app.run()
+    send(app, "```python\nprint('kept ' + 'here')\n```")
+    conversation = app.query_params["c"]
+    app.query_params.clear()  # what switching pages does
+    app.run()
+    assert app.query_params["c"] == conversation
+    assert "kept here" in _texts(app)
+
+
+def test_an_empty_conversation_offers_starting_points_and_no_exports(make_app: Callable[..., AppTest]) -> None:
+    app = make_app([{"text": "An answer."}])
+    app.run()
+    assert any("Where to start" in str(m.value) for m in app.markdown)
+    assert not [b for b in app.get("download_button")]
+    question = next(b for b in app.button if b.key == "example_question_0")
+    question.click().run()
+    run_until_idle(app)
+    assert "What is in the files I uploaded?" in _texts(app) and "An answer." in _texts(app)
+    assert not any("Where to start" in str(m.value) for m in app.markdown)
+    assert [b for b in app.get("download_button")]

@@ -29,7 +29,7 @@ from core.sandbox.local.pool import pool_for
 from core.session import Session, next_sweep_in, sweep_idle_sessions
 from core.types import ExecutionResult, ToolRecord
 from tests.conftest import REPO, close_app_engines, link_button, make_zip, run_until_idle, send
-from tests.servers import app_environment
+from tests.servers import app_environment, free_port, stop, wait_until_healthy
 
 
 def _engine() -> ChatEngine:
@@ -210,12 +210,13 @@ def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., Ap
     app.chat_input[0].set_value("```python\nimport time\ntime.sleep(2)\n```").run()
     assert "Running python code" in _life(app) and not _has_restore(app)
     run_until_idle(app)
-    assert "Sandbox running (Python) · shuts down after" in _life(app)
+    life = _life(app)
+    assert "Sandbox idle (Python) · shuts down after 30 min without use" in life and "running" not in life
 
     sandbox = _engine().session.sandbox
     sandbox.last_used -= sandbox.settings.idle_timeout + 1  # the countdown reached zero; the reaper comes next
     app.run()
-    assert "idle long enough: shutting down now" in _life(app)
+    assert "unused long enough: shutting down now" in _life(app)
     sandbox.sleep(idle_seconds=sandbox.settings.idle_timeout + 1)
     app.run()
     assert "The sandbox is asleep" in _life(app) and _has_restore(app)
@@ -280,3 +281,42 @@ def test_the_server_imports_the_pages_modules_before_the_first_visit(tmp_path: P
         [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert output.stdout.strip().splitlines()[-1] == str(modules), output.stderr[-2000:]
+
+
+# -- dev.sh ------------------------------------------------------------------------------------------------------
+
+
+def test_dev_sh_announces_the_port_it_starts_the_app_on(tmp_path: Path) -> None:
+    """``./dev.sh app --server.port N`` says http://127.0.0.1:N (it said 8501 whatever the port), and serves there."""
+    port = free_port()
+    env = app_environment(tmp_path / "data", INTERPRETER_PORT="8501")
+    server = subprocess.Popen(
+        ["./dev.sh", "app", "--server.port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert f"Starting the app on http://127.0.0.1:{port}" in first, first
+        wait_until_healthy(port, server)
+    finally:
+        stop(server)
+
+
+def test_dev_sh_probes_pythons_quietly(tmp_path: Path) -> None:
+    """pyenv's shims of versions it lacks say so on stderr; the probe for a Python does not pass that on."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    for name in ("python3.13", "python3.12"):
+        shim = shims / name
+        shim.write_text(f"#!/bin/sh\necho 'pyenv: {name}: command not found' >&2\nexit 127\n")
+        shim.chmod(0o755)
+    probe = f'source <(sed -n "/^find_python()/,/^}}/p" dev.sh); PATH="{shims}:$PATH" find_python'
+    output = subprocess.run(["bash", "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert output.returncode == 0 and output.stdout.strip().startswith("python3")
+    assert "pyenv" not in output.stderr, output.stderr

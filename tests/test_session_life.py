@@ -40,7 +40,7 @@ def test_side_panel_shows_life_memory_and_restores_an_expired_sandbox(make_app: 
     app = make_app(None)
     app.run()
     send(app, "```python\nkept = 'yes'\nopen('f.txt', 'w').write('file')\n```")
-    assert "Sandbox running (Python)" in _captions(app)
+    assert "Sandbox idle (Python)" in _captions(app)
     assert "memory" in _captions(app) and "CPU" in _captions(app)
 
     _engine(app).session.sandbox.sleep(idle_seconds=3600)  # as if the idle timeout had passed
@@ -49,7 +49,7 @@ def test_side_panel_shows_life_memory_and_restores_an_expired_sandbox(make_app: 
     next(b for b in app.button if b.key == "session_life_restore").click().run()
     restored = "The sandbox was restored: a new kernel with your files. Python variables are back: `kept`."
     assert any(restored in str(i.value) for i in app.info)
-    assert "Sandbox running (Python)" in _captions(app)
+    assert "Sandbox idle (Python)" in _captions(app)
     send(app, "```python\nprint(open('f.txt').read(), kept)\n```")
     assert "file yes" in _texts(app)
 

@@ -43,7 +43,7 @@ def test_a_first_session_without_a_model(browser: Any, app_url: str) -> None:
     box.fill(f"```python\n{CODE}\n```")
     box.press("Enter")
     expect(page.get_by_text("made it", exact=True).first).to_be_visible()
-    expect(sidebar.get_by_text("Sandbox running (Python)")).to_be_visible()
+    expect(sidebar.get_by_text("Sandbox idle (Python)")).to_be_visible()
     for action in ("Preview report.csv", "Download report.csv", "Delete report.csv"):
         expect(sidebar.get_by_role("button", name=action)).to_be_visible()
 
