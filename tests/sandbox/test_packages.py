@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components.sandbox_panel import headline
 from core.config import Settings
 from core.errors import InterpreterError
 from core.sandbox.local.isolation import LAYER_MOUNT, bubblewrap_works
@@ -135,5 +136,6 @@ def test_an_unreachable_registry_is_reported_in_plain_words(
     assert time.monotonic() - started < 0.5
 
     at = AppTest.from_function(isolation_box, args=(sandbox.isolation_report(),)).run()
-    assert any(w.value == escape_markdown(state.message) for w in at.warning)
+    assert any(w.value == escape_markdown(headline(state.message)) for w in at.warning)  # one short line
+    assert any(escape_markdown(state.message) in c.value for c in at.caption)  # the whole text in the box
     assert any(escape_markdown("pyjokes==0.8.3 (not installed)") in c.value for c in at.caption)
