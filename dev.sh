@@ -113,6 +113,9 @@ case "${1:-}" in
     paths=$(tests/real_model/install.sh)
     export INTERPRETER_TEST_LLAMA_SERVER; INTERPRETER_TEST_LLAMA_SERVER=$(sed -n 's/^LLAMA_SERVER=//p' <<<"$paths")
     export INTERPRETER_TEST_LLAMA_MODEL; INTERPRETER_TEST_LLAMA_MODEL=$(sed -n 's/^LLAMA_MODEL=//p' <<<"$paths")
+    say "llama-server: $INTERPRETER_TEST_LLAMA_SERVER"
+    say "model: $INTERPRETER_TEST_LLAMA_MODEL"
+    say "chat template: tests/real_model/gemma-tools.jinja"
     say "pytest tests/real_model"
     .venv/bin/pytest -q tests/real_model "$@"
     say "benchmark"

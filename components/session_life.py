@@ -29,7 +29,12 @@ def _restore(engine: ChatEngine) -> None:
     engine.tell_agent(f"[Note: {text}]")
 
 
-KERNEL_LANGUAGES = {"python": "Python", "deno": "JavaScript/TypeScript"}
+KERNEL_LANGUAGES = {
+    "python": "Python",
+    "deno": "JavaScript/TypeScript",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+}
 
 
 def _languages(kernels: list[str]) -> str:
@@ -37,15 +42,31 @@ def _languages(kernels: list[str]) -> str:
     return ", ".join(KERNEL_LANGUAGES.get(kind, kind) for kind in kernels)
 
 
-def _running_what(engine: ChatEngine, kernels: list[str]) -> str:
-    """What runs now: the live step's language (or "a shell command"), else the running kernels."""
-    turn = engine.turn
-    step = turn.live_step if turn is not None else None
-    if step is not None and step.tool == "execute_code":
-        return f"{step.input.get('language') or 'python'} code"
-    if step is not None and step.tool == "execute_command":
+def _step_subject(tool: str, tool_input: dict[str, object]) -> str:
+    if tool == "execute_code":
+        language = str(tool_input.get("language") or "python")
+        return f"{KERNEL_LANGUAGES.get(language, language.capitalize())} code"
+    if tool == "execute_command":
         return "a shell command"
-    return _languages(kernels)
+    return tool.replace("_", " ")
+
+
+def activity(engine: ChatEngine) -> str:
+    """What a busy conversation is doing now: a step running, waiting for approval, or the model writing."""
+    turn = engine.turn
+    snapshot = turn.snapshot() if turn is not None else None
+    step = snapshot.live_step if snapshot is not None else None
+    if step is not None and step.phase == "running":
+        return f":material/directions_run: Running {_step_subject(step.tool, step.input)}"
+    if step is not None:
+        return f":material/edit_note: The model is writing {_step_subject(step.tool, step.input)}"
+    if pending := engine.approval.pending():
+        return (
+            f":material/front_hand: Waiting for your approval to run {_step_subject(pending[0].tool, pending[0].input)}"
+        )
+    if snapshot is not None and snapshot.partial_text.strip():
+        return ":material/edit_note: The model is writing its answer"
+    return ":material/psychology: The model is thinking"
 
 
 def _duration(seconds: int) -> str:
@@ -60,9 +81,8 @@ def _duration(seconds: int) -> str:
 def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesReport | None) -> str:
     """One line on the sandbox's state: not started yet, starting, running, idle (with the countdown), asleep."""
     kernels = _languages(status.running)
-    if engine.busy:
-        what = _running_what(engine, status.running)
-        return f":material/directions_run: Running {what}" if what else ":material/hourglass_top: Starting the sandbox…"
+    if engine.busy or engine.approval.pending():
+        return activity(engine)
     if not status.ever_ran and saved is None:
         if status.running:
             return f":material/hourglass_empty: Sandbox ready ({kernels} started): nothing has run yet."

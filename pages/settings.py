@@ -32,12 +32,14 @@ from core.models import (
     load_saved_choice,
     save_choice,
 )
-from core.models.check import check_choice
+from core.models.check import CheckResult, check_choice
+from core.models.choice import short_model_name
 from core.text import escape_markdown
 from core.web.model_access import bind_api_key, page_providers
 
 UNCHECKED_KEY = "settings_save_unchecked"
 CHECK_FAILED_KEY = "settings_check_failed"
+USE_LISTED_KEY = "settings_use_listed"
 RESET_KEY = "settings_reset"
 FORM_KEY_PREFIXES = (*(f"{provider}_" for provider in PROVIDERS), "keep_api_key", "settings_")
 
@@ -166,13 +168,42 @@ def _save(
     unchecked = bool(st.session_state.get(UNCHECKED_KEY))
     if not check.ok and not unchecked:
         st.error(f"Not saved: {escape_markdown(check.problem)}")
-        st.session_state[CHECK_FAILED_KEY] = True
+        st.session_state[CHECK_FAILED_KEY] = list(check.listed) or True
         return None
     save_choice(settings, choice)
     st.session_state.pop(CHECK_FAILED_KEY, None)
-    said = escape_markdown(check.checked if check.ok else f"saved without a working check ({check.problem})")
+    said = escape_markdown(check.checked if check.ok else _saved_unchecked(check))
     st.success(f"Saved. The chat now uses: {escape_markdown(describe_choice(choice))}. {said}".rstrip(". ") + ".")
     return choice
+
+
+def _saved_unchecked(check: CheckResult) -> str:
+    if check.listed:
+        return "saved although the server does not list this model id: the first message will tell if it answers"
+    return f"saved without a working check ({check.problem})"
+
+
+def _offer_after_a_failed_check(provider: str) -> None:
+    """After a failed check: the one model the server lists, and saving anyway in words that fit what failed."""
+    failed = st.session_state.get(CHECK_FAILED_KEY)
+    if not failed:
+        return
+    listed = failed if isinstance(failed, list) else []
+    if provider == "openai" and len(listed) == 1:
+        short = short_model_name(str(listed[0]))
+        st.button(f"Use the model the server lists: {escape_markdown(short)}", key=USE_LISTED_KEY,
+                  on_click=_use_listed_model, args=(short,))  # fmt: skip
+    if listed:
+        label = "Save anyway: the server answered, it just does not list this model id (some servers answer any id)"
+    else:
+        label = "Save even if the endpoint does not answer now"
+    st.checkbox(label, key=UNCHECKED_KEY)
+
+
+def _use_listed_model(model_id: str) -> None:
+    """Put the listed model's id in the form (a callback: it runs before the form is drawn again)."""
+    st.session_state["openai_model_id"] = model_id
+    st.session_state.pop(CHECK_FAILED_KEY, None)
 
 
 def missing_fields(choice: ModelChoice) -> list[str]:
@@ -212,8 +243,7 @@ def _editor(settings: Settings, current: ModelChoice) -> ModelChoice:
     reset_column.button("Reset to environment settings", on_click=_reset, args=(settings,))
     if st.session_state.pop(RESET_KEY, False):
         st.success(f"Back to the environment settings: {escape_markdown(describe_choice(current))}")
-    if st.session_state.get(CHECK_FAILED_KEY):
-        st.checkbox("Save even if the endpoint does not answer now", key=UNCHECKED_KEY)
+    _offer_after_a_failed_check(provider)
     return current
 
 

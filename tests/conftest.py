@@ -23,6 +23,7 @@ from core.files.downloads import DOWNLOADS
 from core.session import Session, open_session
 
 if TYPE_CHECKING:
+    from core.chat.engine import ChatEngine
     from tests.hostile import World
 
 
@@ -65,6 +66,28 @@ def open_sessions() -> Iterator[Callable[..., Session]]:
 @pytest.fixture
 def session(open_sessions: Callable[..., Session], settings: Settings) -> Session:
     return open_sessions("conv-1", settings)
+
+
+@pytest.fixture
+def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Callable[..., ChatEngine]:
+    """An engine of a new conversation: ``model`` a Strands model, a :class:`ModelChoice` to build, or none.
+
+    Keyword arguments override ``settings`` for that engine's session.
+    """
+    from core.chat.conversations import ConversationStore
+    from core.chat.engine import ChatEngine
+    from core.models import ModelChoice, build_model
+
+    store = ConversationStore(settings)
+
+    def make(model: Any = None, **overrides: Any) -> ChatEngine:
+        session = open_sessions(store.create().id, settings.model_copy(update=overrides))
+        built = build_model(model) if isinstance(model, ModelChoice) else model
+        engine = ChatEngine(session, built, "test model", store)
+        engine.model_choice = model if isinstance(model, ModelChoice) else None  # as components.state does
+        return engine
+
+    return make
 
 
 @pytest.fixture

@@ -6,26 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from strands.models import Model
 
-from core.chat.conversations import ConversationStore
 from core.chat.direct import parse_direct_run
 from core.chat.engine import ChatEngine
-from core.config import Settings
 from core.models.scripted import ScriptedModel
-from core.session import Session
 from tests.conftest import finish
-
-
-@pytest.fixture
-def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Callable[..., ChatEngine]:
-    store = ConversationStore(settings)
-
-    def make(model: Model | None) -> ChatEngine:
-        conversation = store.create()
-        return ChatEngine(open_sessions(conversation.id, settings), model, "test", store)
-
-    return make
 
 
 @pytest.mark.parametrize(

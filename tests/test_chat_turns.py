@@ -15,20 +15,10 @@ from core.chat.turn import partial_tool_input
 from core.config import Settings
 from core.errors import QuotaExceeded
 from core.models.scripted import ScriptedModel
-from core.session import Session, open_session
+from core.session import open_session
 from tests.conftest import finish
 
 SLOW = "```python\nimport time\ntime.sleep(1.5)\nprint('slow done')\n```"
-
-
-@pytest.fixture
-def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Callable[..., ChatEngine]:
-    store = ConversationStore(settings)
-
-    def make(model: Any = None) -> ChatEngine:
-        return ChatEngine(open_sessions(store.create().id, settings), model, "test", store)
-
-    return make
 
 
 def _wait_idle(engine: ChatEngine, timeout: float = 60) -> None:

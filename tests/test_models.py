@@ -6,6 +6,7 @@ import json
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_a_saved_choice_wins_over_the_settings_and_keeps_its_key_private(setting
     path = settings.data_dir / "model.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_saved_choice(settings) == choice
-    assert effective_choice(settings) == choice
+    assert effective_choice(settings) == replace(choice, from_page=True)
     assert "api_key" not in choice.to_dict()
     assert "secret-key" not in json.dumps(choice.to_dict())
     assert ModelChoice.from_dict(choice.to_dict()) == ModelChoice(

@@ -208,7 +208,7 @@ def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., Ap
     assert "Sandbox ready: nothing has run yet" in _life(app) and not _has_restore(app)
 
     app.chat_input[0].set_value("```python\nimport time\ntime.sleep(2)\n```").run()
-    assert "Running python code" in _life(app) and not _has_restore(app)
+    assert "Running Python code" in _life(app) and not _has_restore(app)
     run_until_idle(app)
     life = _life(app)
     assert "Sandbox idle (Python) · shuts down after 30 min without use" in life and "running" not in life

@@ -15,10 +15,8 @@ from typing import Any
 import pytest
 from strands import Agent
 
-from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
-from core.config import Settings
 from core.models import ModelChoice, build_model, explain_model_error
 from core.session import Session
 from tests.conftest import finish
@@ -36,19 +34,6 @@ def _tool_then_answer(body: dict[str, Any]) -> Reply:
     if any(message["role"] == "tool" for message in body["messages"]):
         return text("The ans", "wer is ", "42.")
     return tool_call("execute_code", SIX_TIMES_SEVEN)
-
-
-@pytest.fixture
-def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Callable[..., ChatEngine]:
-    """An engine of a new conversation with the model of ``choice``; ``settings`` may be overridden."""
-    store = ConversationStore(settings)
-
-    def make(choice: ModelChoice, **overrides: Any) -> ChatEngine:
-        used = settings.model_copy(update=overrides)
-        session = open_sessions(store.create().id, used)
-        return ChatEngine(session, build_model(choice), "wire model", store)
-
-    return make
 
 
 def _notices(events: list[ChatEvent]) -> list[str]:

@@ -260,13 +260,15 @@ def test_save_tries_the_endpoint_and_says_what_failed(data_dir: Path, endpoint: 
     page.text_input(key="openai_base_url").input(f"{endpoint}/v1").run()
     page.text_input(key="openai_model_id").input("llama-4").run()
     _click_save(page)
-    assert f"does not offer the model 'llama-4'; it offers: {', '.join(MODELS)}." in _shown(page)
+    assert f"answered, but does not list the model 'llama-4'; it lists: {', '.join(MODELS)}." in _shown(page)
     assert not (data_dir / "model.json").exists()
 
-    page.checkbox(key="settings_save_unchecked").check().run()  # offered once a check failed
+    save_anyway = page.checkbox(key="settings_save_unchecked")  # offered once a check failed
+    assert save_anyway.label.startswith("Save anyway: the server answered, it just does not list this model id")
+    save_anyway.check().run()
     _click_save(page)
     assert _saved(data_dir)["model_id"] == "llama-4"
-    assert "saved without a working check" in _shown(page)
+    assert "saved although the server does not list this model id" in _shown(page)
     page.text_input(key="openai_model_id").input("gemma").run()
     _click_save(page)
     assert f"The server at {endpoint}/v1 answered and offers 'gemma'." in _shown(page)
@@ -310,3 +312,32 @@ def test_after_a_reset_the_form_shows_the_environments_values(
     assert not (data_dir / "model.json").exists()
     assert page.text_input(key="openai_model_id").value == "llama3"
     assert "Back to the environment settings: OpenAI-compatible · llama3" in _shown(page)
+
+
+def test_the_one_model_a_llama_server_lists_is_offered_by_its_short_name(data_dir: Path) -> None:
+    """llama.cpp's server lists its model by the file's path and answers to any id."""
+    with model_list_server(["/srv/models/gemma-3-270m-it-Q8_0.gguf"]) as (url, _):
+        page = _page()
+        page.selectbox[0].set_value("openai").run()
+        page.text_input(key="openai_base_url").input(f"{url}/v1").run()
+        page.text_input(key="openai_model_id").input("gemma3-270m").run()
+        _click_save(page)
+        assert "does not list the model 'gemma3-270m'; it lists: gemma-3-270m-it-Q8_0." in _shown(page)
+        assert "/srv/models" not in _shown(page)
+
+        page.button(key="settings_use_listed").click().run()
+        assert page.text_input(key="openai_model_id").value == "gemma-3-270m-it-Q8_0"
+        _click_save(page)
+
+    assert _saved(data_dir)["model_id"] == "gemma-3-270m-it-Q8_0"
+    assert f"The server at {url}/v1 answered and offers 'gemma-3-270m-it-Q8_0'." in _shown(page)
+
+
+def test_an_endpoint_that_does_not_answer_offers_saving_in_its_own_words(data_dir: Path) -> None:
+    page = _page()
+    page.selectbox[0].set_value("openai").run()
+    page.text_input(key="openai_base_url").input("http://127.0.0.1:9/v1").run()
+    page.text_input(key="openai_model_id").input("llama3").run()
+    _click_save(page)
+    assert page.checkbox(key="settings_save_unchecked").label == "Save even if the endpoint does not answer now"
+    assert not [b for b in page.button if b.key == "settings_use_listed"]

@@ -20,12 +20,14 @@ from core.chat.agent_parts import NoticingWindow, agent_memory
 from core.chat.approval import Answer, StepApproval
 from core.chat.conversations import ConversationStore
 from core.chat.direct import parse_direct_run
+from core.chat.endings import cut_code_markdown, repetition_words, token_limit_words
 from core.chat.formatting import describe_execution
 from core.chat.notices import reopened_notice
 from core.chat.prompt import SYSTEM_PROMPT
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.models import explain_model_error, how_to_configure
+from core.models.answers import AnswerReport
 from core.session import Session
 from core.types import ExecutionResult, ToolRecord
 
@@ -230,11 +232,29 @@ class ChatEngine:
                 asyncio.run(self._stream(turn, turn.resume or text))
         except Exception as exc:  # the UI shows plain words, never a traceback
             self._flush_text(turn)
-            explanation = explain_model_error(exc)
+            explanation = self._explain(exc, turn)
             self.add_event(ChatEvent(kind="notice", level="error", text=explanation))
             self._close_unanswered_message(explanation)
         finally:
             turn.update(done=True, live_step=None)
+
+    def _last_answer(self) -> AnswerReport | None:
+        report = getattr(self.agent.model, "last_answer", None) if self.agent is not None else None
+        return report if isinstance(report, AnswerReport) else None
+
+    def _say_if_the_answer_looped(self) -> None:
+        report = self._last_answer()
+        if report is not None and report.repeated:
+            self.add_event(ChatEvent(kind="notice", level="warning", text=repetition_words(report)))
+
+    def _explain(self, error: Exception, turn: ActiveTurn) -> str:
+        """Plain words for a failed turn; an answer cut by a token limit also shows the code it was writing."""
+        if "MaxTokensReachedException" not in {cls.__name__ for cls in type(error).__mro__}:
+            return explain_model_error(error)
+        step = turn.live_step
+        if step is not None and step.phase == "writing" and (written := cut_code_markdown(step.input)):
+            self.add_event(ChatEvent(kind="assistant", text=written))
+        return token_limit_words(self._last_answer(), self.model_choice)
 
     def _close_unanswered_message(self, explanation: str) -> None:
         """Answer a user message the model failed on, so the saved history keeps alternating user/assistant."""
@@ -272,6 +292,8 @@ class ChatEngine:
                 turn.update(partial_text=turn.partial_text + str(event["data"]))
             elif "current_tool_use" in event:
                 self._show_tool_call_being_written(turn, event["current_tool_use"])
+            elif "messageStop" in event.get("event", {}):
+                self._say_if_the_answer_looped()
             elif "result" in event:
                 result = event["result"]
         self._flush_text(turn)

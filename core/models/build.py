@@ -20,6 +20,7 @@ from core.models.choice import (
     PROVIDERS,
     ModelChoice,
     resolve_provider,
+    short_model_name,
 )
 from core.models.providers import adjusted, openai_model_class
 from core.models.scripted import LABEL, ScriptedModel, load_script
@@ -157,7 +158,8 @@ def describe_choice(choice: ModelChoice) -> str:
         region = f" in {choice.region}" if choice.region else ""
         return f"Amazon Bedrock · {choice.model_id or DEFAULT_BEDROCK_MODEL_ID}{region}{suffix}"
     if provider == "openai":
-        return f"OpenAI-compatible · {choice.model_id or '(no model id)'} at {choice.base_url or '(no base URL)'}"
+        model = short_model_name(choice.model_id) or "(no model id)"
+        return f"OpenAI-compatible · {model} at {choice.base_url or '(no base URL)'}"
     if provider == "anthropic":
         return f"Anthropic · {choice.model_id or DEFAULT_ANTHROPIC_MODEL_ID}"
     if provider == "ollama":

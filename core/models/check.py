@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.models.choice import DEFAULT_ANTHROPIC_MODEL_ID, DEFAULT_OLLAMA_HOST, ModelChoice, resolve_provider
+from core.models.choice import (
+    DEFAULT_ANTHROPIC_MODEL_ID,
+    DEFAULT_OLLAMA_HOST,
+    ModelChoice,
+    resolve_provider,
+    short_model_name,
+)
 
 CHECK_TIMEOUT = 5.0
 """Seconds a check waits for the endpoint."""
@@ -31,11 +37,14 @@ class CheckResult:
     Attributes:
         problem: What failed, in plain words; empty when the check passed.
         checked: What was checked, said when it passed ("The server at ... offers llama3.1.").
+        listed: The ids an endpoint that answered listed, when the chosen one is not among them.
 
     """
 
     problem: str = ""
     checked: str = ""
+    listed: tuple[str, ...] = ()
+    """The model ids the endpoint listed, when it answered with a list that lacks the chosen id."""
 
     @property
     def ok(self) -> bool:
@@ -52,6 +61,7 @@ def url_problem(url: str, what: str, example: str) -> str:
 
 
 def _listed(names: list[str]) -> str:
+    names = [short_model_name(name) for name in names]
     shown = ", ".join(names[:MAX_LISTED])
     return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
 
@@ -97,9 +107,11 @@ def check_openai(choice: ModelChoice, timeout: float = CHECK_TIMEOUT) -> CheckRe
             f"The server at {base} answered but lists no models, so it cannot serve {choice.model_id!r} now. "
             "Load the model on the server (LM Studio: load it; llama.cpp, vLLM: start the server with it)."
         )
-    if choice.model_id not in ids:
+    if choice.model_id not in ids and choice.model_id not in {short_model_name(i) for i in ids}:
         return CheckResult(
-            f"The server at {base} does not offer the model {choice.model_id!r}; it offers: {_listed(ids)}."
+            f"The server at {base} answered, but does not list the model {choice.model_id!r}; it lists: "
+            f"{_listed(ids)}.",
+            listed=tuple(ids),
         )
     return CheckResult(checked=f"The server at {base} answered and offers {choice.model_id!r}.")
 

@@ -59,6 +59,8 @@ class ModelChoice:
     temperature: float | None = None
     tool_choice: str = "auto"
     extra_body: str = ""
+    from_page: bool = False
+    """Whether the choice was saved from the Settings page (else it is the settings' environment variables)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, provider: str | None = None) -> ModelChoice:
@@ -82,6 +84,7 @@ class ModelChoice:
     def to_dict(self, include_secrets: bool = False) -> dict[str, Any]:
         """The choice as JSON-ready data; the API key only with ``include_secrets``."""
         data = asdict(self)
+        data.pop("from_page")
         if not include_secrets:
             data.pop("api_key")
         return data
@@ -91,7 +94,7 @@ class ModelChoice:
         """Read :meth:`to_dict`'s output (unknown keys ignored); ValueError when it is not a valid choice."""
         if not isinstance(data, dict):
             raise ValueError("model choice: not a JSON object")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"from_page"}
         values = {key: value for key, value in data.items() if key in known}
         for key, value in values.items():
             if not isinstance(value, _FIELD_TYPES.get(key, str)) or isinstance(value, bool):
@@ -101,6 +104,18 @@ class ModelChoice:
         if values.get("provider", "auto") not in PROVIDERS:
             raise ValueError(f"model choice: unknown provider {values['provider']!r}")
         return cls(**values)
+
+
+def short_model_name(model_id: str) -> str:
+    """How a listed model is shown: llama.cpp's server lists its model by file path, shown by the file's name.
+
+    ``/models/gemma-3-270m-it-Q8_0.gguf`` is shown as ``gemma-3-270m-it-Q8_0``; ids that are not paths
+    (``llama3.1``, ``Qwen/Qwen2.5-7B-Instruct``) are shown as they are.
+    """
+    if not (model_id.startswith(("/", "~", "./")) or "\\" in model_id or model_id.lower().endswith(".gguf")):
+        return model_id
+    name = model_id.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
 
 
 def saved_choice_path(settings: Settings) -> Path:
@@ -149,8 +164,8 @@ def effective_choice(settings: Settings) -> ModelChoice:
     if saved is None:
         return ModelChoice.from_settings(settings)
     if saved.provider == "scripted":
-        return replace(saved, script_file=str(settings.scripted_model_file or ""))
-    return saved
+        return replace(saved, script_file=str(settings.scripted_model_file or ""), from_page=True)
+    return replace(saved, from_page=True)
 
 
 def resolve_provider(choice: ModelChoice) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from strands.types.exceptions import ContextWindowOverflowException
 
+from core.models.answers import WatchesAnswers
 from core.models.errors import is_context_overflow
 from core.models.stopping import StopsMidRequest
 
@@ -61,39 +62,44 @@ def text_only_as_string(message: dict[str, Any]) -> dict[str, Any]:
 
 
 async def keep_complete_tool_calls(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
-    """Stream events where an answer cut by the token limit keeps its complete tool calls and runs them.
+    """Stream events, passed on as they come, where an answer cut by the token limit keeps its complete tool calls.
 
     Small local models often repeat a tool call until ``max_tokens`` cuts the last one in half; Strands would
-    then drop every call of the answer. Here the cut calls are dropped and the answer ends as a tool use.
+    then drop every call of the answer. Here the end of a tool-use block whose input is not complete JSON waits:
+    when the answer then stops at the token limit after complete calls, that block is never closed (Strands
+    drops an unclosed block) and the answer ends as a tool use, so the complete calls run.
     """
-    blocks: list[list[Any]] = []
+    tool_input: list[str] | None = None  # the open tool-use block's input so far
+    held_stop: Any = None
+    complete_calls = 0
     async for event in events:
-        if "contentBlockStart" in event and "toolUse" in event["contentBlockStart"].get("start", {}):
-            blocks.append([event])
-        elif blocks and "contentBlockStop" not in blocks[-1][-1]:  # inside an open tool-use block
-            blocks[-1].append(event)
-        elif "messageStop" in event and blocks:
-            complete = [block for block in blocks if _parses(block)]
-            cut = event["messageStop"].get("stopReason") == "max_tokens" and complete
-            for block in complete if cut else blocks:
-                for item in block:
-                    yield item
-            yield {"messageStop": {**event["messageStop"], "stopReason": "tool_use"}} if cut else event
-            blocks = []
-        else:
-            yield event
-    for block in blocks:
-        for item in block:
-            yield item
+        if held_stop is not None and "messageStop" not in event:
+            yield held_stop
+            held_stop = None
+        if "contentBlockStart" in event:
+            tool_input = [] if "toolUse" in event["contentBlockStart"].get("start", {}) else None
+        elif "contentBlockDelta" in event and tool_input is not None:
+            tool_input.append(str(event["contentBlockDelta"]["delta"].get("toolUse", {}).get("input", "")))
+        elif "contentBlockStop" in event and tool_input is not None:
+            parses, tool_input = _parses("".join(tool_input)), None
+            complete_calls += parses
+            if not parses:
+                held_stop = event
+                continue
+        elif "messageStop" in event:
+            cut = event["messageStop"].get("stopReason") == "max_tokens" and complete_calls > 0
+            if held_stop is not None and not cut:
+                yield held_stop
+            held_stop, complete_calls = None, 0
+            if cut:
+                event = {"messageStop": {**event["messageStop"], "stopReason": "tool_use"}}
+        yield event
+    if held_stop is not None:
+        yield held_stop
 
 
-def _parses(block: list[Any]) -> bool:
+def _parses(text: str) -> bool:
     """Whether a tool-use block's streamed input is complete JSON."""
-    text = "".join(
-        str(event["contentBlockDelta"]["delta"].get("toolUse", {}).get("input", ""))
-        for event in block
-        if "contentBlockDelta" in event
-    )
     try:
         json.loads(text or "{}")
     except ValueError:
@@ -103,9 +109,33 @@ def _parses(block: list[Any]) -> bool:
 
 def openai_model_class() -> type[Any]:
     """The OpenAI-compatible model class (imported here: the ``openai`` package is optional)."""
+    import openai
     from strands.models.openai import OpenAIModel
+    from strands.types.exceptions import ModelThrottledException
 
-    class CompatibleOpenAIModel(StopsMidRequest, RecognisesOverflow, OpenAIModel):
+    from core.models.openai_stream import translate
+
+    class StreamsToolCalls(OpenAIModel):  # type: ignore[misc]
+        """Strands' OpenAI model with tool calls streamed as they are written (see :mod:`core.models.openai_stream`)."""
+
+        async def stream(self, messages: Any, tool_specs: Any = None, system_prompt: Any = None,
+                         *, tool_choice: Any = None, **kwargs: Any) -> AsyncGenerator[Any, None]:  # fmt: skip
+            """One streamed chat completion, in Strands' stream events."""
+            metadata = {"agent_metadata": kwargs["agent_metadata"]} if "agent_metadata" in kwargs else {}
+            request = self.format_request(messages, tool_specs, system_prompt, tool_choice, **metadata)
+            if not request.get("stream"):
+                upstream = super().stream(messages, tool_specs, system_prompt, tool_choice=tool_choice, **metadata)
+                async for upstream_event in upstream:
+                    yield upstream_event
+                return
+            async with self._get_client() as client:
+                try:
+                    async for event in translate(await client.chat.completions.create(**request)):
+                        yield event
+                except openai.RateLimitError as error:
+                    raise ModelThrottledException(str(error)) from error
+
+    class CompatibleOpenAIModel(WatchesAnswers, StopsMidRequest, RecognisesOverflow, StreamsToolCalls):
         """Strands' OpenAI model, sending what llama.cpp, llama-cpp-python, vLLM, LM Studio and Ollama accept.
 
         Args:
@@ -143,6 +173,6 @@ def openai_model_class() -> type[Any]:
 
 
 def adjusted(model_class: type[Any]) -> type[Any]:
-    """A subclass of a Strands model class that recognises context overflows in any wording and stops at once."""
-    bases = (StopsMidRequest, RecognisesOverflow, model_class)
+    """A subclass of a Strands model class: overflows recognised in any wording, loops and Stops end the answer."""
+    bases = (WatchesAnswers, StopsMidRequest, RecognisesOverflow, model_class)
     return type(model_class.__name__, bases, {"__doc__": model_class.__doc__})

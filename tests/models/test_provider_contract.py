@@ -8,8 +8,10 @@ real error responses (throttling, bad credentials, context too long, unreachable
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ from typing import Any
 import pytest
 from strands import Agent
 
+from core.chat.engine import ChatEngine
 from core.models import ModelChoice, build_model, explain_model_error
 from core.session import Session
+from tests.conftest import finish
 from tests.wire.anthropic_messages import MessagesHandler, anthropic_error
 from tests.wire.bedrock_converse import ConverseStreamHandler, bedrock_error, stream_error
 from tests.wire.http import serve
@@ -195,3 +199,59 @@ def test_an_unreachable_server_is_explained(provider: Provider, session: Session
         _agent(choice, session)("Hello")
 
     assert "cannot be reached" in explain_model_error(caught.value), explain_model_error(caught.value)
+
+
+WRITTEN_CODE = "\n".join(f"value_{n} = {n} * {n}" for n in range(8)) + "\nprint(value_7)"
+
+
+class WritingWatcher:
+    """Waits, after each piece of a tool call the server sends, until the turn shows that piece being written.
+
+    The server calls :meth:`after_piece` once the piece is on the wire; the wait ends when the engine's live
+    step (what the page draws) is ``writing`` and holds the code sent so far, or after ``PIECE_DEADLINE``.
+    """
+
+    PIECE_DEADLINE = 10.0
+
+    def __init__(self) -> None:
+        self.engine: Any = None
+        self.seen: list[str] = []
+        self.missed: list[str] = []
+
+    def after_piece(self, sent: str) -> None:
+        """Wait until the turn shows the code of ``sent`` being written (a condition with a deadline)."""
+        from core.chat.turn import partial_tool_input
+
+        wanted = partial_tool_input(sent).get("code", "")
+        deadline = time.monotonic() + self.PIECE_DEADLINE
+        while time.monotonic() < deadline:
+            turn = self.engine.turn
+            step = turn.snapshot().live_step if turn is not None else None
+            if step is not None and step.phase == "writing" and step.input.get("code", "") == wanted:
+                if wanted and (not self.seen or self.seen[-1] != wanted):
+                    self.seen.append(wanted)
+                return
+            time.sleep(0.01)
+        self.missed.append(wanted)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "bedrock"], indirect=True)
+def test_a_tool_call_shows_growing_while_the_model_writes_it(
+    provider: Provider, make_engine: Callable[..., ChatEngine]
+) -> None:
+    """Ollama is left out: its ``/api/chat`` stream carries each tool call whole, in one message."""
+    watcher = WritingWatcher()
+    answers = iter([tool_call("execute_code", {"code": WRITTEN_CODE}, pieces=5, after_piece=watcher.after_piece)])
+
+    def reply(body: dict[str, Any]) -> Reply:
+        return next(answers, text("Done."))  # the call, then (its result sent back) the answer
+
+    with provider.serve(reply) as (choice, _):
+        watcher.engine = make_engine(choice)
+        events = finish(watcher.engine.start_turn("Square some numbers"))
+
+    assert not watcher.missed, f"pieces never shown while written: {watcher.missed}"
+    assert len(watcher.seen) >= 2, watcher.seen
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(watcher.seen)), watcher.seen
+    steps = [e.tool for e in events if e.kind == "tool" and e.tool is not None]
+    assert [s.input["code"] for s in steps] == [WRITTEN_CODE] and "49" in steps[0].result.stdout

@@ -16,6 +16,7 @@ import pytest
 from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
+from core.chat.turn import ActiveTurn
 from core.config import Settings
 from core.models import ModelChoice, build_model
 from core.session import Session
@@ -41,6 +42,20 @@ def base_url() -> Iterator[str]:
         yield url
 
 
+def _phases_seen(turn: ActiveTurn) -> list[tuple[str, str]]:
+    """The live step's phase and code each time they changed, until the turn ended (drawn as the page draws it)."""
+    seen: list[tuple[str, str]] = []
+    version = -1
+    while not turn.done:
+        snapshot = turn.wait(version, 5)
+        version = snapshot.version
+        step = snapshot.live_step
+        state = (step.phase, str(step.input.get("code") or step.input.get("command") or "")) if step else ("", "")
+        if not seen or seen[-1] != state:
+            seen.append(state)
+    return seen
+
+
 def _errors(events: list[ChatEvent]) -> list[str]:
     return [event.text for event in events if event.kind == "notice" and event.level == "error"]
 
@@ -53,15 +68,22 @@ def test_the_engine_runs_two_turns_with_tool_calls(
     model = build_model(ModelChoice(provider="openai", base_url=base_url, **MODEL_SETTINGS))  # type: ignore[arg-type]
     engine = ChatEngine(session, model, "gemma", store)
 
-    first = finish(engine.start_turn(QUESTIONS[0]))
+    phases = _phases_seen(engine.start_turn(QUESTIONS[0]))
+    first = finish(engine.turn)  # type: ignore[arg-type]
     second = finish(engine.start_turn(QUESTIONS[1]))
+
+    written = [code for phase, code in phases if phase == "writing" and code]
+    assert written, f"no tool call's code was shown while the model wrote it: {phases[:10]}"
+    assert phases.index(("writing", written[0])) < min(
+        (i for i, (phase, _) in enumerate(phases) if phase == "running"), default=len(phases)
+    ), "the code showed only once the step ran"
 
     steps = [event.tool for event in first if event.kind == "tool" and event.tool is not None]
     assert steps, f"the model called no tool: {[(e.kind, e.text[:80]) for e in first]}"
     assert steps[0].tool in {"execute_code", "execute_command", "file_operations"}
     assert steps[0].result is not None or steps[0].text, "the tool call has no result to show"
     # A tiny model may still write a call longer than max_tokens: that is said in plain words, nothing else fails.
-    unexplained = [e for e in _errors(first) + _errors(second) if "token limit" not in e]
+    unexplained = [e for e in _errors(first) + _errors(second) if "tokens" not in e and "token limit" not in e]
     assert unexplained == [], unexplained
     assert second[0].kind == "user" and second[0].text == QUESTIONS[1]
     assert len(second) > 1, "the second turn produced nothing"

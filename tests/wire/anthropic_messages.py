@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from tests.wire.http import RecordingHandler
-from tests.wire.openai_chat import Reply
+from tests.wire.openai_chat import Reply, sent_piece, split_arguments
 
 ERROR_STATUS = {"rate_limit_error": 429, "authentication_error": 401, "invalid_request_error": 400}
 
@@ -42,8 +42,7 @@ def events_of(reply: Reply) -> list[tuple[str, dict[str, Any]]]:
         index += 1
     for number, (name, arguments) in enumerate(reply.tool_calls):
         events.append(_start(index, {"type": "tool_use", "id": f"toolu_{number}", "name": name, "input": {}}))
-        encoded = json.dumps(arguments)
-        for piece in (encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]):
+        for piece in split_arguments(reply, json.dumps(arguments)):
             events.append(_delta(index, {"type": "input_json_delta", "partial_json": piece}))
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
@@ -74,6 +73,10 @@ class MessagesHandler(RecordingHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
+        sent = ""
         for event, data in events_of(answer):
             self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            if piece := data.get("delta", {}).get("partial_json"):
+                sent += piece
+                sent_piece(answer, self.wfile.flush, sent)
         self.wfile.flush()

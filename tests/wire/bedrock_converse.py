@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.wire.aws_eventstream import event, exception
 from tests.wire.http import RecordingHandler
-from tests.wire.openai_chat import Reply
+from tests.wire.openai_chat import Reply, sent_piece, split_arguments
 
 
 def bedrock_error(status: int, code: str, message: str) -> Reply:
@@ -30,30 +30,34 @@ def stream_error(exception_type: str, message: str) -> Reply:
     return Reply(text=["Partial "], error_body={"exception": exception_type, "message": message})
 
 
-def frames_of(reply: Reply) -> list[bytes]:
-    """The event-stream messages of a reply."""
-    frames = [event("messageStart", {"role": "assistant"})]
+def frames_of(reply: Reply) -> list[tuple[bytes, str]]:
+    """The event-stream messages of a reply, each with the piece of tool input it carries ("" for others)."""
+    frames = [(event("messageStart", {"role": "assistant"}), "")]
     if reply.text:
         frames += [
-            event("contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}) for piece in reply.text
+            (event("contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}), "") for piece in reply.text
         ]
-        frames.append(event("contentBlockStop", {"contentBlockIndex": 0}))
+        frames.append((event("contentBlockStop", {"contentBlockIndex": 0}), ""))
     if reply.error_body:
-        return [*frames, exception(reply.error_body["exception"], reply.error_body["message"])]  # type: ignore[index]
+        failure = exception(reply.error_body["exception"], reply.error_body["message"])  # type: ignore[index]
+        return [*frames, (failure, "")]
     for offset, (name, arguments) in enumerate(reply.tool_calls, start=1 if reply.text else 0):
         start = {"toolUse": {"toolUseId": f"tooluse_{offset}", "name": name}}
-        frames.append(event("contentBlockStart", {"start": start, "contentBlockIndex": offset}))
-        delta = {"toolUse": {"input": json.dumps(arguments)}}
-        frames.append(event("contentBlockDelta", {"delta": delta, "contentBlockIndex": offset}))
-        frames.append(event("contentBlockStop", {"contentBlockIndex": offset}))
-    frames.append(event("messageStop", {"stopReason": "tool_use" if reply.tool_calls else "end_turn"}))
+        frames.append((event("contentBlockStart", {"start": start, "contentBlockIndex": offset}), ""))
+        for piece in split_arguments(reply, json.dumps(arguments)):
+            delta = {"toolUse": {"input": piece}}
+            frames.append((event("contentBlockDelta", {"delta": delta, "contentBlockIndex": offset}), piece))
+        frames.append((event("contentBlockStop", {"contentBlockIndex": offset}), ""))
+    frames.append((event("messageStop", {"stopReason": "tool_use" if reply.tool_calls else "end_turn"}), ""))
     usage = {"inputTokens": 30, "outputTokens": 9, "totalTokens": 39}
-    frames.append(event("metadata", {"usage": usage, "metrics": {"latencyMs": 120}}))
+    frames.append((event("metadata", {"usage": usage, "metrics": {"latencyMs": 120}}), ""))
     return frames
 
 
 class ConverseStreamHandler(RecordingHandler):
     """Answers ``POST /model/<id>/converse-stream`` with event-stream frames, or a rest-json error."""
+
+    protocol_version = "HTTP/1.1"  # chunked transfer encoding needs it
 
     def do_POST(self) -> None:
         """One ConverseStream request."""
@@ -66,9 +70,16 @@ class ConverseStreamHandler(RecordingHandler):
         if answer.status != 200 and isinstance(answer.error_body, dict):
             code = str(answer.error_body["code"])
             return self.send_json(answer.status, {"message": answer.error_body["message"]}, {"x-amzn-ErrorType": code})
-        data = b"".join(frames_of(answer))
+        frames = frames_of(answer)
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Transfer-Encoding", "chunked")  # as Bedrock streams: each frame is sent when it is ready
         self.end_headers()
-        self.wfile.write(data)
+        sent = ""
+        for frame, piece in frames:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            if piece:
+                sent += piece
+                sent_piece(answer, self.wfile.flush, sent)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()

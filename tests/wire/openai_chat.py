@@ -31,8 +31,16 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
     """(name, arguments): arguments as an object, or as raw text (e.g. cut short by the token limit)."""
     arguments_in_pieces: bool = True
+    pieces: int = 2
+    """How many pieces a tool call's arguments are streamed in (OpenAI, Anthropic and Bedrock split them)."""
+    after_piece: Callable[[str], None] | None = None
+    """Called, once the piece is sent, with a call's arguments sent so far (a test waits there for the client)."""
     finish_reason: str = ""
     """Overrides the finish reason ("length": the token limit cut the answer)."""
+    before_chunk: Callable[[int], None] | None = None
+    """Called with each chunk's number before it is sent (a test holds the answer there)."""
+    usage: dict[str, int] | None = None
+    """The usage chunk's counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``) when asked for."""
     status: int = 200
     error_body: dict[str, Any] | str | None = None
     delay: float = 0.0
@@ -46,9 +54,23 @@ def text(*pieces: str) -> Reply:
     return Reply(text=list(pieces))
 
 
-def tool_call(name: str, arguments: dict[str, Any], in_pieces: bool = True) -> Reply:
+def tool_call(name: str, arguments: dict[str, Any], in_pieces: bool = True, **options: Any) -> Reply:
     """One tool call; its arguments split over chunks (OpenAI, vLLM) or whole in one chunk (llama.cpp, Ollama)."""
-    return Reply(tool_calls=[(name, arguments)], arguments_in_pieces=in_pieces)
+    return Reply(tool_calls=[(name, arguments)], arguments_in_pieces=in_pieces, **options)
+
+
+def split_arguments(reply: Reply, encoded: str) -> list[str]:
+    """A call's encoded arguments in the reply's number of pieces (one piece when it sends them whole)."""
+    count = reply.pieces if reply.arguments_in_pieces else 1
+    size = -(-len(encoded) // count)
+    return [encoded[start : start + size] for start in range(0, len(encoded), size)] or [""]
+
+
+def sent_piece(reply: Reply, flush: Callable[[], None], sent: str) -> None:
+    """After an argument piece went out: flush it and let the test wait (``sent``: the arguments so far)."""
+    if reply.after_piece is not None:
+        flush()
+        reply.after_piece(sent)
 
 
 def llama_cpp_error(status: int, message: str, kind: str, **extra: Any) -> Reply:
@@ -76,7 +98,7 @@ def _tool_chunks(reply: Reply) -> list[dict[str, Any]]:
     chunks = []
     for index, (name, arguments) in enumerate(reply.tool_calls):
         encoded = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        pieces = [encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]] if reply.arguments_in_pieces else []
+        pieces = split_arguments(reply, encoded) if reply.arguments_in_pieces else []
         start = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": name}}
         start["function"]["arguments"] = "" if pieces else encoded
         chunks.append(_chunk({"role": "assistant", "content": None, "tool_calls": [start]}))
@@ -111,11 +133,19 @@ class ChatCompletionsHandler(RecordingHandler):
         self.end_headers()
         chunks = chunks_of(answer)
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+            usage = answer.usage or {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
             chunks.append({**_chunk({}), "choices": [], "usage": usage})
+        sent = ""
         try:
-            for chunk in chunks:
+            for number, chunk in enumerate(chunks):
+                if answer.before_chunk is not None:
+                    self.wfile.flush()
+                    answer.before_chunk(number)
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                for call in (chunk["choices"] or [{}])[0].get("delta", {}).get("tool_calls", []):
+                    if piece := call["function"].get("arguments"):
+                        sent += piece
+                        sent_piece(answer, self.wfile.flush, sent)
                 if answer.delay:
                     self.wfile.flush()
                     time.sleep(answer.delay)
