@@ -8,7 +8,8 @@ while its steps take half a second; ``--quick``: fewer repetitions):
 Prints the machine and the table on stdout, progress on stderr, and writes every figure (with samples and
 details) to the JSON file. Each part also runs on its own: ``python -m bench.engine``, ``bench.sessions``,
 ``bench.side_panel``, ``bench.chat_turn``, ``bench.browser`` (a real ``streamlit run`` driven in Chromium),
-``bench.first_load`` (the first page loads, in Chromium), ``bench.transfers`` (server memory through large uploads
+``bench.first_load`` (the first page loads, in Chromium), ``bench.watching`` (the server's CPU while a tab
+watches), ``bench.transfers`` (server memory through large uploads
 and downloads, in Chromium).
 Everything started (sessions, kernels, the kernel pool, the browser benchmark's server and browser, temporary
 folders) is stopped and removed.
@@ -35,6 +36,7 @@ from bench import (
     side_panel,
     transfers,
     variables,
+    watching,
 )
 from bench.common import ROOT, Row, machine, progress, report
 from core.sandbox.local.pool import close_pools
@@ -47,6 +49,7 @@ BENCHMARKS = (
     chat_turn.bench_chat_turn,
     browser.bench_browser,
     first_load.bench_first_load,
+    watching.bench_watching,
     variables.bench_variables,
     previews.bench_previews,
     transfers.bench_transfers,

@@ -1,0 +1,162 @@
+"""What watching costs: the server's CPU while one Chromium tab shows the app, during a turn and at rest.
+
+Run from the repository root (about a minute on 2 cores; ``.venv/bin/python -m bench`` runs it with the others):
+
+    .venv/bin/python -m bench.watching [--json bench/watching.json] [--quick]
+
+A real ``streamlit run app.py`` answers with the OpenAI-compatible provider, pointed at a local server speaking
+OpenAI's streaming protocol (``tests/wire/openai_chat.py``) that writes a long answer at 30 tokens a second, as
+a small local model does. Headless Chromium (Debian's, through Playwright) shows one conversation while the
+benchmark reads the CPU time (user + system) of the Streamlit process alone, not of its kernels:
+
+- idle: the page open, nothing running (after the page settled);
+- streaming turn: while the model's answer streams into the page;
+- printing step: while a step runs that prints a line every second;
+- ``print(1)`` step: the server's CPU per direct-run step, over several steps sent one after another (Enter to
+  the printed 1), the page drawing each.
+
+Each window lasts 10 s (``--quick``: 5 s); CPU is given as a share of one core.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+
+from bench.common import CHROMIUM, CHROMIUM_FLAGS, Row, progress, run_main, streamlit_server
+from tests.wire.openai_chat import Reply, chat_completions_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+WINDOW_S, QUICK_WINDOW_S = 10.0, 5.0
+SETTLE_S = 3.0
+TOKENS_PER_SECOND = 30
+PRINT_STEPS, QUICK_PRINT_STEPS = 10, 5
+TIMEOUT_MS = 60_000
+WATCHED_TURN_GOAL, IDLE_GOAL, STEP_CPU_GOAL_S = 0.10, 0.01, 0.05
+CHAT_INPUT = "[data-testid=stChatInputTextArea]"
+PRINTING = "```python\nimport time\nfor i in range(60):\n    print(f'tick {i}', flush=True)\n    time.sleep(1)\n```"
+
+
+def _story(body: dict[str, object]) -> Reply:
+    """A long answer, one word per chunk at the pace of a small local model."""
+    words = [f"word{n} " for n in range(TOKENS_PER_SECOND * 60)]
+    return Reply(text=words, delay=1 / TOKENS_PER_SECOND)
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def cpu_share(process: psutil.Process, seconds: float) -> float:
+    """The share of one core ``process`` used over the next ``seconds``."""
+    before, started = _cpu(process), time.monotonic()
+    time.sleep(seconds)
+    return (_cpu(process) - before) / (time.monotonic() - started)
+
+
+def _send(page: Page, text: str) -> None:
+    page.wait_for_function(
+        f"() => {{ const box = document.querySelector('{CHAT_INPUT}'); return !!box && !box.disabled; }}",
+        polling="raf",
+        timeout=TIMEOUT_MS,
+    )
+    box = page.locator(CHAT_INPUT)
+    box.fill(text)
+    box.press("Enter")
+
+
+def _new_conversation(page: Page, url: str) -> None:
+    page.goto(url)
+    page.locator(CHAT_INPUT).wait_for(timeout=TIMEOUT_MS)
+    time.sleep(SETTLE_S)
+
+
+def _print_steps(page: Page, process: psutil.Process, count: int) -> float:
+    """Server CPU seconds per ``print(1)`` direct run, each waited for in the page."""
+    before = _cpu(process)
+    for number in range(count):
+        _send(page, f"```python\nprint(1)  # probe-{number}\n```")
+        marker = page.locator("[data-testid=stChatMessage]").filter(has_text=f"probe-{number}")
+        marker.locator("[data-testid=stCode]").get_by_text("1", exact=True).first.wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            f"() => !!document.querySelector('{CHAT_INPUT}') && !document.querySelector('{CHAT_INPUT}').disabled",
+            timeout=TIMEOUT_MS,
+        )
+    return (_cpu(process) - before) / count
+
+
+def measure(url: str, pid: int, window: float, steps: int) -> dict[str, float]:
+    """Open the app in Chromium and read the server's CPU in each situation."""
+    from playwright.sync_api import sync_playwright  # a test dependency: without it only this benchmark fails
+
+    process = psutil.Process(pid)
+    found: dict[str, float] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _new_conversation(page, url)
+            progress("  idle page ...")
+            found["idle"] = cpu_share(process, window)
+            progress("  a streaming answer ...")
+            _send(page, "Tell me a long story")
+            page.get_by_text("word5", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+            found["streaming"] = cpu_share(process, window)
+            page.get_by_role("button", name="Stop").click()
+            _new_conversation(page, url)
+            progress("  a step printing every second ...")
+            _send(page, PRINTING)
+            page.get_by_text("tick 1", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+            found["printing"] = cpu_share(process, window)
+            page.get_by_role("button", name="Stop").click()
+            _new_conversation(page, url)
+            progress("  print(1) steps ...")
+            found["print_step"] = _print_steps(page, process, steps)
+        finally:
+            browser.close()
+    return found
+
+
+@contextmanager
+def _app(folder: Path) -> Iterator[tuple[str, int]]:
+    with chat_completions_server(_story) as (base_url, _):
+        env = {**os.environ, "INTERPRETER_DATA_DIR": str(folder / "data"), "INTERPRETER_MODEL_PROVIDER": "openai",
+               "INTERPRETER_OPENAI_BASE_URL": base_url, "INTERPRETER_MODEL_ID": "wire-model"}  # fmt: skip
+        with streamlit_server(env, folder / "server.log") as (url, server):
+            yield url, server.pid
+
+
+def bench_watching(folder: Path, quick: bool) -> list[Row]:
+    """The server's CPU while a tab watches: a streaming turn, a printing step, an idle page; per print(1) step."""
+    window = QUICK_WINDOW_S if quick else WINDOW_S
+    steps = QUICK_PRINT_STEPS if quick else PRINT_STEPS
+    progress("watching: the server's CPU while Chromium shows the app ...")
+    with tempfile.TemporaryDirectory(dir=folder) as work, _app(Path(work)) as (url, pid):
+        found = measure(url, pid, window, steps)
+    share = f"of one core, over {window:g} s, the Streamlit process alone"
+    return [
+        Row("watching: a streaming answer (30 tokens/s), server CPU", 100 * found["streaming"], "%",
+            100 * WATCHED_TURN_GOAL, extra=share),
+        Row("watching: a step printing every second, server CPU", 100 * found["printing"], "%",
+            100 * WATCHED_TURN_GOAL, extra=share),
+        Row("watching: an idle page, server CPU", 100 * found["idle"], "%", 100 * IDLE_GOAL, extra=share),
+        Row("watching: server CPU per `print(1)` step", found["print_step"], "s", STEP_CPU_GOAL_S,
+            extra=f"the Streamlit process alone, over {steps} steps"),
+    ]  # fmt: skip
+
+
+BENCHMARKS = (bench_watching,)
+
+if __name__ == "__main__":
+    sys.exit(run_main(BENCHMARKS, "watching"))
