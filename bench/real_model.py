@@ -5,19 +5,24 @@ Run by ``./dev.sh test-real-model`` after its tests (it builds the server once a
     INTERPRETER_TEST_LLAMA_SERVER=... INTERPRETER_TEST_LLAMA_MODEL=... .venv/bin/python -m bench.real_model
 
 Figures: time to first token of a streamed answer (the request to the first text chunk, as the ``openai`` SDK
-sees it), prompt and decode speed as llama.cpp reports them (``timings`` of the last chunk), and one whole chat
-turn of the app's engine with a tool call. Without the server and the model, one row says the part was skipped.
+sees it), prompt and decode speed as llama.cpp reports them (``timings`` of the last chunk), one whole chat
+turn of the app's engine with a tool call, and the decode speed of a turn sent from the app in Chromium while the
+tab watches it against the same turn with the tab closed right after sending (llama.cpp's ``/metrics``:
+``tokens_predicted_total`` over ``tokens_predicted_seconds_total``; the app and the model share the 2 cores).
+Without the server and the model, one row says the part was skipped.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, progress, run_main
+from bench.common import CHROMIUM, CHROMIUM_FLAGS, Row, progress, run_main, streamlit_server
 from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.config import Settings
@@ -31,7 +36,7 @@ PROMPT = "Write three sentences about the sea."
 
 def _one_stream(client: Any) -> tuple[float, dict[str, Any]]:
     """Seconds to the first text chunk, and llama.cpp's timings of the whole answer."""
-    started, first, timings = time.monotonic(), 0.0, {}
+    started, first, timings = time.monotonic(), 0.0, dict[str, Any]()
     stream = client.chat.completions.create(
         model="gemma3-270m", messages=[{"role": "user", "content": PROMPT}], max_tokens=128, stream=True
     )
@@ -60,6 +65,53 @@ def _engine_turn(base_url: str, folder: Path) -> tuple[float, int]:
         session.close()
 
 
+STORY = "Write a long story about a lighthouse keeper. Do not use any tool."
+SETTLE_S = 5.0
+
+
+def _predicted(base_url: str) -> tuple[float, float]:
+    """llama.cpp's totals: tokens predicted, and the seconds spent predicting them."""
+    root = base_url.removesuffix("/v1")
+    with urllib.request.urlopen(f"{root}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return float(values["llamacpp:tokens_predicted_total"]), float(values["llamacpp:tokens_predicted_seconds_total"])
+
+
+def _until_idle(base_url: str) -> None:
+    """Wait until the server predicted nothing new for ``SETTLE_S`` seconds (the turn ended)."""
+    last, since = _predicted(base_url), time.monotonic()
+    while time.monotonic() - since < SETTLE_S:
+        time.sleep(0.5)
+        now = _predicted(base_url)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+def _decode_from_the_page(base_url: str, folder: Path, watch: bool) -> float:
+    """Tokens per second of one turn sent from the app in Chromium, the tab watching it or closed after sending."""
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "INTERPRETER_DATA_DIR": str(folder / f"data-{watch}"), "INTERPRETER_MODEL_PROVIDER": "openai",
+           "INTERPRETER_OPENAI_BASE_URL": base_url, "INTERPRETER_MODEL_ID": "gemma3-270m",
+           "INTERPRETER_MODEL_MAX_TOKENS": "512", "INTERPRETER_MODEL_TEMPERATURE": "0"}  # fmt: skip
+    with streamlit_server(env, folder / "server.log") as (url, _), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        box = page.locator("[data-testid=stChatInputTextArea]")
+        box.fill(STORY)
+        before = _predicted(base_url)
+        box.press("Enter")
+        page.get_by_text(STORY, exact=True).first.wait_for(timeout=60_000)
+        if not watch:
+            page.close()
+        _until_idle(base_url)
+        after = _predicted(base_url)
+        browser.close()
+    return (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
+
+
 def bench_real_model(folder: Path, quick: bool) -> list[Row]:
     """Time to first token, prompt and decode tokens/s, one engine turn; a skipped row without the model."""
     found = installed()
@@ -73,6 +125,9 @@ def bench_real_model(folder: Path, quick: bool) -> list[Row]:
         runs = [_one_stream(client) for _ in range(2 if quick else 5)]
         progress("engine turn ...")
         turn_s, tool_calls = _engine_turn(base_url, folder)
+        progress("a turn watched in Chromium, then one with the tab closed ...")
+        watched = _decode_from_the_page(base_url, folder, watch=True)
+        unwatched = _decode_from_the_page(base_url, folder, watch=False)
     first_ms = statistics.median(first for first, _ in runs) * 1000
     decode = statistics.median(float(t.get("predicted_per_second", 0)) for _, t in runs)
     prefill = statistics.median(float(t.get("prompt_per_second", 0)) for _, t in runs)
@@ -80,6 +135,13 @@ def bench_real_model(folder: Path, quick: bool) -> list[Row]:
         Row(f"{NAME}: time to first token", first_ms, "ms", extra=f"median of {len(runs)}, {len(PROMPT)}-char prompt"),
         Row(f"{NAME}: decode", decode, "tok/s", extra=f"prompt {prefill:.0f} tok/s"),
         Row(f"{NAME}: one chat turn", turn_s, "s", extra=f"{tool_calls} tool call(s), tool-call limit 4"),
+        Row(
+            f"{NAME}: decode speed lost while a tab watches the turn",
+            100 * (1 - watched / unwatched),
+            "%",
+            10,
+            extra=f"{watched:.1f} tok/s watched, {unwatched:.1f} tok/s with the tab closed",
+        ),
     ]
 
 

@@ -47,6 +47,7 @@ def llama_server(server: str, model: str, timeout: float = 120) -> Iterator[str]
     port = free_port()
     command = [server, "-m", model, "--jinja", "--chat-template-file", str(TEMPLATE), "--host", "127.0.0.1"]
     command += ["--port", str(port), "-c", str(CONTEXT_TOKENS), "-np", "1", "-t", "2", "--no-webui", "--offline"]
+    command += ["--metrics"]  # Prometheus counters at /metrics: the benchmark reads the decode speed there
     with tempfile.TemporaryFile("w+") as log:  # the server logs a lot: a pipe nobody reads would block it
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
