@@ -7,6 +7,7 @@ The page script only draws and returns: a turn runs in its engine's thread on th
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import streamlit as st
 
@@ -85,23 +86,21 @@ def render_starting_points(engine: ChatEngine) -> None:
         + (", or try one of these:" if engine.agent is not None else " (once a model is set up).")
     )
     if engine.agent is not None:
-        for number, question in enumerate(EXAMPLE_QUESTIONS):
-            st.button(
-                question,
-                key=f"example_question_{number}",
-                icon=":material/chat:",
-                on_click=_send_example,
-                args=(engine, question),
-            )
+        _example_buttons(engine, [(question, question) for question in EXAMPLE_QUESTIONS], "question", "chat")
     st.markdown(
         "- **Run code yourself**, no model needed: send a message that is one ` ```python ` block (or "
         "` ```javascript `, ` ```typescript `, ` ```bash `), or start it with `!` for a shell command."
     )
-    for number, (label, message) in enumerate(EXAMPLE_RUNS):
+    _example_buttons(engine, EXAMPLE_RUNS, "run", "play_arrow")
+
+
+def _example_buttons(engine: ChatEngine, examples: Sequence[tuple[str, str]], kind: str, icon: str) -> None:
+    """One button per (label, message): a click sends the message."""
+    for number, (label, message) in enumerate(examples):
         st.button(
             label,
-            key=f"example_run_{number}",
-            icon=":material/play_arrow:",
+            key=f"example_{kind}_{number}",
+            icon=f":material/{icon}:",
             on_click=_send_example,
             args=(engine, message),
         )
