@@ -123,4 +123,5 @@ def render_answer_images(refs: list[FileRef], files: SessionFiles) -> None:
             data = files.read(ref)
         except (InterpreterError, OSError):  # deleted since: its name stays in bold, nothing more
             continue
-        st.image(data_url(ref.mime_type, data), caption=printable(ref.shown))  # decoded by the browser only
+        caption = escape_markdown(printable(ref.shown))  # a caption is Markdown: the path is shown literally
+        st.image(data_url(ref.mime_type, data), caption=caption)  # decoded by the browser only
