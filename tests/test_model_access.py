@@ -36,12 +36,16 @@ def test_a_typed_key_wins_and_an_admin_may_keep_the_key_for_a_new_url() -> None:
 def test_admins_are_listed_verified_emails(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(admin_emails="Root@Example.com, ops@example.com")
     assert settings.admin_emails == ["Root@Example.com", "ops@example.com"]
-    assert is_admin({"email": "root@example.com"}, settings)
-    assert is_admin({"email": "ops@example.com", "email_verified": True}, settings)
+    assert is_admin({"email": "root@example.com", "email_verified": True}, settings)
+    assert is_admin({"email": "ops@example.com", "email_verified": "true"}, settings)  # as some providers send it
+    # A provider that does not say the address is verified may let anyone claim it.
+    assert not is_admin({"email": "root@example.com"}, settings)
+    for unsure in (None, "", "false", 1, "yes"):
+        assert not is_admin({"email": "root@example.com", "email_verified": unsure}, settings), unsure
     assert not is_admin({"email": "ops@example.com", "email_verified": False}, settings)
     assert not is_admin({"email": "mallory@example.com"}, settings)
     assert not is_admin({}, settings)
-    assert not is_admin({"email": "root@example.com"}, make_settings())  # no list: no admins
+    assert not is_admin({"email": "root@example.com", "email_verified": True}, make_settings())  # no list
 
 
 def test_the_scripted_models_script_comes_from_the_settings_only(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,9 @@
 A key typed on the Settings page is bound to the provider and endpoint it was typed for: a later change of the
 provider or of the endpoint (the OpenAI-compatible base URL) drops the key unless it is typed again, so nobody can
 send the operator's key to an address of their own by editing the URL. Only an admin may keep a key explicitly
-across such a change. With a login, admins are the people listed in ``INTERPRETER_ADMIN_EMAILS``; everybody else
-sees the model read-only. Without a login there is one person, the one at the keyboard of a loopback-only server.
+across such a change. With a login, admins are the people listed in ``INTERPRETER_ADMIN_EMAILS`` whose provider
+says their e-mail is verified; everybody else sees the model read-only. Without a login there is one person, the one
+at the keyboard of a loopback-only server.
 """
 
 from __future__ import annotations
@@ -64,10 +65,15 @@ def bind_api_key(source: ModelChoice, wanted: ModelChoice, typed_key: str, keep_
 
 
 def is_admin(user: dict[str, Any], settings: Settings) -> bool:
-    """Whether a logged-in person is an admin: their e-mail is listed and not marked unverified by the provider."""
+    """Whether a logged-in person is an admin: their e-mail is listed and the provider says it is verified.
+
+    Only an ``email_verified`` claim that is true counts (``"true"`` too, as some providers send it): where a
+    provider leaves it out, people may have typed any address, an admin's included.
+    """
     email = str(user.get("email") or "").strip().lower()
     listed = {address.strip().lower() for address in settings.admin_emails}
-    return bool(email) and email in listed and user.get("email_verified") is not False
+    verified = user.get("email_verified")
+    return bool(email) and email in listed and (verified is True or str(verified).lower() == "true")
 
 
 def page_providers(settings: Settings, current: ModelChoice) -> list[str]:
