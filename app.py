@@ -47,9 +47,9 @@ def guarded_middleware() -> list[Middleware]:
     make_data_private(settings)
     login = login_configured()
     note_login_configured(login)
-    refusal = startup_refusal(server_address(), login, settings.allow_anonymous) or isolation_refusal(
-        settings, login=login
-    )
+    refusal = startup_refusal(
+        server_address(), login, settings.allow_anonymous, settings.allowed_hosts
+    ) or isolation_refusal(settings, login=login)
     if refusal:
         print(refusal, file=sys.stderr)
         raise SystemExit(2)

@@ -75,7 +75,7 @@ def server_address() -> str:
 
 
 def render_exposure_warning() -> None:
-    """Warn, while the app is served beyond this machine without a login, that anyone reaching it can run code."""
-    warning = exposure_warning(server_address(), login_configured())
+    """Warn that the app is public while other machines reach it (its address, a proxied name) without a login."""
+    warning = exposure_warning(server_address(), login_configured(), Settings().allowed_hosts)
     if warning:
         st.warning(warning, icon=":material/public:")

@@ -32,6 +32,25 @@ def test_a_network_address_needs_a_login_or_explicit_anonymous_access() -> None:
     assert exposure_warning("127.0.0.1", login=False) is None
 
 
+def test_a_public_host_name_is_exposure_even_on_a_loopback_address() -> None:
+    """A reverse proxy on this machine forwards a public name to 127.0.0.1: strangers reach the app."""
+    proxied = ["localhost", "code.example.org"]
+    refusal = startup_refusal("127.0.0.1", login=False, allow_anonymous=False, allowed_hosts=proxied)
+    assert refusal is not None and "code.example.org" in refusal and "localhost," not in refusal
+    assert "INTERPRETER_ALLOWED_HOSTS" in refusal and "INTERPRETER_ALLOW_ANONYMOUS=true" in refusal
+    assert startup_refusal("127.0.0.1", login=True, allow_anonymous=False, allowed_hosts=proxied) is None
+    assert startup_refusal("127.0.0.1", login=False, allow_anonymous=True, allowed_hosts=proxied) is None
+    for hosts in (["*"], ["*.example.org"], ["192.168.1.5"]):
+        assert startup_refusal("127.0.0.1", login=False, allow_anonymous=False, allowed_hosts=hosts), hosts
+    loopback = ["localhost", "LOCALHOST.", "127.0.0.1", "::1", "[::1]", "dev.localhost"]
+    assert startup_refusal("127.0.0.1", login=False, allow_anonymous=False, allowed_hosts=loopback) is None
+
+    warning = exposure_warning("127.0.0.1", login=False, allowed_hosts=proxied)
+    assert warning is not None and "code.example.org" in warning and "without a login" in warning
+    assert exposure_warning("127.0.0.1", login=True, allowed_hosts=proxied) is None
+    assert exposure_warning("127.0.0.1", login=False, allowed_hosts=loopback) is None
+
+
 @pytest.mark.parametrize(
     "header",
     ["127.0.0.1:8501", "localhost:8501", "LOCALHOST.", "[::1]:8501", "192.168.1.5:8501", "app.example.com",

@@ -1,7 +1,9 @@
 """The web server's guards: who may reach it (bind address, anonymous access) and under which host names.
 
-- :func:`startup_refusal` says why the server must not start: it listens beyond this machine (any address but
-  loopback) and nobody has to log in, unless ``INTERPRETER_ALLOW_ANONYMOUS`` says that is wanted.
+- :func:`startup_refusal` says why the server must not start: other machines reach it and nobody has to log in,
+  unless ``INTERPRETER_ALLOW_ANONYMOUS`` says that is wanted. Other machines reach it when it listens on any
+  address but loopback, or when ``INTERPRETER_ALLOWED_HOSTS`` names a host that is not this machine: a reverse
+  proxy on this machine (``deploy/nginx.conf``) forwards that name to 127.0.0.1.
 - :class:`HostGuard` is an ASGI middleware that answers only requests (HTTP and WebSocket) whose ``Host`` is an
   allowed name: loopback names, IP addresses, and ``INTERPRETER_ALLOWED_HOSTS``. This defeats DNS rebinding, where
   a web page on a domain of the attacker's, rebound to 127.0.0.1, drives the app: the browser then sends the
@@ -42,33 +44,58 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def startup_refusal(address: str, login: bool, allow_anonymous: bool) -> str | None:
-    """Why the server must not start on ``address``, or None when it may.
+def _is_loopback_name(pattern: str) -> bool:
+    """Whether an allowed host name reaches only this machine (``localhost``, ``*.localhost``, a loopback IP)."""
+    name = pattern.strip().lower().rstrip(".").removeprefix("*.")
+    return is_loopback(name) or name.endswith(".localhost")
+
+
+def exposure(address: str, allowed_hosts: Iterable[str] = ()) -> str | None:
+    """How other machines reach the server, in words, or None when only this machine does.
+
+    Args:
+        address: The address the server listens on (Streamlit's ``server.address``; empty: every interface).
+        allowed_hosts: ``INTERPRETER_ALLOWED_HOSTS``: names other than loopback ones arrive through a proxy.
+
+    """
+    public = [host.strip() for host in allowed_hosts if host.strip() and not _is_loopback_name(host)]
+    if not is_loopback(address):
+        return f"listens on {address or 'every interface'}"
+    if public:
+        return f"answers to {', '.join(public)} ({ALLOWED_HOSTS_VARIABLE}, through a proxy)"
+    return None
+
+
+def startup_refusal(address: str, login: bool, allow_anonymous: bool, allowed_hosts: Iterable[str] = ()) -> str | None:
+    """Why the server must not start, or None when it may.
 
     Args:
         address: The address the server listens on (Streamlit's ``server.address``; empty: every interface).
         login: Whether people must log in (an ``[auth]`` section in ``secrets.toml``).
         allow_anonymous: The operator's explicit consent to anonymous access from other machines.
+        allowed_hosts: ``INTERPRETER_ALLOWED_HOSTS``; a name that is not this machine's counts as exposure.
 
     """
-    if login or allow_anonymous or is_loopback(address):
+    reached = exposure(address, allowed_hosts)
+    if login or allow_anonymous or reached is None:
         return None
-    shown = address or "every interface"
     return (
-        f"Refusing to start: the server would listen on {shown} without a login, so anyone who can reach it could "
-        "run code and read every conversation. Listen on 127.0.0.1 (the default; set INTERPRETER_ADDRESS or "
-        "--server.address), configure a login ([auth] in .streamlit/secrets.toml), or set "
+        f"Refusing to start: the server {reached} without a login, so anyone who can reach it could run code and "
+        "read every conversation. Configure a login ([auth] in .streamlit/secrets.toml), serve this machine only "
+        "(listen on 127.0.0.1, the default of INTERPRETER_ADDRESS and --server.address, and name no other host in "
+        f"{ALLOWED_HOSTS_VARIABLE}), or set "
         f"{ALLOW_ANONYMOUS_VARIABLE}=true if anonymous access from the network is really wanted."
     )
 
 
-def exposure_warning(address: str, login: bool) -> str | None:
-    """The warning to show while the app is served beyond this machine without a login, else None."""
-    if login or is_loopback(address):
+def exposure_warning(address: str, login: bool, allowed_hosts: Iterable[str] = ()) -> str | None:
+    """The warning to show while other machines reach the app and nobody has to log in, else None."""
+    reached = exposure(address, allowed_hosts)
+    if login or reached is None:
         return None
     return (
-        f"This app listens on {address or 'every interface'} without a login ({ALLOW_ANONYMOUS_VARIABLE} is on): "
-        "anyone who can reach it can run code here and read every conversation."
+        f"This app is public: it {reached} without a login ({ALLOW_ANONYMOUS_VARIABLE} is on), so anyone who can "
+        "reach it can run code here and read every conversation."
     )
 
 
