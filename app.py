@@ -30,6 +30,7 @@ from components.auth import (
     render_account,
     render_exposure_warning,
     render_login_gate,
+    requester_id,
     server_address,
 )
 from core.config import Settings
@@ -71,9 +72,18 @@ def warm_up(settings: Settings) -> None:
 
 
 def server_routes() -> list[BaseRoute]:
-    """The routes the app adds to Streamlit's: large downloads, written to disk and streamed (``/download/…``)."""
-    folder = Settings().data_dir / "downloads"
-    return [download_route(folder, st.get_option("server.baseUrlPath"))]
+    """The routes the app adds to Streamlit's: large downloads, written to disk and streamed (``/download/…``).
+
+    A download link answers only the person it was offered to (their login cookie, :func:`requester_id`).
+    """
+    settings = Settings()
+    route = download_route(
+        settings.data_dir / "downloads",
+        st.get_option("server.baseUrlPath"),
+        requester=requester_id,
+        disk_bytes=settings.download_disk_mb * 1024 * 1024,
+    )
+    return [route]
 
 
 @contextlib.asynccontextmanager

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         description="Host names the server answers besides loopback names and IP addresses (comma-separated; "
         "'*.example.com' for subdomains, '*' for any).",
     )
+    download_disk_mb: int = Field(
+        default=20480,
+        ge=1,
+        description="Disk the files of large downloads (archives, big files) being prepared or sent may take "
+        "together, in MB; a download that would pass it stops with a message.",
+    )
     admin_emails: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="With login: the e-mail addresses (comma-separated) of the people who may change the model.",

@@ -1,26 +1,31 @@
 """Large downloads: offered by the page with a token, written to disk by the server's route, streamed, deleted.
 
-The route is served by real Starlette (its test client speaks HTTP to the ASGI app); the browser tests click the
-links on a real server.
+The route is served by real Starlette (its test client speaks HTTP to the ASGI app), and by uvicorn on 127.0.0.1 where
+requests run side by side; ``tests/test_web_server.py`` fetches a link of the real app with and without its login.
 """
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import stat
+import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from core.files.archive import zip_workspace
-from core.files.downloads import EXPIRED, Downloads, download_path, download_route
+from core.files.downloads import BUSY, EXPIRED, NOT_YOURS, Downloads, download_path, download_route
 from core.workspace.local import LocalWorkspace
 
 
@@ -100,3 +105,95 @@ def test_links_sit_below_the_servers_base_path(tmp_path: Path, base: str, expect
     downloads = Downloads()
     token = downloads.offer(("a", "c", "k"), "x.txt", "text/plain", _writer(b"hello"))
     assert _client(downloads, tmp_path, base).get(download_path(base, token)).content == b"hello"
+
+
+@contextmanager
+def serving(downloads: Downloads, folder: Path, **options: object) -> Iterator[int]:
+    """The download route on a real HTTP server (uvicorn on 127.0.0.1, in a thread): its port."""
+    route = download_route(folder, "", downloads, **options)  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[route]), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def fetch(port: int, token: str, who: str = "") -> tuple[int, bytes]:
+    """GET an offer's link as the person ``who`` (a cookie the test's requester reads; empty: no cookie)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", download_path("", token), headers={"Cookie": f"who={who}"} if who else {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def by_cookie(cookies: Mapping[str, str]) -> str | None:
+    """The test's stand-in for the login cookie's verified identity."""
+    return cookies.get("who")
+
+
+class Held:
+    """A writer that writes ``data`` and then waits, building, until the test lets it finish."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.building, self.release = data, threading.Event(), threading.Event()
+
+    def __call__(self, target: BinaryIO) -> None:
+        target.write(self.data)
+        target.flush()
+        self.building.set()
+        assert self.release.wait(30)
+
+
+def test_with_a_login_a_link_answers_only_the_person_it_was_offered_to(tmp_path: Path) -> None:
+    downloads = Downloads()
+    token = downloads.offer(("alice", "c1", "workspace"), "a.zip", "application/zip", _writer(b"alice's"))
+    with serving(downloads, tmp_path / "downloads", requester=by_cookie) as port:
+        assert fetch(port, token, "alice") == (200, b"alice's")
+        for who in ("", "bob", "alice2"):  # logged out, someone else
+            assert fetch(port, token, who) == (403, NOT_YOURS.encode()), who
+        assert fetch(port, "not-a-token", "alice") == (404, EXPIRED.encode())
+
+
+def test_one_download_at_a_time_is_prepared_per_person(tmp_path: Path) -> None:
+    downloads, held = Downloads(), Held(b"big")
+    first = downloads.offer(("alice", "c1", "everything"), "a.zip", "application/zip", held)
+    second = downloads.offer(("alice", "c2", "everything"), "b.zip", "application/zip", _writer(b"second"))
+    bobs = downloads.offer(("bob", "c1", "everything"), "c.zip", "application/zip", _writer(b"bob's"))
+    with serving(downloads, tmp_path / "downloads", requester=by_cookie) as port, ThreadPoolExecutor(1) as pool:
+        preparing: Future[tuple[int, bytes]] = pool.submit(fetch, port, first, "alice")
+        assert held.building.wait(30)
+        assert fetch(port, second, "alice") == (429, BUSY.encode())
+        assert fetch(port, first, "alice") == (429, BUSY.encode())  # clicked twice
+        assert fetch(port, bobs, "bob") == (200, b"bob's")  # others are not held up
+        held.release.set()
+        assert preparing.result(30) == (200, b"big")
+        assert fetch(port, second, "alice") == (200, b"second")
+    assert list((tmp_path / "downloads").iterdir()) == []
+
+
+def test_downloads_being_prepared_take_at_most_the_disk_allowed(tmp_path: Path) -> None:
+    downloads, folder, held = Downloads(), tmp_path / "downloads", Held(b"a" * 600)
+    first = downloads.offer(("alice", "c1", "everything"), "a.zip", "application/zip", held)
+    bobs = downloads.offer(("bob", "c1", "everything"), "b.zip", "application/zip", _writer(b"b" * 600))
+    huge = downloads.offer(("carol", "c1", "everything"), "c.zip", "application/zip", _writer(b"c" * 1001))
+    with serving(downloads, folder, requester=by_cookie, disk_bytes=1000) as port, ThreadPoolExecutor(1) as pool:
+        preparing = pool.submit(fetch, port, first, "alice")
+        assert held.building.wait(30)
+        status, body = fetch(port, bobs, "bob")
+        assert status == 507 and b"INTERPRETER_DOWNLOAD_DISK_MB" in body, body
+        assert len(list(folder.iterdir())) == 1  # bob's part-written file is gone at once
+        held.release.set()
+        assert preparing.result(30) == (200, b"a" * 600)
+        assert fetch(port, bobs, "bob") == (200, b"b" * 600)  # the space was given back
+        assert fetch(port, huge, "carol")[0] == 507  # larger than the whole allowance
+    assert list(folder.iterdir()) == []

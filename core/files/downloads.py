@@ -2,29 +2,37 @@
 
 A page offers a download (:meth:`Downloads.offer`) with a function that writes the file, and shows a link with
 the offer's token. The server's route (:func:`download_route`) looks the token up, writes the file into a private
-folder under ``data_dir``, streams it and deletes it. The token is the only thing a browser sends: it is random,
-names nothing on the server, and expires (:data:`OFFER_SECONDS`) unless the page is shown again. One token is
-kept per person, conversation and kind of download, so pages redrawn many times do not pile up offers.
+folder under ``data_dir``, streams it and deletes it. The token is random, names nothing on the server, and
+expires (:data:`OFFER_SECONDS`) unless the page is shown again. One token is kept per person, conversation and
+kind of download, so pages redrawn many times do not pile up offers.
+
+The link alone is not enough where people log in: the route asks who sends the request (a :data:`Requester`, which
+reads the login cookie) and answers only the person the offer was made for. Each person has one download prepared
+at a time (another click is told so), and the files of all downloads being prepared or sent take at most a set
+amount of disk together (:class:`DiskAllowance`): a write past it fails and the part-written file is deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import io
 import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 OFFER_SECONDS = 12 * 3600
 """How long a download link works after the page last showed it (a tab may stay open, unredrawn, for hours)."""
@@ -32,18 +40,31 @@ OFFER_SECONDS = 12 * 3600
 STALE_SECONDS = 3600
 """Files older than this in the downloads folder were left by a broken connection (an open one reads on)."""
 
+DISK_BYTES = 20480 * 1024 * 1024
+"""Disk the files of downloads being prepared or sent may take together, unless the route is told otherwise."""
+
 ROUTE = "/download/{token}"
 EXPIRED = "This download link has expired. Reload the app's page and click the download again."
+NOT_YOURS = "This download is for the person it was offered to. Log in to the app and click the download again."
+BUSY = "A download of yours is already being prepared. When it has started, click this one again."
+NO_ROOM = (
+    "This download does not fit in the disk space allowed for downloads being prepared at once "
+    "(INTERPRETER_DOWNLOAD_DISK_MB). Try again when others have finished, or download fewer files at a time."
+)
 
 Writer = Callable[[BinaryIO], None]
 """Writes a download's whole content into an open file."""
 
+Requester = Callable[[Mapping[str, str]], str | None]
+"""Who sends a request, from its cookies: the id everything of theirs is kept under, or None when nobody known."""
+
 
 @dataclass
 class Offer:
-    """One download a page offers: its name and type, how to write it, and until when the link works."""
+    """One download a page offers: to whom, its name and type, how to write it, and until when the link works."""
 
     token: str
+    owner: str
     file_name: str
     mime: str
     write: Writer
@@ -63,7 +84,8 @@ class Downloads:
         """Offer a download and return its token; the same ``key`` keeps its token and gets the new writer.
 
         Args:
-            key: Who and what it is for, e.g. ``(user, conversation, "workspace")``.
+            key: Who and what it is for, e.g. ``(user, conversation, "workspace")``: its first item is the person
+                the link is for (the id their data is kept under).
             file_name: The name the browser saves it under.
             mime: Its media type.
             write: Writes its content when the link is fetched.
@@ -77,7 +99,7 @@ class Downloads:
             self._forget_expired(now)
             token = self._by_key.get(key) or secrets.token_urlsafe(24)
             self._by_key[key] = token
-            self._by_token[token] = Offer(token, file_name, mime, write, now + self.seconds)
+            self._by_token[token] = Offer(token, key[0], file_name, mime, write, now + self.seconds)
             return token
 
     def find(self, token: str) -> Offer | None:
@@ -107,18 +129,80 @@ def download_path(base_url_path: str, token: str) -> str:
     return f"/{base}/download/{token}" if base else f"/download/{token}"
 
 
-def build_file(offer: Offer, folder: Path) -> Path:
-    """Write an offer's content into a new private file in ``folder`` (left-over files of earlier runs are removed)."""
+class NoRoom(OSError):
+    """A download would take more disk than its allowance has left."""
+
+
+class DiskAllowance:
+    """Disk the files of downloads being prepared or sent may take together, in bytes (thread-safe)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> None:
+        """Take ``size`` bytes, or raise :class:`NoRoom` when fewer are left."""
+        with self._lock:
+            if self.used + size > self.limit:
+                raise NoRoom(NO_ROOM)
+            self.used += size
+
+    def give_back(self, size: int) -> None:
+        """Return bytes taken earlier (their file was deleted)."""
+        with self._lock:
+            self.used -= size
+
+
+class _AllowedFile(io.FileIO):
+    """A file written to disk whose growth is taken from a :class:`DiskAllowance` before it is written."""
+
+    def __init__(self, handle: int, allowance: DiskAllowance) -> None:
+        super().__init__(handle, "wb")
+        self.allowance = allowance
+        self.taken = 0
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        """Write ``data`` where the file stands, taking from the allowance what makes the file longer."""
+        end = self.tell() + memoryview(data).nbytes
+        if end > self.taken:
+            self.allowance.take(end - self.taken)
+            self.taken = end
+        return super().write(data)
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    """An offer's content written to disk, and the disk it took from the allowance."""
+
+    path: Path
+    taken: int
+
+
+def build_file(offer: Offer, folder: Path, allowance: DiskAllowance | None = None) -> BuiltFile:
+    """Write an offer's content into a new private file in ``folder`` (left-over files of earlier runs are removed).
+
+    Args:
+        offer: What to write.
+        folder: Where (made private to the app's user).
+        allowance: The disk downloads may take; a write past it raises :class:`NoRoom`. None: no limit.
+
+    Returns:
+        The file, which the caller deletes (and whose bytes it gives back to ``allowance``).
+
+    """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     _remove_stale(folder)
     handle, name = tempfile.mkstemp(prefix="download-", dir=folder)  # 0600
+    raw = _AllowedFile(handle, allowance or DiskAllowance(1 << 62))
     try:
-        with os.fdopen(handle, "wb") as target:
+        with io.BufferedWriter(raw) as target:
             offer.write(target)
     except BaseException:
         Path(name).unlink(missing_ok=True)
+        raw.allowance.give_back(raw.taken)
         raise
-    return Path(name)
+    return BuiltFile(Path(name), raw.taken)
 
 
 def _remove_stale(folder: Path) -> None:
@@ -130,34 +214,95 @@ def _remove_stale(folder: Path) -> None:
                 path.unlink()
 
 
-def download_route(folder: Path, base_url_path: str = "", downloads: Downloads = DOWNLOADS) -> Route:
+class _Preparing:
+    """The people whose download is being prepared right now (one each)."""
+
+    def __init__(self) -> None:
+        self._owners: set[str] = set()
+        self._lock = threading.Lock()
+
+    def start(self, owner: str) -> bool:
+        """Note that ``owner``'s download is being prepared; False when one already is."""
+        with self._lock:
+            if owner in self._owners:
+                return False
+            self._owners.add(owner)
+            return True
+
+    def finish(self, owner: str) -> None:
+        """Note that ``owner``'s download is ready (or failed)."""
+        with self._lock:
+            self._owners.discard(owner)
+
+
+class _SentFile(FileResponse):
+    """A built file sent once, then deleted and its disk given back, however the sending ends."""
+
+    def __init__(self, built: BuiltFile, offer: Offer, allowance: DiskAllowance) -> None:
+        headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        super().__init__(built.path, media_type=offer.mime, filename=offer.file_name, headers=headers)
+        self.built = built
+        self.allowance = allowance
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the file; delete it afterwards, also when the connection broke."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.built.path.unlink(missing_ok=True)
+            self.allowance.give_back(self.built.taken)
+
+
+def _text(message: str, status: int) -> Response:
+    return PlainTextResponse(message, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _failure(error: Exception) -> Response:
+    """The answer to a download that could not be written: one line, never a traceback."""
+    if isinstance(error, NoRoom):
+        return _text(NO_ROOM, 507)
+    reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    return _text(f"The download could not be prepared: {reason}", 500)
+
+
+def download_route(
+    folder: Path,
+    base_url_path: str = "",
+    downloads: Downloads = DOWNLOADS,
+    *,
+    requester: Requester | None = None,
+    disk_bytes: int = DISK_BYTES,
+) -> Route:
     """The server route that answers download links: the file is written to ``folder``, streamed, deleted.
 
     Args:
         folder: Where files are written while they are sent (private to the app's user).
         base_url_path: The server's base path (``server.baseUrlPath``).
         downloads: The offers to answer from.
+        requester: Who sends a request; then only the person an offer was made for gets it. None: whoever holds
+            the link (a server without logins, where everybody is the one person).
+        disk_bytes: Disk the files of downloads being prepared or sent may take together.
 
     Returns:
         A Starlette route for ``GET <base>/download/<token>``.
 
     """
+    allowance, preparing = DiskAllowance(disk_bytes), _Preparing()
 
     async def serve(request: Request) -> Response:
         offer = downloads.find(request.path_params["token"])
         if offer is None:
-            return PlainTextResponse(EXPIRED, status_code=404, headers={"Cache-Control": "no-store"})
+            return _text(EXPIRED, 404)
+        if requester is not None and requester(request.cookies) != offer.owner:
+            return _text(NOT_YOURS, 403)
+        if not preparing.start(offer.owner):
+            return _text(BUSY, 429)
         try:
-            path = await asyncio.to_thread(build_file, offer, folder)
-        except Exception as error:  # the person sees one line, never a traceback
-            reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-            return PlainTextResponse(f"The download could not be prepared: {reason}", status_code=500)
-        return FileResponse(
-            path,
-            media_type=offer.mime,
-            filename=offer.file_name,
-            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-            background=BackgroundTask(path.unlink, missing_ok=True),
-        )
+            built = await asyncio.to_thread(build_file, offer, folder, allowance)
+        except Exception as error:
+            return _failure(error)
+        finally:
+            preparing.finish(offer.owner)
+        return _SentFile(built, offer, allowance)
 
     return Route(download_path(base_url_path, "{token}"), serve, methods=["GET"])
