@@ -197,3 +197,19 @@ def test_downloads_being_prepared_take_at_most_the_disk_allowed(tmp_path: Path) 
         assert fetch(port, bobs, "bob") == (200, b"b" * 600)  # the space was given back
         assert fetch(port, huge, "carol")[0] == 507  # larger than the whole allowance
     assert list(folder.iterdir()) == []
+
+
+def test_a_broken_connection_leaves_no_file_and_gives_the_disk_back(tmp_path: Path) -> None:
+    downloads, folder, size = Downloads(), tmp_path / "downloads", 8 * 1024 * 1024
+    token = downloads.offer(("alice", "c1", "everything"), "a.zip", "application/zip", _writer(b"a" * size))
+    with serving(downloads, folder, requester=by_cookie, disk_bytes=size + 1) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", download_path("", token), headers={"Cookie": "who=alice"})
+        response = connection.getresponse()
+        assert response.status == 200 and len(response.read(1024)) == 1024
+        connection.close()  # the browser's download was cancelled
+        deadline = time.monotonic() + 30
+        while list(folder.iterdir()):
+            assert time.monotonic() < deadline, "the file of a broken download stayed"
+            time.sleep(0.01)
+        assert fetch(port, token, "alice") == (200, b"a" * size)  # all its disk was given back
