@@ -6,7 +6,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +21,16 @@ from core.chat.turn import ActiveTurn
 from core.config import Settings
 from core.files.downloads import DOWNLOADS
 from core.session import Session, open_session
+from tests.prerequisites import check_prerequisites
 
 if TYPE_CHECKING:
     from core.chat.engine import ChatEngine
     from tests.hostile import World
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``requires`` (see :mod:`tests.prerequisites`) is skipped, or fails under CI, without it."""
+    check_prerequisites(item)
 
 
 @pytest.fixture
@@ -90,9 +96,47 @@ def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Ca
     return make
 
 
+def tools_by_name(session: Session) -> dict[str, Any]:
+    """A session's tools by name (``execute_code``, ``file_operations``, ...), to call as the agent would."""
+    return {t.tool_name: t for t in session.tools}
+
+
 @pytest.fixture
 def tools(session: Session) -> dict[str, Any]:
-    return {t.tool_name: t for t in session.tools}
+    return tools_by_name(session)
+
+
+def tool_results(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The tool results in an agent's messages (``agent.messages``), in order."""
+    return [block["toolResult"] for message in messages for block in message["content"] if "toolResult" in block]
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
+    """Wait until ``condition()`` is true; fail saying ``what`` was awaited if ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(0.05)
+
+
+def wait_until_idle(engine: ChatEngine, timeout: float = 60) -> None:
+    """Wait until an engine runs no turn and no queued message waits."""
+    wait_for(lambda: not engine.busy, "the engine to become idle", timeout)
+
+
+PAGE_TEXT = ("markdown", "code", "caption", "info", "success", "warning", "error")
+
+
+def page_text(page: Any, *kinds: str) -> str:
+    """The text an AppTest page (or a part of it, such as ``app.sidebar``) shows, one element a line.
+
+    ``kinds`` names the element types to read (``"markdown"``, ``"caption"``, ``"button"`` for button labels,
+    ...), by default every kind that shows text (``PAGE_TEXT``).
+    """
+    texts = []
+    for kind in kinds or PAGE_TEXT:
+        texts += [str(element.label if kind in ("button", "expander") else element.value) for element in page.get(kind)]
+    return "\n".join(texts)
 
 
 def text_of(result: dict[str, Any]) -> str:
@@ -258,4 +302,4 @@ def world(make_settings: Callable[..., Settings], open_sessions: Callable[..., S
     other.workspace.write("other.txt", b"the other conversation's result")
     session.workspace.write("keep.txt", b"a saved result")
     (tmp_path / "outside.txt").write_bytes(b"next to the data folder")
-    return World(session, other, {t.tool_name: t for t in session.tools}, tmp_path.resolve())
+    return World(session, other, tools_by_name(session), tmp_path.resolve())

@@ -22,6 +22,8 @@ CPU_PERIOD_US = 100_000
 # The address-space cap sits this far above the memory limit: an idle Python with numpy and pandas loaded
 # already reserves about 1.1 GB of address space (thread stacks, BLAS buffers) that it never touches.
 ADDRESS_SPACE_HEADROOM = 1536 * MB
+# How long a finished run may take to be gone from the cgroup (it is usually a few milliseconds).
+EXIT_SECONDS = 2.0
 # Moves the starting shell into each cgroup named before "--", then becomes the real command.
 JOIN_CGROUPS = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
@@ -156,6 +158,27 @@ class ResourceLimits:
         if "pids" not in self.groups and "unified" not in self.groups and os.geteuid() != 0:
             args.append(f"--nproc={self.max_processes}")
         return [*args, "--"]
+
+    def process_ids(self) -> set[int]:
+        """The processes in the session's cgroup now (none where no cgroup tells)."""
+        group = self.groups.get("pids") or self.groups.get("unified")
+        with contextlib.suppress(OSError, ValueError):
+            return {int(pid) for pid in (group / "cgroup.procs").read_text().split()} if group else set()
+        return set()
+
+    def wait_until_gone(self, earlier: set[int], timeout: float = EXIT_SECONDS) -> bool:
+        """Wait until the cgroup holds no process but ``earlier`` ones; False if some were still there at the end.
+
+        A sandboxed run's processes die after its first process has ended (bubblewrap stops the others as it
+        exits), and until they are gone they may still be refused a fork or killed for memory. Once they are, the
+        cgroup's event counters tell the whole story of the run.
+        """
+        deadline = time.monotonic() + timeout
+        while self.process_ids() - earlier:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def memory_used(self) -> int | None:
         """Bytes of memory the whole sandbox uses now, where a cgroup tells."""

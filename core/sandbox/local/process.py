@@ -60,11 +60,13 @@ class ProcessRunner:
             on_output: Receives snapshots of the output while the process runs.
 
         Returns:
-            Exit code, bounded stdout and stderr, and why the run was stopped if it was.
+            Exit code, bounded stdout and stderr, and why the run was stopped if it was. Processes the run left
+            behind that bubblewrap stops as the run ends are gone by then, so the cgroup's counters are final.
 
         """
         started = time.monotonic()
-        oom_before = self.isolation.limits.oom_kills()
+        limits = self.isolation.limits
+        oom_before, earlier = limits.oom_kills(), limits.process_ids()
         process = spawn(
             self.isolation.command(argv, memory_rlimit=memory_rlimit),
             env=self.isolation.environment(),
@@ -95,9 +97,10 @@ class ProcessRunner:
         for pump in pumps:
             pump.join(timeout=10)
         self._running = None
+        limits.wait_until_gone(earlier)  # then the cgroup's counters (memory, processes) are final
         if stopped is None and self._interrupted:
             stopped = StopReason.INTERRUPTED
-        if self.isolation.limits.oom_kills() > oom_before:
+        if limits.oom_kills() > oom_before:
             stopped = StopReason.OUT_OF_MEMORY
         code = process.returncode
         result = collector.result(time.monotonic() - started, code if code >= 0 else 128 - code)
