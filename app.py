@@ -38,6 +38,7 @@ from core.files.downloads import download_route
 from core.sandbox.local.isolation import isolation_refusal, note_login_configured
 from core.sandbox.local.pool import pool_for
 from core.session import close_all_sessions
+from core.web.content_policy import ContentPolicy
 from core.web.privacy import make_data_private
 from core.web.web_guard import HostGuard, startup_refusal
 
@@ -55,7 +56,10 @@ def guarded_middleware() -> list[Middleware]:
         print(refusal, file=sys.stderr)
         raise SystemExit(2)
     warm_up(settings)
-    return [Middleware(HostGuard, allowed=settings.allowed_hosts)]
+    return [
+        Middleware(ContentPolicy, base_url_path=st.get_option("server.baseUrlPath")),
+        Middleware(HostGuard, allowed=settings.allowed_hosts),
+    ]
 
 
 def warm_up(settings: Settings) -> None:
