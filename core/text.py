@@ -2,18 +2,29 @@
 
 File names, ZIP entries, model text, code output and error messages are untrusted. Streamlit renders many
 labels and messages as Markdown, so such text is escaped before it is shown, and Markdown that is meant to be
-rendered (the model's answer, a Markdown output) loses its power to make the browser fetch remote images.
+rendered (the model's answer, a Markdown output) loses its power to make the browser fetch images from elsewhere.
+Images are found by a CommonMark parser (markdown-it-py), never by a regular expression: nested or escaped
+brackets, alt texts over several lines and reference-style images are images to it as they are to the page.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from urllib.parse import urlsplit
+
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.rules_inline import StateInline
+from markdown_it.rules_inline import image as parse_image
+from markdown_it.token import Token
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#!|~$=])")
 _LIST_START = re.compile(r"^(\s*(?:\d+)?)([-+.])")
 _BACKTICK_RUN = re.compile(r"`+")
-_IMAGE = re.compile(r"!\[([^\]\n]*)\]\s*(\(|\[)")
-_DATA_URL = re.compile(r"\(\s*<?data:image/", re.IGNORECASE)
+_ALT_CHARS = 80
+_NOT_LOADED = ":material/hide_image: "  # Streamlit draws this icon from its own font
+_PASSES = 3
 
 
 def escape_markdown(text: str) -> str:
@@ -32,17 +43,87 @@ def fence(text: str, language: str = "text") -> str:
     return f"{marks}{language}\n{text}\n{marks}"
 
 
+def _recording_image(state: StateInline, silent: bool) -> bool:
+    """markdown-it's image rule, which also notes the Markdown the image was written as (``meta["source"]``)."""
+    start = state.pos
+    if not parse_image(state, silent):
+        return False
+    if not silent:
+        state.tokens[-1].meta["source"] = state.src[start : state.pos]
+    return True
+
+
+def _parser() -> MarkdownIt:
+    """CommonMark with GitHub's tables and strike-through (as the page renders), every link target accepted."""
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    parser.inline.ruler.at("image", _recording_image)
+    parser.validateLink = lambda url: True  # type: ignore[method-assign]  # the page shows javascript: ones too
+    return parser
+
+
+_PARSER = _parser()
+
+
+def _fetches(source: str) -> bool:
+    """Whether an image at ``source`` would be fetched: anything but a ``data:`` image is."""
+    return not source.strip().lower().startswith("data:image/")
+
+
+def outside_images(markdown: str) -> list[Token]:
+    """The images of ``markdown`` that the browser would fetch (markdown-it's ``image`` tokens), in order."""
+    if "![" not in markdown:  # every image starts so, in the text as written
+        return []
+    return [
+        child
+        for block in _PARSER.parse(markdown)
+        if block.type == "inline"
+        for child in block.children or []
+        if child.type == "image" and _fetches(str(child.attrGet("src") or ""))
+    ]
+
+
+def _where(source: str) -> str:
+    """Where an image would come from, as a person reads it: its host name, else its address."""
+    try:
+        host = urlsplit(source).hostname
+    except ValueError:
+        host = None
+    return host or _PARSER.normalizeLinkText(source)[:_ALT_CHARS]
+
+
+def removed_image_notice(image: Token) -> str:
+    """What is shown instead of an image from elsewhere: its alt text and where it came from, literally."""
+    alt = " ".join(RendererHTML().renderInlineAsText(image.children or [], _PARSER.options, {}).split())
+    alt = alt if len(alt) <= _ALT_CHARS else alt[: _ALT_CHARS - 1] + "…"
+    notice = f"an image from {_where(str(image.attrGet('src') or ''))} was not loaded"
+    return _NOT_LOADED + escape_markdown(f"{alt} ({notice})" if alt else notice)
+
+
+def _neutralised(markdown: str) -> str:
+    """``markdown`` with no image at all: a backslash before every ``[`` that follows a ``!``."""
+    return markdown.replace("![", "!\\[")
+
+
+@functools.lru_cache(maxsize=512)
 def safe_markdown(text: str) -> str:
-    """Markdown that cannot make the browser fetch anything: images from elsewhere become plain links.
+    """Markdown that cannot make the browser fetch anything: each image from elsewhere becomes a notice.
 
-    Inline ``data:`` images stay (they fetch nothing). Raw HTML is not rendered by the page anyway.
+    The notice keeps the image's alt text and says where it would have come from (an icon, then "chart (an image
+    from example.com was not loaded)"), shown literally. Inline ``data:`` images stay (they fetch nothing). The text
+    is parsed again after each change; should an image survive (one written over lines of a list or quote,
+    where the parser's text is not the text as written), no ``![`` may start an image anywhere, and failing
+    even that the whole text is shown as code. Raw HTML is not rendered by the page anyway.
     """
-
-    def as_link(match: re.Match[str]) -> str:
-        rest = text[match.start(2) :]
-        if match.group(2) == "(" and _DATA_URL.match(rest):
-            return match.group(0)
-        label = match.group(1) or "image"
-        return f"[🖼 {label}]{match.group(2)}"
-
-    return _IMAGE.sub(as_link, text)
+    markdown = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")  # as the parser reads it
+    for _ in range(_PASSES):
+        images = outside_images(markdown)
+        if not images:
+            return markdown
+        for image in sorted(images, key=lambda image: -len(image.meta["source"])):  # ![a][] before ![a]
+            markdown = markdown.replace(image.meta["source"], removed_image_notice(image))
+    hosts = sorted({_where(str(image.attrGet("src") or "")) for image in outside_images(markdown)})
+    markdown = _neutralised(markdown)
+    if outside_images(markdown):
+        markdown = fence(markdown)
+    removed = escape_markdown(", ".join(hosts))
+    return f"{markdown}\n\n{_NOT_LOADED}Images from {removed} were not loaded."

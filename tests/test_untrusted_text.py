@@ -1,4 +1,4 @@
-"""Untrusted names shown literally: the upload notice's code fence and conversation titles."""
+"""Untrusted text shown safely: the upload notice's code fence, conversation titles, and Markdown's images."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from components.state import app_settings
@@ -15,7 +16,7 @@ from core.chat.conversations import ConversationStore
 from core.config import Settings
 from core.files.uploads import describe_tree
 from core.session import Session
-from core.text import escape_markdown
+from core.text import escape_markdown, outside_images, safe_markdown
 from tests.conftest import make_zip
 
 HOSTILE_ENTRIES = {
@@ -88,3 +89,61 @@ def test_conversation_titles_are_shown_literally(data_dir: Path) -> None:
     (item,) = [m.value for m in at.markdown if escape_markdown(title) in m.value]  # the current, selected item
     assert "![x]" not in item and ":red[" not in item
     assert at.text_input(key=f"title_{conversation.id}").value == title  # the rename field shows it as typed
+
+
+OUTSIDE = "http://127.0.0.1:9"
+HIDDEN_IMAGES = {  # images a regular expression missed; a CommonMark parser sees each one, as the page does
+    "nested brackets": f"![a [nested] alt]({OUTSIDE}/n.png)",
+    "an escaped bracket": f"![an \\] escaped alt]({OUTSIDE}/e.png)",
+    "a multi-line alt text": f"![first line\nsecond line]({OUTSIDE}/m.png)",
+    "a reference": f"![by reference][outside]\n\n[outside]: {OUTSIDE}/r.png",
+    "a collapsed reference": f"![outside][]\n\n[outside]: {OUTSIDE}/r.png",
+    "a shortcut reference": f"![outside]\n\n[outside]: <{OUTSIDE}/r.png>",
+    "a table cell": f"| a | b |\n|---|---|\n| ![cell]({OUTSIDE}/t.png) | c |",
+    "a link's label": f"[![badge]({OUTSIDE}/b.svg)](https://example.com/project)",
+    "a protocol-relative address": "![p](//127.0.0.1:9/p.png)",
+    "a Windows line end": f"![first\r\nsecond]({OUTSIDE}/crlf.png)",
+}
+
+
+@pytest.mark.parametrize("markdown", HIDDEN_IMAGES.values(), ids=HIDDEN_IMAGES.keys())
+def test_images_from_elsewhere_become_a_notice_wherever_they_hide(markdown: str) -> None:
+    assert outside_images(markdown)  # the parser finds what the regular expression missed
+
+    shown = safe_markdown(markdown)
+
+    assert outside_images(shown) == []
+    assert "an image from 127.0.0.1 was not loaded" in shown
+    assert "<img" not in MarkdownIt("commonmark").enable("table").render(shown)
+
+
+def test_the_notice_keeps_the_alt_text_as_the_browser_reads_it_and_shows_it_literally() -> None:
+    shown = safe_markdown(f"See ![**bold** [x](http://a) \\*star\\* `c`]({OUTSIDE}/p.png) here.")
+
+    alt = "bold x \\*star\\* c"  # the alt's plain text, escaped: its stars are not emphasis
+    assert shown == f"See :material/hide_image: {alt} (an image from 127.0.0.1 was not loaded) here."
+    assert safe_markdown(f"![]({OUTSIDE}/p.png)") == ":material/hide_image: an image from 127.0.0.1 was not loaded"
+
+
+def test_an_image_over_lines_of_a_quote_or_list_is_shown_as_text_with_a_line_saying_so() -> None:
+    for markdown in (f"> a ![two\n> lines]({OUTSIDE}/q.png)", f"- a ![two\n  lines]({OUTSIDE}/l.png)\n- b"):
+        shown = safe_markdown(markdown)
+
+        assert outside_images(shown) == []
+        assert shown.endswith("\n\n:material/hide_image: Images from 127\\.0.0.1 were not loaded.")
+
+
+def test_what_fetches_nothing_stays_as_it_is() -> None:
+    kept = (
+        "# Result\n\nA **bold** [link](https://example.com) and [the chart](</download/abc>), "
+        "`![code](http://c)`, ![inline](data:image/png;base64,AAAA)\n\n```\n![fenced](http://f)\n```\n"
+    )
+    assert safe_markdown(kept) == kept
+    assert safe_markdown("no image\r\nhere") == "no image\nhere"
+
+
+def test_every_address_but_a_data_image_counts_as_elsewhere() -> None:
+    shown = safe_markdown("![a](javascript:alert(1)) ![b](chart.png) ![c](data:text/html,x)")
+
+    assert outside_images(shown) == []
+    assert "an image from chart.png was not loaded" in shown
