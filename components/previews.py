@@ -1,8 +1,8 @@
 """Previews of one file's content (images, tables, charts, HTML, text) for the side panel.
 
 A preview shows the file's bytes and nothing else: an SVG becomes a ``data:`` URL of its bytes (never text that
-``st.image`` would read as a path or a URL of the server), HTML runs in a sandboxed frame, and names and errors
-are shown literally (never as Markdown).
+``st.image`` would read as a path or a URL of the server), HTML runs in a sandboxed frame, a Plotly figure loses
+the addresses it would load images from, and names and errors are shown literally (never as Markdown).
 
 The server parses no untrusted file format itself: tables, Office documents and PDF pages are read by a helper
 process with limits (``core/files/preview_host.py``), and pictures reach the browser as ``data:`` URLs, never
@@ -24,6 +24,7 @@ from components.frames import render_sandboxed_html
 from core.errors import InterpreterError
 from core.files import documents, pdf_preview, preview_host
 from core.files.archive import MAX_PREVIEW_BYTES, PREVIEW_ROWS, classify, extension, is_truncated
+from core.files.outputs import figure_without_sources
 from core.text import escape_markdown
 from core.types import PLOTLY_JSON, guess_mime_type
 
@@ -97,18 +98,22 @@ def _render_image(name: str, data: bytes) -> None:
         st.caption(f"A smaller copy is shown ({human_size(len(data))} file); download it for the original.")
 
 
-def _plotly_figure(data: bytes) -> go.Figure:
+def _plotly_figure(data: bytes) -> tuple[go.Figure, str]:
+    """The figure a file holds, without addresses it would load from, and a sentence on what was taken out."""
     value = json.loads(data)
     if isinstance(value, dict) and PLOTLY_JSON in value:
         value = value[PLOTLY_JSON]
-    return go.Figure(value, skip_invalid=True)
+    value, removed = figure_without_sources(value)
+    return go.Figure(value, skip_invalid=True), removed
 
 
 def _render_plotly(data: bytes, key: str) -> None:
-    figure = _plotly_figure(data)
+    figure, removed = _plotly_figure(data)
     if figure.layout.height is None:
         figure.update_layout(height=CHART_HEIGHT)
     st.plotly_chart(figure, key=key + "_chart", width="stretch")
+    if removed:
+        st.caption(escape_markdown(removed))
 
 
 def _render_table(name: str, data: bytes, key: str) -> None:

@@ -1,7 +1,8 @@
 """Rendering an ExecutionResult: printed text and rich outputs in the order the code produced them.
 
 Everything here comes from code the agent or the person ran, so it is untrusted: text is shown literally, HTML
-and SVG run only inside a sandboxed frame, and Markdown images from elsewhere become links, never fetches.
+and SVG run only inside a sandboxed frame, and Markdown images and Plotly figures' images from elsewhere are not
+loaded (a line says so).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import streamlit as st
 
 from components.frames import render_sandboxed_html
 from components.previews import data_url
+from core.files.outputs import figure_without_sources
 from core.text import escape_markdown, safe_markdown
 from core.types import (
     IMAGE_SVG,
@@ -107,7 +109,10 @@ def render_output(output: RichOutput, key: str = "") -> None:
     elif output.mime_type == TABLE_JSON and isinstance(output.data, dict):
         st.dataframe(table_frame(output.data))
     elif output.mime_type == PLOTLY_JSON and isinstance(output.data, dict):
-        st.plotly_chart(plotly.io.from_json(json.dumps(output.data)))
+        figure, removed = figure_without_sources(output.data)
+        st.plotly_chart(plotly.io.from_json(json.dumps(figure)))
+        if removed:
+            st.caption(escape_markdown(removed))
     elif output.mime_type in (TEXT_HTML, IMAGE_SVG):
         render_sandboxed_html(str(output.data))
     elif output.mime_type == TEXT_MARKDOWN:

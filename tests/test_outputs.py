@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
 from core.files.changes import MAX_CHANGED, ChangeTracker
-from core.files.outputs import SessionFiles, link_answer
+from core.files.outputs import SessionFiles, figure_without_sources, link_answer
 from core.session import Session
 
 
@@ -166,3 +167,35 @@ def test_hostile_answers_resolve_quickly(files: SessionFiles, answer: str) -> No
     started = time.perf_counter()
     link_answer(answer, files)
     assert time.perf_counter() - started < 3
+
+
+HOSTILE_FIGURE = {
+    "data": [{"type": "choropleth", "geojson": "https://evil.example/shapes.json", "z": [1]}],
+    "layout": {
+        "images": [{"source": "http://127.0.0.1:9/p.png"}, {"source": "data:image/png;base64,AAAA"}],
+        "template": {"layout": {"images": [{"source": "//evil.example/t.png"}]}},
+        "map": {"style": "open-street-map", "layers": [{"source": ["https://tiles.example/{z}/{x}/{y}.png"]}]},
+        "font": {"style": "italic"},
+    },
+    "frames": [{"layout": {"images": [{"source": "https://frames.example/f.png"}]}}],
+}
+
+
+def test_a_figure_loses_every_address_it_would_load_from_and_says_so() -> None:
+    figure, removed = figure_without_sources(HOSTILE_FIGURE)
+
+    assert "://" not in json.dumps(figure) and "//evil" not in json.dumps(figure)
+    assert figure["layout"]["images"] == [{}, {"source": "data:image/png;base64,AAAA"}]
+    assert figure["layout"]["map"]["style"] == "open-street-map"  # a named style, no address
+    assert figure["layout"]["font"] == {"style": "italic"}
+    assert removed == (
+        "The figure's content from 127.0.0.1, evil.example, frames.example, tiles.example were not loaded."
+    )
+    assert HOSTILE_FIGURE["layout"]["images"][0]["source"] == "http://127.0.0.1:9/p.png"  # a copy was cleaned
+
+
+def test_a_figure_with_one_outside_image_names_it_and_a_clean_one_is_left_alone() -> None:
+    one = {"data": [], "layout": {"images": [{"source": "https://example.com/logo.png"}]}}
+    assert figure_without_sources(one)[1] == "The figure's image from example.com was not loaded."
+    clean = {"data": [{"type": "bar", "y": [1]}], "layout": {"title": {"text": "see https://example.com"}}}
+    assert figure_without_sources(clean) == (clean, "")

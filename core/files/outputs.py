@@ -9,6 +9,9 @@ An answer may name a file as ``sandbox:/mnt/data/x.csv``, ``/mnt/data/x.csv``, `
 ``code-interpreter/x.png`` or, inside a Markdown link, a bare ``x.png``. :func:`link_answer` turns each link to
 an existing file into a link to its download address (the page gives one; the file also gets a download button
 under the answer), a link to a missing file into plain text, and collects the files that bare mentions name.
+
+A Plotly figure is untrusted too: :func:`figure_without_sources` takes out every address it would load something
+from (a layout image's ``source``, a GeoJSON or map style URL), so that a chart carries no data out of the sandbox.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from urllib.parse import unquote, urlsplit
 
 from core.errors import InterpreterError
 from core.text import escape_markdown
@@ -47,6 +50,8 @@ _BARE = re.compile(r"(?<![\w/.:-])(?:sandbox:)?(?:/mnt/data|/sandbox|code-interp
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _TRAILING = ".,;:!?"
+FIGURE_ADDRESS_KEYS = frozenset({"source", "geojson", "style", "sprite", "glyphs", "tiles", "url"})
+"""Keys of a Plotly figure whose text value (or list of texts) may be an address that Plotly.js loads."""
 
 
 class FilesHost(Protocol):
@@ -248,3 +253,60 @@ def link_answer(text: str, files: SessionFiles | None, address: Addresser | None
     unique = list(dict.fromkeys(found))
     shown = list(dict.fromkeys(images))[:MAX_ANSWER_IMAGES]
     return LinkedAnswer("".join(parts), unique[:MAX_ANSWER_FILES], shown)
+
+
+def _is_address(value: object) -> bool:
+    """Whether a figure's value would be loaded from somewhere.
+
+    That is text with ``/``, ``:`` or ``.`` (named map styles and font styles have none), or a list holding such
+    text; ``data:`` URLs fetch nothing.
+    """
+    if isinstance(value, list):
+        return any(_is_address(item) for item in value)
+    text = value.strip().lower() if isinstance(value, str) else "data:"
+    return not text.startswith("data:") and any(mark in text for mark in "/:.")
+
+
+def _host(value: object) -> str:
+    address = str(value[0] if isinstance(value, list) and value else value).strip()
+    try:
+        host = urlsplit(address).hostname
+    except ValueError:
+        host = None
+    return host or address[:80]
+
+
+def figure_without_sources(figure: Any) -> tuple[Any, str]:
+    """A Plotly figure (its JSON data) without the addresses it would load from, and what was taken out.
+
+    Every key of :data:`FIGURE_ADDRESS_KEYS`, at any depth (layout, templates, frames, map layers), whose value is
+    an address goes; ``data:`` images stay.
+
+    Returns:
+        The figure's copy, and a sentence saying what was not loaded (``""`` when nothing was taken out).
+
+    """
+    removed: dict[str, str] = {}
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        kept = {}
+        for key, item in value.items():
+            if key in FIGURE_ADDRESS_KEYS and _is_address(item):
+                removed.setdefault(_host(item), key)
+            else:
+                kept[key] = clean(item)
+        return kept
+
+    cleaned = clean(figure)
+    if not removed:
+        return cleaned, ""
+    what = "image" if set(removed.values()) == {"source"} else "content"
+    plural = len(removed) > 1
+    return cleaned, (
+        f"The figure's {what}{'s' if plural and what == 'image' else ''} from {', '.join(sorted(removed))} "
+        f"{'were' if plural else 'was'} not loaded."
+    )
