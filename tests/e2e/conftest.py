@@ -37,11 +37,19 @@ STEPS = [
 
 
 @pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """The app with the scripted model (``STEPS``), for the tests of one module: its URL and data folder."""
+def scripted_steps() -> list[dict[str, Any]]:
+    """The scripted model's steps for the app of one module: ``STEPS`` unless the module overrides this fixture."""
+    return STEPS
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    tmp_path_factory: pytest.TempPathFactory, scripted_steps: list[dict[str, Any]]
+) -> Iterator[tuple[str, Path]]:
+    """The app with the scripted model (``scripted_steps``), for the tests of one module: its URL and data folder."""
     folder = tmp_path_factory.mktemp("e2e")
     script = folder / "steps.json"
-    script.write_text(json.dumps(STEPS))
+    script.write_text(json.dumps(scripted_steps))
     data_dir = folder / "data"
     environment = app_environment(
         data_dir, INTERPRETER_MODEL_PROVIDER="scripted", INTERPRETER_SCRIPTED_MODEL_FILE=str(script)
