@@ -7,10 +7,13 @@ from the app itself only (plus ``data:`` and ``blob:`` URLs, which fetch nothing
 (``srcdoc``, how outputs and ``st.html`` are shown) inherit this policy, and Chromium checks a frame's every
 navigation, the ones it starts itself too, against its parent's ``frame-src``.
 
-What Streamlit's own page needs (measured in Chromium with Streamlit 1.67): one inline script in its
-``index.html``, inline styles (its CSS-in-JS), workers from ``blob:`` URLs, its WebSocket on the same host
-(``'self'`` covers ``ws:``/``wss:``), fonts and images from its own ``static/`` and ``data:`` URLs; no ``eval``.
-HTML outputs keep their inline scripts (they run in sandboxed frames with a stricter policy of their own).
+What Streamlit 1.67's own page needs: one inline script in its ``index.html``, inline styles (its CSS-in-JS),
+its WebSocket on the same host (``'self'`` covers ``ws:``/``wss:``), fonts and images from its own ``static/`` and
+``data:`` URLs, and workers from ``blob:`` URLs (its GraphViz chart makes one). In Chromium, the chat with a table,
+Markdown with math and icons, an HTML output's inline script, a Plotly chart, JSON and a picture, and the
+Settings page, report no violation of this policy; nothing needs ``eval``. HTML outputs keep their inline scripts
+(they run in sandboxed frames with a stricter policy of their own). Plotly's geographic maps fetch their outlines
+from ``cdn.plot.ly`` and map tiles from their providers: under this policy they stay empty.
 
 Files the app sends to be saved (``/download/…``, Streamlit's ``/media/…``) get a policy that lets nothing run or
 load, should a browser ever show one: ``default-src 'none'; sandbox``.
