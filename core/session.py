@@ -165,7 +165,6 @@ def open_session(conversation_id: str, settings: Settings | None = None, *, user
 
     """
     settings = settings or Settings()
-    _IdleReaper.ensure_running()
     open_now = [s for s in list(_OPEN_SESSIONS) if s.user_id == user_id and not s.sandbox.closed]
     if len(open_now) >= settings.user_max_sessions:
         raise QuotaExceeded(
@@ -173,7 +172,9 @@ def open_session(conversation_id: str, settings: Settings | None = None, *, user
             f"(INTERPRETER_USER_MAX_SESSIONS={settings.user_max_sessions}). Close another conversation's tab, or "
             "wait until an idle one is shut down."
         )
-    return Session(conversation_id, settings, user_id=user_id)
+    session = Session(conversation_id, settings, user_id=user_id)
+    _IdleReaper.ensure_running()  # woken too: this session's timeout may end before the reaper's next sweep
+    return session
 
 
 def user_usage(settings: Settings, user_id: str) -> tuple[int, int]:
@@ -185,32 +186,39 @@ class _IdleReaper:
     """Shuts down the kernels of sessions unused for ``idle_timeout`` seconds (their files stay)."""
 
     _thread: threading.Thread | None = None
+    _wake = threading.Event()
 
     @classmethod
     def ensure_running(cls) -> None:
+        """Start the reaper, or wake it to count a new session in."""
         if cls._thread is None or not cls._thread.is_alive():
             cls._thread = threading.Thread(target=cls._loop, name="idle-reaper", daemon=True)
             cls._thread.start()
+        cls._wake.set()
 
-    @staticmethod
-    def _loop() -> None:
+    @classmethod
+    def _loop(cls) -> None:
         while True:
+            cls._wake.clear()
             sweep_idle_sessions()
-            time.sleep(next_sweep_in())
+            cls._wake.wait(next_sweep_in())
 
 
 def next_sweep_in() -> float:
-    """Seconds until the next session with running kernels reaches its idle timeout (0.5 to 30).
+    """Seconds until the next session can reach its idle timeout (0.5 to 30).
 
-    The reaper wakes then, so a session sleeps when its countdown in the side panel reaches zero.
+    The reaper wakes then, so a session sleeps when its countdown in the side panel reaches zero. A session
+    whose kernels do not run counts its whole timeout: one may start at any moment.
     """
     now = time.monotonic()
-    waits = [
-        session.settings.idle_timeout - (now - session.sandbox.last_used)
-        for session in list(_OPEN_SESSIONS)
-        if getattr(session.sandbox, "running_kernels", lambda: True)()
-    ]
+    waits = [session.settings.idle_timeout - _idle_for(session, now) for session in list(_OPEN_SESSIONS)]
     return min(max(min(waits, default=30.0), 0.5), 30.0)
+
+
+def _idle_for(session: Session, now: float) -> float:
+    """Seconds the session's kernels have been idle (0 when none runs)."""
+    running = getattr(session.sandbox, "running_kernels", lambda: True)()
+    return now - session.sandbox.last_used if running else 0.0
 
 
 def sweep_idle_sessions() -> int:

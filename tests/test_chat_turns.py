@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,16 +15,22 @@ from core.config import Settings
 from core.errors import QuotaExceeded
 from core.models.scripted import ScriptedModel
 from core.session import open_session
-from tests.conftest import finish
+from tests.conftest import finish, wait_for, wait_until_idle
 
-SLOW = "```python\nimport time\ntime.sleep(1.5)\nprint('slow done')\n```"
+# A step that runs until the test lets it go (``_let_go``): whatever the machine's speed, it still runs meanwhile.
+GATED = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.02)\n"
+SLOW = f"```python\n{GATED}print('slow done')\n```"
+ASLEEP = "```python\nimport time\ntime.sleep(60)\n```"
 
 
-def _wait_idle(engine: ChatEngine, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while engine.busy:
-        assert time.monotonic() < deadline, "the engine did not become idle"
-        time.sleep(0.05)
+def _let_go(engine: ChatEngine) -> None:
+    engine.session.sandbox.write_file("go", b"")
+
+
+def _running(engine: ChatEngine) -> bool:
+    """Whether the engine's turn runs a step now."""
+    step = engine.turn.snapshot().live_step if engine.turn is not None else None
+    return step is not None and step.phase == "running"
 
 
 def test_a_message_sent_during_a_turn_is_queued_and_runs_next(make_engine: Callable[..., ChatEngine]) -> None:
@@ -33,7 +38,8 @@ def test_a_message_sent_during_a_turn_is_queued_and_runs_next(make_engine: Calla
     assert engine.submit(SLOW) is False
     assert engine.submit("```python\nprint('second')\n```") is True
     assert engine.queued == ["```python\nprint('second')\n```"]
-    _wait_idle(engine)
+    _let_go(engine)
+    wait_until_idle(engine)
     events = engine.transcript.events()
     assert [e.kind for e in events] == ["user", "tool", "user", "tool"]
     assert "slow done" in events[1].tool.result.stdout  # type: ignore[union-attr]
@@ -45,23 +51,26 @@ def test_a_queued_message_can_be_taken_back(make_engine: Callable[..., ChatEngin
     engine.submit(SLOW)
     engine.submit("!echo never")
     engine.cancel_queued(0)
-    _wait_idle(engine)
+    _let_go(engine)
+    wait_until_idle(engine)
     assert not any("never" in e.text for e in engine.transcript.events())
 
 
 def test_a_running_direct_step_is_live_with_its_output(make_engine: Callable[..., ChatEngine]) -> None:
     engine = make_engine()
-    engine.submit("```python\nimport time\nprint('early', flush=True)\ntime.sleep(2)\n```")
+    engine.submit(f"```python\nprint('early', flush=True)\n{GATED}```")
     turn = engine.turn
     assert turn is not None
-    deadline = time.monotonic() + 30
-    while True:
+
+    def early_line_shown() -> bool:
+        assert not turn.done, "the step ended before its early line showed"
         step = turn.snapshot().live_step
-        if step is not None and step.result is not None and "early" in step.result.outputs[0].data:  # type: ignore[operator]
-            break
-        assert time.monotonic() < deadline and not turn.done, "the early line never showed while the code ran"
-        time.sleep(0.05)
-    assert step.phase == "running" and step.tool == "execute_code"
+        return step is not None and step.result is not None and "early" in step.result.outputs[0].data  # type: ignore[operator]
+
+    wait_for(early_line_shown, "the early line to show while the code runs", timeout=30)
+    step = turn.snapshot().live_step
+    assert step is not None and step.phase == "running" and step.tool == "execute_code"
+    _let_go(engine)
     finish(turn)
 
 
@@ -86,13 +95,13 @@ def test_the_model_s_tool_call_shows_while_it_is_written(make_engine: Callable[.
 
 def test_a_turn_nobody_watches_is_stopped_with_a_notice(make_engine: Callable[..., ChatEngine]) -> None:
     engine = make_engine()
-    engine.submit("```python\nimport time\ntime.sleep(60)\n```")
+    engine.submit(ASLEEP)
     engine.submit("!echo queued")
-    time.sleep(0.5)
+    wait_for(lambda: _running(engine), "the step to run")
     assert not engine.stop_if_unwatched(timeout=60)  # watched recently
     engine.watched_at -= 120
     assert engine.stop_if_unwatched(timeout=60)
-    _wait_idle(engine)
+    wait_until_idle(engine)
     notices = [e.text for e in engine.transcript.events() if e.kind == "notice"]
     assert any("nobody had this conversation open for 1 minute" in n and "1 queued message" in n for n in notices)
 
@@ -138,3 +147,33 @@ def test_the_registry_shares_one_engine_per_conversation_and_makes_room(settings
     finally:
         registry.close_all()
     assert opened == ids
+
+
+def test_the_registry_s_sweeper_stops_unwatched_turns_and_closes_idle_engines(settings: Settings) -> None:
+    store = ConversationStore(settings)
+    registry = EngineRegistry(unwatched_turn_timeout=1, idle_timeout=2, sweep_seconds=0.05)  # its own thread
+
+    def opened(conversation_id: str) -> ChatEngine:
+        engine = ChatEngine(open_session(conversation_id, settings), None, "test", store)
+        return registry.open("local", conversation_id, lambda: engine, max_open=5)
+
+    try:
+        left, shown = opened(store.create().id), opened(store.create().id)
+        for engine in (left, shown):
+            engine.submit(ASLEEP)
+            engine.submit("!echo queued")
+
+        def while_shown(done: Callable[[], bool]) -> Callable[[], bool]:
+            def check() -> bool:
+                shown.watched()  # a tab keeps showing the other conversation meanwhile
+                return done()
+
+            return check
+
+        wait_for(while_shown(lambda: not left.busy), "the sweeper to stop the turn nobody watches")
+        notices = [e.text for e in left.transcript.events() if e.kind == "notice"]
+        assert any("nobody had this conversation open" in n and "1 queued message" in n for n in notices)
+        wait_for(while_shown(lambda: left.session.sandbox.closed), "the sweeper to close the idle engine")
+        assert registry.engines() == [shown] and shown.busy and not shown.session.sandbox.closed
+    finally:
+        registry.close_all()

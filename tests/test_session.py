@@ -12,13 +12,13 @@ from core.config import Settings
 from core.errors import InvalidPathError
 from core.sandbox.local.pool import pool_for
 from core.session import Session, open_session, sweep_idle_sessions
-from tests.conftest import make_zip, text_of
+from tests.conftest import make_zip, text_of, tools_by_name, wait_for
 
 
 def test_public_api_as_documented(settings: Settings) -> None:
     session = open_session("conv-1", settings)
     try:
-        tools = {t.tool_name: t for t in session.tools}
+        tools = tools_by_name(session)
         tools["execute_code"](code="x = 41")
         assert "42" in text_of(tools["execute_code"](code="print(x + 1)"))
         assert session.preload("data.zip", make_zip({"sales/q1.csv": "a\n1\n"})) == ["sales/q1.csv"]
@@ -65,13 +65,25 @@ def test_idle_session_sleeps_then_resumes_with_files_and_variables(
     make_settings: Callable[..., Settings], open_sessions: Callable[..., Session]
 ) -> None:
     session = open_sessions("idle", make_settings(idle_timeout=60))
-    tools = {t.tool_name: t for t in session.tools}
+    tools = tools_by_name(session)
     tools["execute_code"](code="value = 1\nopen('kept.txt', 'w').write('kept')")
     session.sandbox.last_used = time.monotonic() - 120  # as if two minutes had passed
-    assert sweep_idle_sessions() >= 1
+    sweep_idle_sessions()  # by hand, or the reaper's thread may have come first
+    assert session.sandbox.running_kernels() == []  # type: ignore[attr-defined]
     result = tools["execute_code"](code="print(open('kept.txt').read())\nprint(value)")
     assert "[stdout]\nkept\n1" in text_of(result)
     assert "idle for 2 minutes" in text_of(result) and "Python variables are back: `value`." in text_of(result)
+
+
+def test_the_reaper_s_thread_puts_a_session_to_sleep_when_its_idle_timeout_ends(
+    make_settings: Callable[..., Settings], open_sessions: Callable[..., Session]
+) -> None:
+    session = open_sessions("reaped", make_settings(idle_timeout=1))
+    tools = tools_by_name(session)
+    tools["execute_code"](code="value = 1")
+    # Nothing here sweeps: the reaper, woken when the session opened, wakes again when its second is up.
+    wait_for(lambda: not session.sandbox.running_kernels(), "the reaper to stop the idle kernel", timeout=15)  # type: ignore[attr-defined]
+    assert "Python variables are back: `value`." in text_of(tools["execute_code"](code="print(value)"))
 
 
 def test_pool_gives_a_started_kernel_to_a_new_session(make_settings: Callable[..., Settings]) -> None:
@@ -79,13 +91,11 @@ def test_pool_gives_a_started_kernel_to_a_new_session(make_settings: Callable[..
     pool = pool_for(settings)
     assert pool is not None
     try:
-        deadline = time.monotonic() + 120
-        while pool._ready.qsize() < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: pool._ready.qsize() >= 1, "the pool to start a kernel", timeout=120)
         session = open_session("pooled", settings)
         try:
             assert session.sandbox.running_kernels() == ["python"]
-            tools: dict[str, Any] = {t.tool_name: t for t in session.tools}
+            tools: dict[str, Any] = tools_by_name(session)
             assert "ok" in text_of(tools["execute_code"](code="import pandas\nprint('ok')"))
             session.sandbox.write_file("f.txt", b"x")
             assert (settings.sessions_dir / "local" / "pooled" / "sandbox" / "f.txt").read_bytes() == b"x"

@@ -27,14 +27,19 @@ class EngineRegistry:
     Args:
         unwatched_turn_timeout: Seconds a turn may run with no page showing it.
         idle_timeout: Seconds after which an engine that is neither busy nor shown is closed.
+        sweep_seconds: Seconds between two sweeps of the sweeper thread.
 
     """
 
-    def __init__(self, unwatched_turn_timeout: float, idle_timeout: float) -> None:
+    def __init__(
+        self, unwatched_turn_timeout: float, idle_timeout: float, sweep_seconds: float = SWEEP_SECONDS
+    ) -> None:
         self.unwatched_turn_timeout = unwatched_turn_timeout
         self.idle_timeout = idle_timeout
+        self.sweep_seconds = sweep_seconds
         self._engines: dict[tuple[str, str], ChatEngine] = {}
         self._lock = threading.RLock()
+        self._closed = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_forever, name="engine-sweeper", daemon=True)
         self._sweeper.start()
 
@@ -109,15 +114,15 @@ class EngineRegistry:
                 self.close(*key)
 
     def _sweep_forever(self) -> None:
-        while True:
-            time.sleep(SWEEP_SECONDS)
+        while not self._closed.wait(self.sweep_seconds):
             try:
                 self.sweep()
             except Exception:  # the sweeper must outlive one bad engine
                 logger.exception("Sweeping chat engines failed")
 
     def close_all(self) -> None:
-        """Close every engine (at shutdown)."""
+        """Close every engine and stop the sweeper (at shutdown)."""
+        self._closed.set()
         with self._lock:
             keys = list(self._engines)
         for key in keys:
