@@ -147,7 +147,7 @@ def render_result(result: ExecutionResult, key: str = "") -> None:
     """
     if not result.stopped:
         for note in result.notes:
-            st.info(note)
+            st.info(safe_markdown(note))  # notes may quote an error text from elsewhere
     if not any(output.is_stream for output in result.outputs):  # kept before outputs were in order
         if result.stdout:
             render_text(result.stdout, key=f"{key}_stdout" if key else "")
@@ -163,4 +163,4 @@ def render_result(result: ExecutionResult, key: str = "") -> None:
         st.caption(f"exit code {result.exit_code}")
     if result.stopped:
         for note in result.notes:
-            st.warning(note)
+            st.warning(safe_markdown(note))
