@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.prerequisites import requires
 from tests.servers import app_environment, free_port, start_app, stop, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+needs_chromium = requires(Path(CHROMIUM).exists(), "Debian's chromium is not installed")
+"""The mark of a browser test (``pytestmark = needs_chromium``): skipped without Chromium, failed under CI."""
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",

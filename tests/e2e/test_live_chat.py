@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,11 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 MESSAGES = "[data-testid=stChatMessage]"
 STEP_PARTS = "[data-testid=stCode], [data-testid=stDataFrame], [data-testid=stImage]"
 MIXED = """import matplotlib
@@ -51,6 +48,28 @@ def send(page: Any, text: str) -> None:
     chat_input.press("Enter")
 
 
+def _gate(name: str) -> str:
+    """Python code that waits until the test opens the gate ``name`` (:func:`_open_gate`).
+
+    A step holding it runs as long as the test needs, however slow the machine.
+    """
+    return f"import os, time\nwhile not os.path.exists({name!r}):\n    time.sleep(0.05)\n"
+
+
+def _open_gate(app_server: tuple[str, Path], name: str) -> None:
+    for sandbox in app_server[1].glob("sessions/*/*/sandbox"):
+        (sandbox / name).touch()
+
+
+def _idle(page: Any) -> None:
+    """Wait until no turn runs and nothing is queued, and the page has been drawn since."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
+    expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")
+
+
 def _eventually(check: Callable[[], None], timeout: float = 15) -> None:
     """Retry ``check`` until it passes, as Playwright's own assertions do: the page may be mid-redraw."""
     deadline = time.monotonic() + timeout
@@ -73,14 +92,15 @@ def _finished_step(page: Any, containing: str) -> Any:
     return step
 
 
-def test_output_shows_while_the_code_still_runs(page: Any) -> None:
+def test_output_shows_while_the_code_still_runs(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    send(page, "```python\nimport time\nfor i in range(8):\n    print('tick', i, flush=True)\n    time.sleep(1)\n```")
+    send(page, f"```python\nprint('tick', 0, flush=True)\n{_gate('ticks')}print('tick', 7)\n```")
     expect(page.get_by_text("tick 0").first).to_be_visible(timeout=15_000)
     expect(page.get_by_text("Running python code").first).to_be_visible()
-    assert page.get_by_text("tick 7").count() == 0  # the code still sleeps
+    assert page.get_by_text("tick 7").count() == 0  # the code still waits
     page.screenshot(path=str(ARTIFACTS / "live-1-running.png"))
+    _open_gate(app_server, "ticks")
     _finished_step(page, "tick 7")
 
 
@@ -136,32 +156,35 @@ def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "live-2-long.png"))
 
 
-def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any) -> None:
+def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    send(page, "```python\nimport time\nfor i in range(6):\n    print('beat', i, flush=True)\n    time.sleep(1)\n```")
+    send(page, f"```python\nprint('beat', 0, flush=True)\n{_gate('beats')}print('beat', 5)\n```")
     expect(page.get_by_text("beat 0").first).to_be_visible(timeout=15_000)
     page.reload()
     expect(page.get_by_text("Running python code").first).to_be_visible()
     expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
+    expect(page.get_by_text("beat 0").first).to_be_visible()
+    _open_gate(app_server, "beats")
     _finished_step(page, "beat 5")
 
 
-def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any) -> None:
+def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    send(page, "```python\nimport time\ntime.sleep(3)\nprint('slow ' + 'finished')\n```")
+    send(page, f"```python\n{_gate('slow')}print('slow ' + 'finished')\n```")
     expect(page.get_by_text("Running python code").first).to_be_visible(timeout=15_000)
     send(page, "```python\nprint('queued ' + 'ran')\n```")
     # .first: while a loaded server redraws the live area, the old caption can linger beside the new one
     expect(page.get_by_text("Queued: runs when the current turn ends.").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "live-3-queued.png"))
+    _open_gate(app_server, "slow")
     expect(page.get_by_text("queued ran", exact=True).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("slow finished", exact=True).first).to_be_visible()
-    # run once: Streamlit could deliver the submit twice (17 ms apart), and the message then ran twice
-    page.wait_for_timeout(2000)  # a second run would have shown by now
+    # run once: Streamlit could deliver the submit twice (17 ms apart), and a second run would have been queued
+    # behind the first, so once nothing runs or waits any more, every run there was is on the page
+    _idle(page)
     _eventually(lambda: _once(page, "queued ran"))
-    expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
 
 
 def _once(page: Any, text: str) -> None:
