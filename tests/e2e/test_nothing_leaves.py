@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
 import time
 import urllib.error
@@ -23,11 +22,9 @@ from typing import Any
 import pytest
 
 from core.web.content_policy import FILE_POLICY, PAGE_POLICY
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 MESSAGES = "[data-testid=stChatMessage]"
 SETTLE_MS = 2000
 """How long the listener is given once everything hostile is on the page and both scripts have logged.
