@@ -119,6 +119,15 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) ->
         time.sleep(0.05)
 
 
+def gated_code(gate: str = "go") -> str:
+    """Python lines that wait until a file named ``gate`` appears in the sandbox's folder.
+
+    A step that runs them lasts as long as the test needs, however slow the machine: the test writes the file
+    (``sandbox.write_file(gate, b"")``) when it has seen what it looks for while the step runs.
+    """
+    return f"import os, time\nwhile not os.path.exists({gate!r}):\n    time.sleep(0.02)\n"
+
+
 def wait_until_idle(engine: ChatEngine, timeout: float = 60) -> None:
     """Wait until an engine runs no turn and no queued message waits."""
     wait_for(lambda: not engine.busy, "the engine to become idle", timeout)

@@ -10,14 +10,11 @@ from strands import Agent
 
 from core.models.scripted import FINISHED, ScriptedModel, load_script
 from core.session import Session
+from tests.conftest import tool_results
 
 
 def _agent(session: Session, steps: list[dict]) -> Agent:  # type: ignore[type-arg]
     return Agent(model=ScriptedModel(steps), tools=session.tools, callback_handler=None)
-
-
-def _tool_results(agent: Agent) -> list[dict]:  # type: ignore[type-arg]
-    return [block["toolResult"] for message in agent.messages for block in message["content"] if "toolResult" in block]
 
 
 def test_agent_runs_code_over_several_turns_and_answers(session: Session) -> None:
@@ -34,7 +31,7 @@ def test_agent_runs_code_over_several_turns_and_answers(session: Session) -> Non
     )
     answer = agent("Sum the values")
     assert str(answer).strip() == "The sum is 6."
-    results = _tool_results(agent)
+    results = tool_results(agent.messages)
     assert [r["status"] for r in results] == ["success", "success"]
     assert "6" in results[1]["content"][0]["text"]
 
@@ -50,7 +47,7 @@ def test_agent_sees_its_chart_as_an_image_and_saves_it(session: Session) -> None
         ],
     )
     agent("Plot it")
-    chart_result, listing = _tool_results(agent)
+    chart_result, listing = tool_results(agent.messages)
     assert any("image" in block for block in chart_result["content"])
     assert "code-interpreter/trend.png" in listing["content"][0]["text"]
     assert session.workspace.read("trend.png").startswith(b"\x89PNG")
@@ -66,7 +63,7 @@ def test_bad_tool_input_from_the_model_is_an_error_result_not_a_crash(session: S
         ],
     )
     assert str(agent("Do it")).strip() == "Sorry."
-    first, second = _tool_results(agent)
+    first, second = tool_results(agent.messages)
     assert first["status"] == "error" and "Unknown operation" in first["content"][0]["text"]
     assert second["status"] == "error"
 

@@ -8,17 +8,13 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import fetched, run_until_idle, send
+from tests.conftest import fetched, page_text, run_until_idle, send
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
     "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "df = pd.read_csv('data/numbers.csv')\nprint('rows', len(df))\ndf.plot(x='x', y='y')\nplt.savefig('chart.png')\ndf"
 )
-
-
-def _texts(app: AppTest) -> str:
-    return "\n".join(str(m.value) for m in app.markdown) + "\n".join(str(c.value) for c in app.code)
 
 
 def test_scripted_turn_shows_tool_step_table_chart_and_answer(make_app: Callable[..., AppTest]) -> None:
@@ -35,7 +31,7 @@ def test_scripted_turn_shows_tool_step_table_chart_and_answer(make_app: Callable
     assert any("scripted model" in str(c.value) for c in app.caption)
     send(app, "Plot y over x")
     assert not app.exception
-    text = _texts(app)
+    text = page_text(app, "markdown", "code")
     assert "Plot y over x" in text and "Here is the chart of y over x." in text
     assert "rows 2" in text and "df.plot(x='x', y='y')" in text
     assert len(app.dataframe) >= 1
@@ -48,15 +44,15 @@ def test_without_a_model_code_blocks_run_directly(make_app: Callable[..., AppTes
     app.run()
     assert any("No model is configured" in e.label for e in app.expander)
     send(app, "```python\nanswer = 6 * 7\nprint(answer)\n```")
-    assert "42" in _texts(app)
+    assert "42" in page_text(app, "markdown", "code")
     assert any("(run by you)" in e.label for e in app.expander)
     send(app, "!echo shell works")
-    assert "shell works" in _texts(app)
+    assert "shell works" in page_text(app, "markdown", "code")
     send(app, "```python\nprint('![x](http://127.0.0.1:9/i.png)')\n```")  # shown once, as sent, in its step
     assert [c.value for c in app.code].count("print('![x](http://127.0.0.1:9/i.png)')") == 1
-    assert "Sent Python code to run (1 line); it is shown in the step below." in _texts(app)
+    assert "Sent Python code to run (1 line); it is shown in the step below." in page_text(app, "markdown", "code")
     assert "echo shell works" in [c.value for c in app.code]
-    assert "Sent a shell command to run; it is shown in the step below." in _texts(app)
+    assert "Sent a shell command to run; it is shown in the step below." in page_text(app, "markdown", "code")
     send(app, "What is the mean?")
     assert any("INTERPRETER_MODEL_PROVIDER" in str(w.value) for w in app.warning)
 
@@ -69,10 +65,10 @@ def test_conversation_and_variables_survive_a_new_browser_session(make_app: Call
     again = make_app(None)  # a reload: a new browser session on the same conversation
     again.query_params["c"] = conversation_id
     again.run()
-    assert "remember me" in _texts(again)
+    assert "remember me" in page_text(again, "markdown", "code")
     assert not any("variables from before were lost" in str(i.value) for i in again.info)
     send(again, "```python\nprint(kept.upper())\n```")
-    assert "REMEMBER ME" in _texts(again)
+    assert "REMEMBER ME" in page_text(again, "markdown", "code")
 
 
 def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
@@ -82,7 +78,7 @@ def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:
     first_id = app.query_params["c"]
     app.sidebar.button[0].click().run()  # New conversation
     assert app.query_params["c"] != first_id
-    assert "first" not in _texts(app)
+    assert "first" not in page_text(app, "markdown", "code")
 
 
 def test_a_long_conversation_shows_its_latest_steps_and_earlier_ones_on_request(
@@ -101,12 +97,12 @@ def test_a_long_conversation_shows_its_latest_steps_and_earlier_ones_on_request(
     app = make_app(None)
     app.query_params["c"] = conversation.id
     app.run()
-    shown = _texts(app)
+    shown = page_text(app, "markdown", "code")
     assert "answer 59" in shown and "question 52" in shown and "answer 51" not in shown
     earlier = next(b for b in app.button if b.key == "show_earlier")
     assert "104 more" in earlier.label
     earlier.click().run()
-    assert "answer 44" in _texts(app) and "answer 40" not in _texts(app)
+    assert "answer 44" in page_text(app, "markdown", "code") and "answer 40" not in page_text(app, "markdown", "code")
 
 
 def test_fresh_tabs_never_lock_a_person_out(make_app: Callable[..., AppTest]) -> None:
@@ -131,7 +127,7 @@ def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
     assert any("out/table.csv · 8 B" in c.value for c in step.caption)
     downloads = [b for b in app.get("download_button") if isinstance(b, DownloadButton)]
     assert len([b for b in downloads if str(b.key).startswith("step_")]) == 2  # under the step and the answer
-    shown = _texts(app)
+    shown = page_text(app, "markdown", "code")
     link = re.search(
         r"Saved \[the table\]\(<(/download/[\w-]+)>\); the old one \(sandbox:/mnt/data/old.csv\) is gone.", shown
     )
@@ -156,9 +152,8 @@ def test_a_picture_the_answer_embeds_from_the_sandbox_is_drawn(make_app: Callabl
     app.run()
     send(app, "Draw it")
     assert not app.exception, [e.message for e in app.exception]
-    assert re.search(
-        r"Here: \[the chart\]\(<[^>]+>\) \[drawing\]\(<[^>]+>\) gone \(sandbox:/mnt/data/x.png\)", _texts(app)
-    )
+    shown = page_text(app, "markdown", "code")
+    assert re.search(r"Here: \[the chart\]\(<[^>]+>\) \[drawing\]\(<[^>]+>\) gone \(sandbox:/mnt/data/x.png\)", shown)
     pictures = [image for node in app.main if node.type == "image" for image in node.proto.imgs]  # type: ignore[attr-defined]
     named = [image.caption for image in pictures if image.caption]  # the step's own figure has no caption
     assert named == ["chart.png"]  # the PNG; not the SVG, not the missing file
@@ -187,7 +182,7 @@ def test_the_conversation_comes_back_when_the_url_loses_it(make_app: Callable[..
     app.query_params.clear()  # what switching pages does
     app.run()
     assert app.query_params["c"] == conversation
-    assert "kept here" in _texts(app)
+    assert "kept here" in page_text(app, "markdown", "code")
 
 
 def test_an_empty_conversation_offers_starting_points_and_no_exports(make_app: Callable[..., AppTest]) -> None:
@@ -198,6 +193,7 @@ def test_an_empty_conversation_offers_starting_points_and_no_exports(make_app: C
     question = next(b for b in app.button if b.key == "example_question_0")
     question.click().run()
     run_until_idle(app)
-    assert "What is in the files I uploaded?" in _texts(app) and "An answer." in _texts(app)
+    shown = page_text(app, "markdown", "code")
+    assert "What is in the files I uploaded?" in shown and "An answer." in shown
     assert not any("Where to start" in str(m.value) for m in app.markdown)
     assert [b for b in app.get("download_button")]

@@ -15,10 +15,9 @@ from core.config import Settings
 from core.errors import QuotaExceeded
 from core.models.scripted import ScriptedModel
 from core.session import open_session
-from tests.conftest import finish, wait_for, wait_until_idle
+from tests.conftest import finish, gated_code, wait_for, wait_until_idle
 
-# A step that runs until the test lets it go (``_let_go``): whatever the machine's speed, it still runs meanwhile.
-GATED = "import os, time\nwhile not os.path.exists('go'):\n    time.sleep(0.02)\n"
+GATED = gated_code()  # a step that runs until the test lets it go (``_let_go``)
 SLOW = f"```python\n{GATED}print('slow done')\n```"
 ASLEEP = "```python\nimport time\ntime.sleep(60)\n```"
 

@@ -10,6 +10,7 @@ from strands import Agent
 from strands.agent.conversation_manager import NullConversationManager
 
 from core.models.scripted import ScriptedModel
+from tests.conftest import tool_results
 from tests.hostile import MB, World, plain
 
 # -- malformed tool calls --------------------------------------------------------------------------------------
@@ -55,15 +56,6 @@ def test_malformed_calls_made_directly_get_plain_errors(world: World) -> None:
     assert len(world.session.history) == len(MALFORMED_CALLS)  # each call is shown in the chat too
 
 
-def tool_results(agent: Agent) -> list[dict[str, Any]]:
-    return [
-        block["toolResult"]
-        for message in agent.messages
-        for block in message["content"]
-        if "toolResult" in block  # type: ignore[operator]
-    ]
-
-
 # Strands checks the input against the tool's schema before the tool runs: wrong types and missing arguments
 # come back as its validation errors, and unknown arguments are dropped (so those calls run without them).
 AGENT_STATUS = {
@@ -90,7 +82,7 @@ def test_malformed_calls_through_the_agent_get_plain_errors(world: World) -> Non
     )
     answer = agent("go")
     assert "done" in str(answer)
-    results = tool_results(agent)
+    results = tool_results(agent.messages)
     assert len(results) == len(steps) - 1
     texts = ["\n".join(block.get("text", "") for block in result["content"]) for result in results]
     for step, text in zip(steps, texts, strict=False):

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.auth import user_id_for
 from components.state import app_settings
-from tests.conftest import LOGIN_SECRETS, close_app_engines, send
+from tests.conftest import LOGIN_SECRETS, close_app_engines, page_text, send
 
 REPO = Path(__file__).resolve().parents[1]
 ISSUER = "https://idp.example"
@@ -37,11 +37,6 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
     app_settings.clear()
 
 
-def _page_text(app: AppTest) -> str:
-    parts = [str(e.value) for e in (*app.markdown, *app.code, *app.caption)]
-    return "\n".join(parts + [b.label for b in app.button])
-
-
 def test_login_is_required_when_configured(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None).run()
     assert [b.label for b in app.button] == ["Log in"]
@@ -52,9 +47,9 @@ def test_people_cannot_see_or_resume_each_others_conversations(
     make_app: Callable[..., AppTest], tmp_path: Path
 ) -> None:
     alice = make_app("alice").run()
-    assert "Logged in as alice@example.com" in _page_text(alice)
+    assert "Logged in as alice@example.com" in page_text(alice, "markdown", "code", "caption", "button")
     send(alice, "!echo alices-secret > secret.txt && cat secret.txt")
-    assert "alices-secret" in _page_text(alice)
+    assert "alices-secret" in page_text(alice, "markdown", "code", "caption", "button")
     alice_conversation = alice.query_params["c"]
     alice_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "alice") / alice_conversation
     assert (alice_folder / "sandbox" / "secret.txt").exists()
@@ -63,8 +58,8 @@ def test_people_cannot_see_or_resume_each_others_conversations(
     bob.query_params["c"] = alice_conversation  # a guessed or leaked link
     bob.run()
     assert bob.query_params["c"] != alice_conversation
-    assert "alices-secret" not in _page_text(bob)
+    assert "alices-secret" not in page_text(bob, "markdown", "code", "caption", "button")
     send(bob, "!ls; cat secret.txt")
-    assert "alices-secret" not in _page_text(bob)
+    assert "alices-secret" not in page_text(bob, "markdown", "code", "caption", "button")
     bob_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "bob")
     assert not (bob_folder / alice_conversation).exists()

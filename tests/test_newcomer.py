@@ -28,7 +28,17 @@ from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.sandbox.local.pool import pool_for
 from core.session import Session, next_sweep_in, sweep_idle_sessions
 from core.types import ExecutionResult, ToolRecord
-from tests.conftest import REPO, close_app_engines, link_button, make_zip, run_until_idle, send
+from tests.conftest import (
+    REPO,
+    close_app_engines,
+    gated_code,
+    link_button,
+    make_zip,
+    page_text,
+    run_until_idle,
+    send,
+    wait_for,
+)
 from tests.servers import app_environment, free_port, stop, wait_until_healthy
 
 
@@ -194,10 +204,6 @@ def test_the_notebook_fences_typescript_as_typescript_and_skips_old_reopened_not
 # -- the sandbox's life, as it is ------------------------------------------------------------------------
 
 
-def _life(app: AppTest) -> str:
-    return "\n".join(str(c.value) for c in app.sidebar.caption)
-
-
 def _has_restore(app: AppTest) -> bool:
     return any(b.key == "session_life_restore" for b in app.button)
 
@@ -205,21 +211,22 @@ def _has_restore(app: AppTest) -> bool:
 def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., AppTest]) -> None:
     app = make_app(None)
     app.run()
-    assert "Sandbox ready: nothing has run yet" in _life(app) and not _has_restore(app)
+    assert "Sandbox ready: nothing has run yet" in page_text(app.sidebar, "caption") and not _has_restore(app)
 
-    app.chat_input[0].set_value("```python\nimport time\ntime.sleep(2)\n```").run()
-    assert "Running Python code" in _life(app) and not _has_restore(app)
+    app.chat_input[0].set_value(f"```python\n{gated_code()}```").run()
+    assert "Running Python code" in page_text(app.sidebar, "caption") and not _has_restore(app)
+    _engine().session.sandbox.write_file("go", b"")
     run_until_idle(app)
-    life = _life(app)
+    life = page_text(app.sidebar, "caption")
     assert "Sandbox idle (Python) · shuts down after 30 min without use" in life and "running" not in life
 
     sandbox = _engine().session.sandbox
     sandbox.last_used -= sandbox.settings.idle_timeout + 1  # the countdown reached zero; the reaper comes next
     app.run()
-    assert "unused long enough: shutting down now" in _life(app)
+    assert "unused long enough: shutting down now" in page_text(app.sidebar, "caption")
     sandbox.sleep(idle_seconds=sandbox.settings.idle_timeout + 1)
     app.run()
-    assert "The sandbox is asleep" in _life(app) and _has_restore(app)
+    assert "The sandbox is asleep" in page_text(app.sidebar, "caption") and _has_restore(app)
 
 
 def test_a_new_conversation_on_an_old_pooled_kernel_is_ready_not_idle_or_asleep(
@@ -230,20 +237,18 @@ def test_a_new_conversation_on_an_old_pooled_kernel_is_ready_not_idle_or_asleep(
     settings = _engine().session.settings
     pool = pool_for(settings)
     assert pool is not None
-    deadline = time.monotonic() + 60
-    while pool._ready.empty():
-        assert time.monotonic() < deadline, "the pool did not start a kernel"
-        time.sleep(0.2)
+    wait_for(lambda: not pool._ready.empty(), "the pool to start a kernel")
     pool._ready.queue[0].last_used -= settings.idle_timeout + 60  # it waited in the pool longer than the timeout
     close_app_engines()
 
     app.run()
-    assert "Sandbox ready (Python started): nothing has run yet." in _life(app) and not _has_restore(app)
+    life = page_text(app.sidebar, "caption")
+    assert "Sandbox ready (Python started): nothing has run yet." in life and not _has_restore(app)
     sandbox = _engine().session.sandbox
     assert sweep_idle_sessions() == 0  # its idle time counts from when this conversation took it
     sandbox.sleep(idle_seconds=settings.idle_timeout + 1)  # had nobody used it for the whole timeout
     app.run()
-    assert "Sandbox ready: nothing has run yet." in _life(app) and not _has_restore(app)
+    assert "Sandbox ready: nothing has run yet." in page_text(app.sidebar, "caption") and not _has_restore(app)
     send(app, "```python\nprint('first ' + 'run')\n```")
     assert not [n for n in app.info if "idle" in str(n.value) or "were not saved" in str(n.value)]
 

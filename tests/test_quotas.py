@@ -9,7 +9,8 @@ import pytest
 from core.config import Settings
 from core.errors import QuotaExceeded
 from core.session import Session, open_session
-from tests.conftest import text_of
+from tests.conftest import text_of, tools_by_name
+from tests.prerequisites import missing
 
 
 def test_concurrent_sessions_per_person(
@@ -34,7 +35,7 @@ def test_disk_quota_per_person_covers_uploads_and_workspace(
         session.preload("big.bin", b"x" * 2_000_000)
     assert session.sandbox.list_files(".") == []
     session.sandbox.run_command("head -c 1500000 /dev/zero > filler.bin")
-    tools = {t.tool_name: t for t in session.tools}
+    tools = tools_by_name(session)
     result = tools["ci_push_to_workspace"](paths=["filler.bin"])
     assert result["status"] == "error" and "Delete files or old conversations" in text_of(result)
     session.sandbox.remove("filler.bin")
@@ -56,7 +57,7 @@ def test_cpu_limit_holds_back_busy_code(
     session = open_sessions("cpu", make_settings(cpu_limit=0.2))
     limits = session.sandbox.isolation.limits  # type: ignore[attr-defined]
     if "cpu" not in limits.groups and limits.version != "v2":
-        pytest.skip("no writable CPU cgroup on this host")
+        missing("no writable CPU cgroup on this host")
     assert "CPU: at most 0.2 core" in session.sandbox.isolation_report().limits
     before = limits.cpu_throttled()
     session.sandbox.execute("total = 0\nfor i in range(5_000_000):\n    total += i")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import gated_code
 from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
 pytestmark = needs_chromium
@@ -48,15 +49,8 @@ def send(page: Any, text: str) -> None:
     chat_input.press("Enter")
 
 
-def _gate(name: str) -> str:
-    """Python code that waits until the test opens the gate ``name`` (:func:`_open_gate`).
-
-    A step holding it runs as long as the test needs, however slow the machine.
-    """
-    return f"import os, time\nwhile not os.path.exists({name!r}):\n    time.sleep(0.05)\n"
-
-
 def _open_gate(app_server: tuple[str, Path], name: str) -> None:
+    """Let the server's steps waiting on ``name`` (:func:`tests.conftest.gated_code`) go on."""
     for sandbox in app_server[1].glob("sessions/*/*/sandbox"):
         (sandbox / name).touch()
 
@@ -95,7 +89,7 @@ def _finished_step(page: Any, containing: str) -> Any:
 def test_output_shows_while_the_code_still_runs(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    send(page, f"```python\nprint('tick', 0, flush=True)\n{_gate('ticks')}print('tick', 7)\n```")
+    send(page, f"```python\nprint('tick', 0, flush=True)\n{gated_code('ticks')}print('tick', 7)\n```")
     expect(page.get_by_text("tick 0").first).to_be_visible(timeout=15_000)
     expect(page.get_by_text("Running python code").first).to_be_visible()
     assert page.get_by_text("tick 7").count() == 0  # the code still waits
@@ -159,7 +153,7 @@ def test_long_output_is_collapsed_with_the_note_first(page: Any) -> None:
 def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    send(page, f"```python\nprint('beat', 0, flush=True)\n{_gate('beats')}print('beat', 5)\n```")
+    send(page, f"```python\nprint('beat', 0, flush=True)\n{gated_code('beats')}print('beat', 5)\n```")
     expect(page.get_by_text("beat 0").first).to_be_visible(timeout=15_000)
     page.reload()
     expect(page.get_by_text("Running python code").first).to_be_visible()
@@ -172,7 +166,7 @@ def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any, app_se
 def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    send(page, f"```python\n{_gate('slow')}print('slow ' + 'finished')\n```")
+    send(page, f"```python\n{gated_code('slow')}print('slow ' + 'finished')\n```")
     expect(page.get_by_text("Running python code").first).to_be_visible(timeout=15_000)
     send(page, "```python\nprint('queued ' + 'ran')\n```")
     # .first: while a loaded server redraws the live area, the old caption can linger beside the new one

@@ -22,7 +22,7 @@ import pytest
 
 from core.config import Settings
 from core.session import Session, open_session
-from tests.conftest import text_of
+from tests.conftest import text_of, tools_by_name
 from tests.processes import clock_ticks_now, descendants, memory_kb, open_fds, process_table
 
 pytestmark = pytest.mark.load
@@ -65,7 +65,7 @@ class Worker:
         """Execute (set and read back a variable), upload a ZIP, write a file and push it to the workspace."""
         assert self.session is not None
         n, slot = self.number, index % ROUNDS  # the soak reuses ten names so the folders stay the same size
-        tools = {t.tool_name: t for t in self.session.tools}
+        tools = tools_by_name(self.session)
         value = n * 100_000 + index
         code = f"marker_{n} = {value}\nprint(sorted(k for k in globals() if k.startswith('marker_')), marker_{n})"
         result = tools["execute_code"](code=code)

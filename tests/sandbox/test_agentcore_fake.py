@@ -36,7 +36,7 @@ from core.sandbox.agentcore.session import AgentCoreSandbox
 from core.sandbox.base import Sandbox
 from core.tools import build_tools
 from core.types import IMAGE_PNG
-from tests.conftest import text_of
+from tests.conftest import text_of, tools_by_name
 from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
 from tests.sandbox.contract import SandboxContract, make_zip
 
@@ -420,7 +420,7 @@ def test_open_session_reaches_the_data_plane_as_the_app_does(
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     session = open_session("conv-1", agentcore_settings(tmp_path / "data", sandbox_backend="agentcore"))
     try:
-        tools: dict[str, Any] = {t.tool_name: t for t in session.tools}
+        tools: dict[str, Any] = tools_by_name(session)
         assert text_of(tools["execute_code"](code="print(6 * 7)")).startswith("[stdout]\n42")
     finally:
         session.close()

@@ -15,11 +15,11 @@ from core.sandbox.local.isolation import bubblewrap_works
 from core.sandbox.local.network import METADATA_ADDRESS, host_addresses
 from core.sandbox.local.sandbox import LocalSandbox
 from core.types import StopReason
+from tests.prerequisites import missing, requires
 
 REPO = Path(__file__).resolve().parents[2]
-needs_bwrap = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot run on this machine")
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the namespaced public network needs root")
-pytestmark = needs_bwrap
+needs_root = requires(os.geteuid() == 0, "the namespaced public network needs root")
+pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -148,7 +148,7 @@ def test_network_public_blocks_host_services_and_metadata(
 @needs_root
 def test_network_public_reaches_the_internet(make_sandbox: Callable[..., LocalSandbox]) -> None:
     if not _host_can_reach("https://pypi.org/simple/"):
-        pytest.skip("this machine itself cannot reach pypi.org")
+        missing("this machine itself cannot reach pypi.org")
     sandbox = make_sandbox(sandbox_network="public")
     code = "import urllib.request\nprint(urllib.request.urlopen('https://pypi.org/simple/', timeout=20).status)"
     assert sandbox.execute(code).stdout.strip() == "200"
@@ -157,7 +157,7 @@ def test_network_public_reaches_the_internet(make_sandbox: Callable[..., LocalSa
 @needs_root
 def test_pip_install_goes_into_the_session_only(make_sandbox: Callable[..., LocalSandbox]) -> None:
     if not _host_can_reach("https://pypi.org/simple/tabulate/"):
-        pytest.skip("this machine itself cannot reach pypi.org")
+        missing("this machine itself cannot reach pypi.org")
     sandbox = make_sandbox(sandbox_network="public")
     installed = sandbox.run_command("pip install --no-deps tabulate==0.9.0")
     assert installed.exit_code == 0, installed.stderr
@@ -189,7 +189,7 @@ def test_memory_limit_gives_memory_error_and_session_survives(
 def test_kernel_killed_for_memory_says_so_and_recovers(make_sandbox: Callable[..., LocalSandbox]) -> None:
     sandbox = make_sandbox(memory_limit_mb=400)
     if not sandbox.isolation.limits.groups:
-        pytest.skip("no writable memory cgroup on this host")
+        missing("no writable memory cgroup on this host")
     sandbox.execute("open('kept.txt', 'w').write('kept')")
     result = sandbox.execute("hog = b'x' * (800 * 1024 * 1024)")
     assert result.stopped is StopReason.OUT_OF_MEMORY
@@ -200,7 +200,7 @@ def test_kernel_killed_for_memory_says_so_and_recovers(make_sandbox: Callable[..
 def test_memory_of_the_whole_session_is_limited(make_sandbox: Callable[..., LocalSandbox]) -> None:
     sandbox = make_sandbox(memory_limit_mb=300)
     if not sandbox.isolation.limits.groups:
-        pytest.skip("no writable memory cgroup on this host")
+        missing("no writable memory cgroup on this host")
     hog = "python3 -c \"import time; b = b'x' * (200 * 1024 * 1024); time.sleep(20)\""
     result = sandbox.run_command(f"for i in 1 2 3; do {hog} & done; wait", timeout=60)
     assert result.stopped is StopReason.OUT_OF_MEMORY

@@ -27,15 +27,15 @@ from core.config import Settings
 from core.errors import SandboxError
 from core.sandbox.local import isolation, network
 from core.sandbox.local.sandbox import LocalSandbox
+from tests.prerequisites import missing, requires
 
 REPO = Path(__file__).resolve().parents[2]
-IN_CI = bool(os.environ.get("CI"))
 NOBODY = 65534
 PROBLEM = ("bubblewrap cannot run here" if not isolation.bubblewrap_works() else None) or (
     network.private_network_problem()
 )
 # Under CI a missing bubblewrap, slirp4netns or user namespace fails these tests instead of skipping them.
-pytestmark = pytest.mark.skipif(bool(PROBLEM) and not IN_CI, reason=f"no private network here: {PROBLEM}")
+pytestmark = requires(PROBLEM is None, f"no private network here: {PROBLEM}")
 
 # Run by the app's side of each probe: start a sandbox with the given settings, run shell commands in it, report.
 PROBE = """
@@ -115,7 +115,7 @@ def connections(output: str) -> dict[str, str]:
 def probe(request: pytest.FixtureRequest) -> Iterator[Callable[..., Probe]]:
     """Runs a sandbox in a fresh process as root, or as an ordinary user (``setpriv`` to nobody)."""
     if request.param == "root" and os.geteuid() != 0:
-        pytest.skip("the tests run as an ordinary user: there is no root case")
+        missing("the tests run as an ordinary user: there is no root case")
     assert PROBLEM is None, f"no private network here: {PROBLEM}"
     folder = Path(tempfile.mkdtemp(prefix="network-probe-"))  # /tmp itself: pytest's tmp_path is root's only
     as_nobody = request.param == "nobody" and os.geteuid() == 0
@@ -137,7 +137,7 @@ def probe(request: pytest.FixtureRequest) -> Iterator[Callable[..., Probe]]:
             argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
         if fake_host:
             if os.geteuid() != 0:
-                pytest.skip("building the fake host's network namespace needs root")
+                missing("building the fake host's network namespace needs root")
             argv = ["unshare", "--net", "--", "sh", "-c", FAKE_HOST + ' && exec "$@"', "sh", *argv]
         env = {**os.environ, "HOME": str(folder)}
         done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
@@ -145,9 +145,7 @@ def probe(request: pytest.FixtureRequest) -> Iterator[Callable[..., Probe]]:
         seen = Probe(**json.loads(done.stdout.strip().splitlines()[-1]))
         if seen.network.startswith("none") and settings.get("sandbox_network", "public") == "public":
             message = f"no private network as {request.param}: {seen.warnings}"
-            if not IN_CI:
-                pytest.skip(message)
-            pytest.fail(message)
+            missing(message)
         return seen
 
     yield run

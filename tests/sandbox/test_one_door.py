@@ -29,7 +29,7 @@ HOST_ONLY = {
     "core/models/scripted.py": 1,  # the scripted model's steps file, named by the operator
     "core/sandbox/local/isolation.py": 4,  # session folders' creation; identity files in the host-only runtime
     "core/sandbox/local/kernel.py": 4,  # fresh files in the host-only runtime folder (O_EXCL | O_NOFOLLOW)
-    "core/sandbox/local/limits.py": 26,  # cgroup files
+    "core/sandbox/local/limits.py": 27,  # cgroup files
     "core/sandbox/local/network.py": 1,  # the host's /etc/resolv.conf
     "core/sandbox/local/packages.py": 5,  # the admin packages' layer (read-only in every sandbox)
     "core/sandbox/local/pool.py": 5,  # the pool's own folders, renamed whole (their contents go through the door)

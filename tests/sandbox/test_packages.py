@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -17,16 +16,12 @@ from core.sandbox.local.isolation import LAYER_MOUNT, bubblewrap_works
 from core.sandbox.local.packages import PackageLayer, layer_for, layer_key, parse_requirements
 from core.sandbox.local.sandbox import LocalSandbox
 from core.text import escape_markdown
+from tests.prerequisites import missing, requires
+from tests.servers import free_port
 
 PACKAGE = "pyjokes==0.8.3"  # tiny, pure Python, no dependencies, not in the app's environment
 VERSION = "import pyjokes\nfrom importlib.metadata import version\nprint(version('pyjokes'))"
-needs_bwrap = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot run on this machine")
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+needs_bwrap = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
 
 
 def pypi_reachable() -> bool:
@@ -65,7 +60,7 @@ def test_admin_packages_are_installed_once_into_a_read_only_layer(
     make_sandbox: Callable[..., LocalSandbox], make_settings: Callable[..., Settings]
 ) -> None:
     if not pypi_reachable():
-        pytest.skip("this machine cannot reach pypi.org")
+        missing("this machine cannot reach pypi.org")
     started = time.monotonic()
     first = make_sandbox("first", sandbox_packages=PACKAGE)
     install_seconds = time.monotonic() - started
@@ -99,7 +94,7 @@ def test_a_session_pip_install_still_works_and_stays_in_the_session(
     make_sandbox: Callable[..., LocalSandbox],
 ) -> None:
     if not pypi_reachable():
-        pytest.skip("this machine cannot reach pypi.org")
+        missing("this machine cannot reach pypi.org")
     sandbox = make_sandbox("session", sandbox_packages=PACKAGE)
     installed = sandbox.run_command("pip install --no-deps termcolor==3.3.0")
     assert installed.exit_code == 0, installed.stderr
@@ -118,7 +113,7 @@ def isolation_box(report: object) -> None:
 def test_an_unreachable_registry_is_reported_in_plain_words(
     make_sandbox: Callable[..., LocalSandbox], make_settings: Callable[..., Settings]
 ) -> None:
-    index = f"http://127.0.0.1:{closed_port()}/simple"
+    index = f"http://127.0.0.1:{free_port()}/simple"
     started = time.monotonic()
     sandbox = make_sandbox("offline", sandbox_packages=PACKAGE, package_index_url=index)
     assert time.monotonic() - started < 60

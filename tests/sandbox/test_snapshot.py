@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from core.sandbox.local.pool import pool_for
 from core.sandbox.local.snapshot import FOLDER, MANIFEST, VariableStore, parse_report, read_json_file
 from core.session import Session, user_usage
 from core.types import ExecutionResult, VariablesReport
+from tests.conftest import wait_for
 
 STATE = """
 import socket
@@ -235,10 +235,7 @@ def test_a_reopened_conversation_keeps_what_is_mounted_below_its_tmp(
         first.close()
         pool = pool_for(settings)
         assert pool is not None
-        deadline = time.monotonic() + 120
-        while pool._ready.qsize() < 1:
-            assert time.monotonic() < deadline, "the pool did not start a kernel"
-            time.sleep(0.1)
+        wait_for(lambda: pool._ready.qsize() >= 1, "the pool to start a kernel", timeout=120)
         again = open_sessions("mounted", settings)
         assert pool._ready.qsize() == 0  # the reopened conversation took the pooled sandbox
         assert again.sandbox.execute(read).stdout.strip() == "mounted"

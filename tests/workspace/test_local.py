@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import FileNotFoundInSandbox
 from core.workspace.local import LocalWorkspace
+from tests.prerequisites import missing
 from tests.workspace.contract import WorkspaceContract
 
 
@@ -70,7 +71,7 @@ class TestLocalWorkspace(WorkspaceContract):
 
     def test_fifo_in_folder_does_not_hang_read(self, workspace: LocalWorkspace) -> None:
         if not hasattr(os, "mkfifo"):
-            pytest.skip("no FIFOs on this platform")
+            missing("no FIFOs on this platform")
         os.mkfifo(workspace.root / "pipe")
         assert workspace.list() == []
         with pytest.raises(FileNotFoundInSandbox):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from core.config import Settings
 from core.errors import FileNotFoundInSandbox, StorageError
 from core.workspace.s3 import S3Workspace
 from tests.conftest import BUCKET
+from tests.servers import free_port
 from tests.workspace.contract import WorkspaceContract
 from tests.workspace.fault_proxy import INTERNAL_ERROR, SLOW_DOWN, Fault, FaultProxy
 
@@ -185,9 +185,7 @@ class TestS3Workspace(WorkspaceContract):
                 action()
 
     def test_unreachable_endpoint_is_named(self, fast_backoff: list[float]) -> None:
-        with socket.socket() as probe:  # a port that nothing listens on
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()  # nothing listens on it
         client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", config=Config(retries={"max_attempts": 2}))
         workspace = S3Workspace(BUCKET, PREFIX, "alice", "conv-1", client=client)
         with pytest.raises(StorageError, match=rf"S3 cannot be reached at http://127\.0\.0\.1:{port}"):
