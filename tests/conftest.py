@@ -231,20 +231,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    """An AppTest of ``script`` (the chat page by default) with the scripted model's ``steps``, or no model."""
     apps: list[AppTest] = []
 
-    def make(steps: list[dict] | None = None, pool_size: int = 0) -> AppTest:  # type: ignore[type-arg]
+    def make(steps: list[dict] | None = None, pool_size: int = 0, script: str = "pages/chat.py") -> AppTest:  # type: ignore[type-arg]
         monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", str(pool_size))
         if steps is None:
             monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
         else:
-            script = tmp_path / "steps.json"
-            script.write_text(json.dumps(steps))
+            steps_file = tmp_path / "steps.json"
+            steps_file.write_text(json.dumps(steps))
             monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "scripted")
-            monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(script))
+            monkeypatch.setenv("INTERPRETER_SCRIPTED_MODEL_FILE", str(steps_file))
         app_settings.clear()
-        app = AppTest.from_file(str(REPO / "pages" / "chat.py"), default_timeout=90)
+        app = AppTest.from_file(str(REPO / script), default_timeout=90)
         apps.append(app)
         return app
 

@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.auth import user_id_for
-from components.state import app_settings
-from tests.conftest import LOGIN_SECRETS, close_app_engines, page_text, send
+from tests.conftest import LOGIN_SECRETS, page_text, send
 
-REPO = Path(__file__).resolve().parents[1]
 ISSUER = "https://idp.example"
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
-    monkeypatch.setenv("INTERPRETER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("INTERPRETER_KERNEL_POOL_SIZE", "0")
-    monkeypatch.setenv("INTERPRETER_MODEL_PROVIDER", "none")
-    app_settings.clear()
-    apps: list[AppTest] = []
+def make_app(make_app: Callable[..., AppTest]) -> Callable[..., AppTest]:
+    """The whole app (``app.py``) with a login, as ``subject`` (``None``: nobody has logged in)."""
 
     def make(subject: str | None) -> AppTest:
-        app = AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
+        app = make_app(script="app.py")
         app.secrets["auth"] = LOGIN_SECRETS
         if subject is not None:
             app.user = {"is_logged_in": True, "sub": subject, "iss": ISSUER, "email": f"{subject}@example.com"}
-        apps.append(app)
         return app
 
-    yield make
-    close_app_engines()
-    app_settings.clear()
+    return make
 
 
 def test_login_is_required_when_configured(make_app: Callable[..., AppTest]) -> None:

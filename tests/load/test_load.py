@@ -7,13 +7,11 @@ The short form (20 sessions x 10 rounds) runs with the normal suite. The soak ru
 from __future__ import annotations
 
 import gc
-import io
 import os
 import re
 import statistics
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from core.config import Settings
 from core.session import Session, open_session
-from tests.conftest import text_of, tools_by_name
+from tests.conftest import make_zip, text_of, tools_by_name
 from tests.processes import clock_ticks_now, descendants, memory_kb, open_fds, process_table
 
 pytestmark = pytest.mark.load
@@ -34,14 +32,6 @@ SOAK_MINUTES = float(os.environ.get("INTERPRETER_SOAK_MINUTES", "0") or 0)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # BUG core/sandbox/local/kernel.py (reported): jupyter_client's heartbeat gives a starting kernel one second; on a busy
 # machine a kernel still importing is declared dead and the start fails, although the process is fine.
-
-
-def make_zip(entries: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in entries.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 @dataclass
