@@ -77,3 +77,12 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
+
+
+def wait_until_page_idle(page: Any) -> None:
+    """Wait until the page shows no running turn and no queued message, and has been drawn since."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
+    expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import gated_code
-from tests.e2e.conftest import ARTIFACTS, needs_chromium
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
 
 pytestmark = needs_chromium
 MESSAGES = "[data-testid=stChatMessage]"
@@ -53,15 +53,6 @@ def _open_gate(app_server: tuple[str, Path], name: str) -> None:
     """Let the server's steps waiting on ``name`` (:func:`tests.conftest.gated_code`) go on."""
     for sandbox in app_server[1].glob("sessions/*/*/sandbox"):
         (sandbox / name).touch()
-
-
-def _idle(page: Any) -> None:
-    """Wait until no turn runs and nothing is queued, and the page has been drawn since."""
-    from playwright.sync_api import expect
-
-    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
-    expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
-    expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")
 
 
 def _eventually(check: Callable[[], None], timeout: float = 15) -> None:
@@ -177,7 +168,7 @@ def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any, app_server:
     expect(page.get_by_text("slow finished", exact=True).first).to_be_visible()
     # run once: Streamlit could deliver the submit twice (17 ms apart), and a second run would have been queued
     # behind the first, so once nothing runs or waits any more, every run there was is on the page
-    _idle(page)
+    wait_until_page_idle(page)
     _eventually(lambda: _once(page, "queued ran"))
 
 
