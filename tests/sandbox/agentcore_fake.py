@@ -26,6 +26,7 @@ import datetime
 import json
 import re
 import secrets
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ class FakeAgentCoreDataPlane:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._throttled = 0
         self._stream_failure: tuple[str, str] | None = None
-        self._server: Any = None
+        self._server: ExitStack | None = None
         self._endpoint = ""
 
     # -- test controls --------------------------------------------------------------------------------
@@ -152,7 +153,8 @@ class FakeAgentCoreDataPlane:
         if self._server is None:
             from tests.sandbox.agentcore_server import serve_data_plane
 
-            self._endpoint, self._server = serve_data_plane(self)
+            self._server = ExitStack()
+            self._endpoint = self._server.enter_context(serve_data_plane(self))
         return self._endpoint
 
     def close(self) -> None:
@@ -160,8 +162,7 @@ class FakeAgentCoreDataPlane:
         for session in self.sessions.values():
             session.terminate()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     # -- validation -----------------------------------------------------------------------------------

@@ -18,9 +18,8 @@ import base64
 import datetime
 import json
 import re
-import threading
 import urllib.parse
-from http.server import ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import ClientError, ParamValidationError
@@ -28,7 +27,7 @@ from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
 from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
 from tests.wire.aws_eventstream import event, exception
-from tests.wire.http import RecordingHandler
+from tests.wire.http import RecordingHandler, running
 
 METHODS = {
     "StartCodeInterpreterSession": "start_code_interpreter_session",
@@ -142,9 +141,7 @@ class DataPlaneHandler(RecordingHandler):
         self.wfile.write(data)
 
 
-def serve_data_plane(fake: FakeAgentCoreDataPlane) -> tuple[str, ThreadingHTTPServer]:
-    """Start the data plane of ``fake`` on a free port of 127.0.0.1: its endpoint URL and the server."""
+def serve_data_plane(fake: FakeAgentCoreDataPlane) -> AbstractContextManager[str]:
+    """The data plane of ``fake`` on a free port of 127.0.0.1 while the block runs; it yields the endpoint URL."""
     handler = type("Handler", (DataPlaneHandler,), {"fake": fake, "requests": [], "reply": staticmethod(lambda b: b)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
+    return running(handler)
