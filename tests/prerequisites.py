@@ -35,7 +35,8 @@ def missing(reason: str) -> NoReturn:
     """Stop a running test that found a prerequisite missing: skip it, or fail it under CI."""
     if IN_CI:
         pytest.fail(f"CI needs this prerequisite: {reason}", pytrace=False)
-    pytest.skip(reason)
+    # Reported at the test's own place (the summary's "SKIPPED [1] file:line: reason"), not at this line.
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def check_prerequisites(item: pytest.Item) -> None:
