@@ -22,7 +22,7 @@ INSIDE = ("core/sandbox/local/snapshot_code.py", "core/files/preview_worker.py",
 # Module -> file calls by path it makes, each in a folder the sandbox cannot write.
 HOST_ONLY = {
     "core/chat/transcript.py": 2,  # a conversation's transcript, in the session folder beside the sandbox's
-    "core/files/downloads.py": 3,  # the server's downloads folder
+    "core/files/downloads.py": 4,  # the server's downloads folder (its files, made and removed by the server)
     "core/files/objects.py": 5,  # conversation storage in the data folder
     "core/files/uploads.py": 5,  # ZIP staging beside the sandbox (mkdtemp), and the folder itself
     "core/models/choice.py": 5,  # the Settings page's model.json
