@@ -78,8 +78,16 @@ def _predicted(base_url: str) -> tuple[float, float]:
     return float(values["llamacpp:tokens_predicted_total"]), float(values["llamacpp:tokens_predicted_seconds_total"])
 
 
-def _until_idle(base_url: str) -> None:
-    """Wait until the server predicted nothing new for ``SETTLE_S`` seconds (the turn ended)."""
+def _until_idle(base_url: str, before: tuple[float, float], timeout: float = 600) -> None:
+    """Wait until the server predicted something after ``before``, then nothing new for ``SETTLE_S`` seconds.
+
+    The model first reads the prompt (the system prompt and the tools' descriptions) for several seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while _predicted(base_url) == before:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the model predicted nothing within {timeout:g} s")
+        time.sleep(0.5)
     last, since = _predicted(base_url), time.monotonic()
     while time.monotonic() - since < SETTLE_S:
         time.sleep(0.5)
@@ -111,7 +119,7 @@ def _decode_from_the_page(base_url: str, folder: Path, watch: bool, post_run_gc:
         page.get_by_text(STORY, exact=True).first.wait_for(timeout=60_000)
         if not watch:
             page.close()
-        _until_idle(base_url)
+        _until_idle(base_url, before)
         after = _predicted(base_url)
         browser.close()
     return (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
