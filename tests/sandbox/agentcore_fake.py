@@ -6,16 +6,28 @@ to it through ``endpoint_url``, decoding AWS event-stream frames and raising bot
 
 ``FakeAgentCoreDataPlane`` offers the four methods ``CodeInterpreter`` calls: start, get and stop a code
 interpreter session, and ``invoke_code_interpreter``. Every request is validated against botocore's service
-model (types, required members, unknown members as boto3 does; enums, lengths and patterns as the service
-does). Each session runs its code with a real :class:`~core.sandbox.local.sandbox.LocalSandbox` in a folder of its own,
-and answers are shaped like the service's: ``{"sessionId", "stream": [{"result": {"content": [...],
-"structuredContent": {...}, "isError": bool}}]}``.
+model: types, required members and unknown members as boto3 does, and what the service checks itself (enums,
+string and list lengths, patterns, integer ranges such as ``sessionTimeoutSeconds`` 1 to 28,800), refused with
+the modeled ``ValidationException`` (``message``, ``reason`` ``FieldValidationFailed``, ``fieldList``). Each
+session runs its code with a real :class:`~core.sandbox.local.sandbox.LocalSandbox` in a folder of its own.
 
-How the fake renders a result (the service model allows these blocks; the real service's choices may differ):
-stdout and a code error's traceback are ``text`` blocks, images ``image`` blocks (bytes), other displayed values
-(tables, HTML, Plotly, the last expression) ``resource`` blocks with their MIME type and the plain-text fallback
-as the block's ``description``, files ``resource`` blocks, folder entries ``resource_link`` blocks. Like
-AgentCore's ``executeCode`` (as far as is known) it runs no post-run hook: figures left open stay open.
+What follows the service model and AWS's documentation: ``InvokeCodeInterpreter`` answers with
+``{"sessionId", "stream"}``, an event stream of ``result`` events (``CodeInterpreterResult``: ``content`` of
+``ContentBlock``, ``structuredContent`` with ``stdout``, ``stderr``, ``exitCode``, ``executionTime`` in
+milliseconds, ``isError``) and exception events whose payload is the modeled exception (a
+``validationException`` has its ``reason``; every ``message`` is non-blank). Being a stream, an answer is read
+event by event, so the fake answers in several: a run's stdout and stderr in pieces
+(``structuredContent.stdout``/``stderr``, empty ``content``), then one event per content block, the last one with
+``exitCode``, ``executionTime`` and ``isError``; ``readFiles`` one event per file. ``clearContext`` starts the
+run in a fresh interpreter (the variables are gone).
+
+What is the fake's own choice, unverified without AWS (the service model allows it; the real service may choose
+otherwise): stdout and a code error's traceback are ``text`` blocks, images ``image`` blocks (bytes), other
+displayed values (tables, HTML, Plotly, the last expression) ``resource`` blocks with their MIME type and the
+plain-text fallback as the block's ``description``, exactly as ``core/sandbox/agentcore/stream.py`` decodes
+them; the tests that rely on it are named ``..._emulator_only``. Files are ``resource`` blocks, folder entries
+``resource_link`` blocks. Like AgentCore's ``executeCode`` (as far as is known) it runs no post-run hook:
+figures left open stay open.
 
 Tests can throttle the next calls, put an exception event in the next stream, and expire sessions.
 """
@@ -52,6 +64,9 @@ def _fake_no_hook():
 _fake_no_hook()
 del _fake_no_hook
 """
+CLEAR_PYTHON = 'get_ipython().run_line_magic("reset", "-f")'
+STREAM_PIECE = 4096
+"""The most characters of stdout or stderr one event of the fake carries."""
 REQUIRED_ARGUMENTS = {
     "executeCode": ("code",),
     "executeCommand": ("command",),
@@ -64,12 +79,56 @@ REQUIRED_ARGUMENTS = {
 }
 
 
+def validation_error(operation: str, problems: list[tuple[str, str]]) -> ClientError:
+    """The modeled ValidationException for ``(field, problem)`` pairs: ``reason`` and ``fieldList`` included."""
+    message = "; ".join(f"{name}: {problem}" for name, problem in problems)
+    fields = [{"name": name, "message": problem} for name, problem in problems]
+    return client_error(
+        "ValidationException", message, operation, 400, reason="FieldValidationFailed", fieldList=fields
+    )
+
+
+def exception_body(event: str, message: str) -> dict[str, Any]:
+    """The payload of the stream's exception member ``event``: the modeled exception, checked against the model.
+
+    Raises:
+        ValueError: For a member the stream does not have, or a blank message where the model wants text.
+
+    """
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore")
+    stream = model.operation_model("InvokeCodeInterpreter").output_shape.members["stream"]
+    assert isinstance(stream, StructureShape)
+    shape = stream.members.get(event)
+    if shape is None or event == "result":
+        raise ValueError(f"{event!r} is not an exception of the InvokeCodeInterpreter stream")
+    assert isinstance(shape, StructureShape)
+    pattern = shape.members["message"].metadata.get("pattern")
+    if pattern and not re.fullmatch(pattern, message):
+        raise ValueError(f"{event}'s message must match {pattern} (the service never sends a blank one)")
+    body: dict[str, Any] = {"message": message}
+    if "reason" in shape.required_members:
+        body["reason"] = "FieldValidationFailed"
+    return body
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
 def client_error(code: str, message: str, operation: str, status: int, **extra: Any) -> ClientError:
-    """A ``ClientError`` shaped as botocore raises it for a modeled error of this service."""
+    """A ``ClientError`` shaped as botocore raises it for a modeled error of this service.
+
+    Args:
+        code: The error code, e.g. ``ValidationException``.
+        message: What the service says.
+        operation: The operation refused.
+        status: The modeled HTTP status.
+        **extra: The error shape's other members (a ValidationException's ``reason`` and ``fieldList``).
+
+    Returns:
+        The error; the HTTP server sends ``message`` and ``extra`` as the error's JSON body.
+
+    """
     response = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status},
@@ -124,6 +183,7 @@ class FakeAgentCoreDataPlane:
 
     def fail_stream(self, event: str, message: str) -> None:
         """Put the exception event ``event`` (e.g. ``accessDeniedException``) in the next invoke's stream."""
+        exception_body(event, message)
         self._stream_failure = (event, message)
 
     def expire(self, session_id: str | None = None) -> None:
@@ -173,12 +233,10 @@ class FakeAgentCoreDataPlane:
         report = ParamValidator().validate(params, shape)
         if report.has_errors():
             raise ParamValidationError(report=report.generate_report())
-        problems: list[str] = []
-        _check_values(params, shape, shape.name, problems)
+        problems: list[tuple[str, str]] = []
+        _check_values(params, shape, "", problems)
         if problems:
-            raise client_error(
-                "ValidationException", "; ".join(problems), operation, 400, reason="FieldValidationFailed"
-            )
+            raise validation_error(operation, problems)
         if self._throttled:
             self._throttled -= 1
             raise client_error("ThrottlingException", "Rate exceeded", operation, 429)
@@ -239,22 +297,21 @@ class FakeAgentCoreDataPlane:
         name, arguments = params["name"], params.get("arguments", {})
         missing = [key for key in REQUIRED_ARGUMENTS.get(name, ()) if key not in arguments]
         if missing:
-            raise client_error(
-                "ValidationException", f"{name} needs {', '.join(missing)}", "InvokeCodeInterpreter", 400
-            )
+            needed = [(f"arguments.{key}", f"{name} needs it") for key in missing]
+            raise validation_error("InvokeCodeInterpreter", needed)
         if self._stream_failure is not None:
             (event, message), self._stream_failure = self._stream_failure, None
-            return {"sessionId": session.session_id, "stream": [{event: {"message": message}}]}
+            return {"sessionId": session.session_id, "stream": [{event: exception_body(event, message)}]}
         handler = getattr(self, f"_tool_{name}", None)
-        result = handler(session.local(self.settings), arguments) if handler else _error(f"{name} is not faked")
-        return {"sessionId": session.session_id, "stream": [{"result": result}]}
+        events = handler(session.local(self.settings), arguments) if handler else [_error(f"{name} is not faked")]
+        return {"sessionId": session.session_id, "stream": [{"result": event} for event in events]}
 
     # -- tools ----------------------------------------------------------------------------------------
 
-    def _tool_executeCode(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _tool_executeCode(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         language = arguments.get("language", "python")
         if arguments.get("clearContext"):
-            sandbox.sleep()
+            _clear_context(sandbox, language)
         if language == "python":
             sandbox.execute(NO_FIGURE_HOOK)
         result = sandbox.execute(arguments["code"], language=language)
@@ -281,14 +338,14 @@ class FakeAgentCoreDataPlane:
             content.insert(0, {"type": "text", "text": result.stdout})
         return _result(content, result, stderr=stderr, exit_code=int(failed), is_error=failed)
 
-    def _tool_executeCommand(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _tool_executeCommand(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         result = sandbox.run_command(arguments["command"])
         exit_code = result.exit_code if result.exit_code is not None else -1
         content = [{"type": "text", "text": result.stdout or result.stderr}] if result.stdout or result.stderr else []
         failed = exit_code != 0 or result.stopped is not None
         return _result(content, result, stderr=result.stderr, exit_code=exit_code, is_error=failed)
 
-    def _tool_readFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _tool_readFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         content, problems = [], []
         for path in arguments["paths"]:
             try:
@@ -302,9 +359,11 @@ class FakeAgentCoreDataPlane:
             except UnicodeDecodeError:
                 resource.update(type="blob", blob=data)
             content.append({"type": "resource", "resource": resource})
-        return _files_result(content, problems)
+        if problems:
+            return [_files_result(content, problems)]
+        return [{"content": [block], "isError": False} for block in content] or [{"content": [], "isError": False}]
 
-    def _tool_writeFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _tool_writeFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         problems = []
         for item in arguments["content"]:
             if ("text" in item) == ("blob" in item):
@@ -316,16 +375,16 @@ class FakeAgentCoreDataPlane:
             except InterpreterError as error:
                 problems.append(_problem(item["path"], error))
         count = len(arguments["content"]) - len(problems)
-        return _files_result([{"type": "text", "text": f"Successfully wrote {count} file(s)"}], problems)
+        return [_files_result([{"type": "text", "text": f"Successfully wrote {count} file(s)"}], problems)]
 
-    def _tool_listFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _tool_listFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         folder = arguments.get("directoryPath") or "."
         try:
             entries = sandbox.list_files(folder)
         except InterpreterError as error:
-            return _error(_problem(folder, error))
+            return [_error(_problem(folder, error))]
         if len(entries) == 1 and not entries[0].is_dir and entries[0].path == folder.strip("/"):
-            return _error(f"Not a directory: {folder}")
+            return [_error(f"Not a directory: {folder}")]
         content = []
         for entry in entries:
             link: dict[str, Any] = {"type": "resource_link", "name": entry.path.rsplit("/", 1)[-1]}
@@ -335,35 +394,60 @@ class FakeAgentCoreDataPlane:
             else:
                 link.update(description="File", mimeType=entry.mime_type, size=entry.size)
             content.append(link)
-        return {"content": content, "isError": False}
+        return [{"content": content, "isError": False}]
 
-    def _tool_removeFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _tool_removeFiles(self, sandbox: LocalSandbox, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         problems = []
         for path in arguments["paths"]:
             try:
                 sandbox.remove(path)
             except InterpreterError as error:
                 problems.append(_problem(path, error))
-        return _files_result([{"type": "text", "text": "Removed"}], problems)
+        return [_files_result([{"type": "text", "text": "Removed"}], problems)]
 
 
-def _check_values(value: Any, shape: Shape, where: str, problems: list[str]) -> None:
-    """What the service checks that botocore's client-side validation does not: enums, lengths, patterns."""
+def _check_values(value: Any, shape: Shape, where: str, problems: list[tuple[str, str]]) -> None:
+    """What the service checks that botocore's client-side validation does not: enums, maxima, patterns."""
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if isinstance(shape, StructureShape) and isinstance(value, dict):
         for name, member in shape.members.items():
             if name in value:
-                _check_values(value[name], member, f"{where}.{name}", problems)
-    elif isinstance(shape, ListShape) and isinstance(value, list):
+                _check_values(value[name], member, f"{where}.{name}".lstrip("."), problems)
+        return
+    if isinstance(shape, ListShape) and isinstance(value, list):
         for number, item in enumerate(value):
             _check_values(item, shape.member, f"{where}[{number}]", problems)
+        size, unit = len(value), " items"
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        size, unit = value, ""
     elif isinstance(value, str | bytes | bytearray):
-        enum, limit, pattern = shape.metadata.get("enum"), shape.metadata.get("max"), shape.metadata.get("pattern")
+        enum, pattern = shape.metadata.get("enum"), shape.metadata.get("pattern")
         if enum and value not in enum:
-            problems.append(f"{where}: {value!r} is not one of {enum}")
-        if limit is not None and len(value) > limit:
-            problems.append(f"{where}: longer than {limit}")
+            problems.append((where, f"{value!r} is not one of {enum}"))
         if pattern and isinstance(value, str) and not re.fullmatch(pattern, value):
-            problems.append(f"{where}: does not match {pattern}")
+            problems.append((where, f"does not match {pattern}"))
+        size, unit = len(value), " characters" if isinstance(value, str) else " bytes"
+    else:
+        return
+    if low is not None and size < low:
+        problems.append((where, f"must be at least {low}{unit}"))
+    if high is not None and size > high:
+        problems.append((where, f"must be at most {high}{unit}"))
+
+
+def _clear_context(sandbox: LocalSandbox, language: str) -> None:
+    """``clearContext``: the run starts without the variables of earlier runs of that language."""
+    if language == "python":
+        sandbox.execute(CLEAR_PYTHON)
+        return
+    deno = sandbox._kernels.pop("deno", None)  # a new Deno kernel starts empty; Python's is left alone
+    if deno is not None:
+        deno.shutdown()
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` cut into pieces of at most :data:`STREAM_PIECE` characters (no piece for empty text)."""
+    return [text[start : start + STREAM_PIECE] for start in range(0, len(text), STREAM_PIECE)]
 
 
 def _problem(path: str, error: Exception) -> str:
@@ -384,11 +468,17 @@ def _files_result(content: list[dict[str, Any]], problems: list[str]) -> dict[st
 
 def _result(
     content: list[dict[str, Any]], result: ExecutionResult, *, stderr: str, exit_code: int, is_error: bool
-) -> dict[str, Any]:
-    structured = {
-        "stdout": result.stdout,
-        "stderr": stderr,
-        "exitCode": exit_code,
-        "executionTime": result.duration * 1000,
-    }
-    return {"content": content, "structuredContent": structured, "isError": is_error}
+) -> list[dict[str, Any]]:
+    """A run's events: stdout and stderr in pieces, then one event per content block, the summary on the last."""
+    texts = {"stdout": result.stdout, "stderr": stderr}
+    events: list[dict[str, Any]] = [
+        {"content": [], "structuredContent": {stream: piece}}
+        for stream, text in texts.items()
+        for piece in _pieces(text)
+    ]
+    events += [{"content": [block]} for block in content]
+    last = events.pop() if content else {"content": []}
+    summary = {stream: "" for stream, text in texts.items() if not text}  # an empty stream is still reported
+    summary.update(exitCode=exit_code, executionTime=result.duration * 1000)
+    events.append({**last, "structuredContent": {**last.get("structuredContent", {}), **summary}, "isError": is_error})
+    return events

@@ -6,10 +6,12 @@ rest-json): each operation's method and ``requestUri``, members in the URI, the 
 body, blobs as base64 and timestamps as ISO 8601 in JSON. ``InvokeCodeInterpreter`` answers with the
 ``x-amzn-code-interpreter-session-id`` header and an ``application/vnd.amazon.eventstream`` body: each ``result``
 is an event frame (``:event-type: result``, the ``CodeInterpreterResult`` structure as JSON), each error member of
-the stream (``throttlingException``, ``accessDeniedException``, ...) an exception frame, which botocore raises as
-``EventStreamError``. Errors before the stream are the HTTP status of the modeled error with the
-``x-amzn-ErrorType`` header and ``{"message": ...}``. What the results contain comes from the fake
-(``tests/sandbox/agentcore_fake.py``), whose docstring says what remains unverified without AWS.
+the stream (``throttlingException``, ``accessDeniedException``, ...) an exception frame carrying the modeled
+exception (a ``validationException`` with its ``reason``), which botocore raises as ``EventStreamError``. Errors
+before the stream are the HTTP status of the modeled error with the ``x-amzn-ErrorType`` header and the error
+shape's members as JSON (``message``; a ValidationException's ``reason`` and ``fieldList``). What the results
+contain comes from the fake (``tests/sandbox/agentcore_fake.py``), whose docstring says what remains unverified
+without AWS.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
 from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
-from tests.wire.aws_eventstream import event, exception
+from tests.wire.aws_eventstream import event, frame
 from tests.wire.http import RecordingHandler, running
 
 METHODS = {
@@ -71,6 +73,12 @@ def _encode(value: Any) -> Any:
     return value
 
 
+def _exception(name: str, payload: dict[str, Any]) -> bytes:
+    """An exception frame: the stream's member ``name`` with the whole modeled exception as its payload."""
+    headers = {":exception-type": name, ":content-type": "application/json", ":message-type": "exception"}
+    return frame(headers, json.dumps(payload).encode())
+
+
 class DataPlaneHandler(RecordingHandler):
     """One request of the data plane, answered by the fake."""
 
@@ -103,9 +111,11 @@ class DataPlaneHandler(RecordingHandler):
             details = error.response.get("Error", {})
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
             headers = {"x-amzn-ErrorType": str(details.get("Code"))}
-            return self.send_json(status, {"message": details.get("Message", "")}, headers)
+            members = {key: value for key, value in error.response.items() if key in ("reason", "fieldList")}
+            return self.send_json(status, {"message": details.get("Message", ""), **members}, headers)
         except ParamValidationError as error:
-            return self.send_json(400, {"message": str(error)}, {"x-amzn-ErrorType": "ValidationException"})
+            body = {"message": str(error), "reason": "CannotParse"}
+            return self.send_json(400, body, {"x-amzn-ErrorType": "ValidationException"})
         if operation.name == "InvokeCodeInterpreter":
             return self._stream(answer)
         self.send_json(200, _encode(answer))
@@ -131,7 +141,7 @@ class DataPlaneHandler(RecordingHandler):
         frames = []
         for item in answer["stream"]:
             ((name, payload),) = item.items()
-            frames.append(event(name, _encode(payload)) if name == "result" else exception(name, payload["message"]))
+            frames.append(event(name, _encode(payload)) if name == "result" else _exception(name, payload))
         data = b"".join(frames)
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import socket
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from core.config import Settings
 from core.errors import (
     AccessDenied,
     CloudError,
+    CloudRequestInvalid,
     CredentialsMissing,
     InvalidPathError,
     QuotaExceeded,
@@ -129,6 +129,30 @@ class TestAgentCoreSandboxFake(SandboxContract):
     def test_symlink_made_by_code_pointing_outside_is_refused(self, sandbox: Sandbox) -> None:
         super().test_symlink_made_by_code_pointing_outside_is_refused(sandbox)
 
+    # Which content blocks AWS sends for displayed values (tables, Plotly, HTML, the last expression) is not
+    # documented: the emulator packs them exactly as the parser decodes them, so these prove only the app's side.
+    # They run under names that say so (docs/aws.md) instead of the contract's.
+    test_dataframe_is_a_table = None  # type: ignore[assignment]
+    test_plotly_figure_is_interactive_json = None  # type: ignore[assignment]
+    test_html_display = None  # type: ignore[assignment]
+    test_last_expression_is_a_result = None  # type: ignore[assignment]
+    test_javascript_last_expression_is_a_result = None  # type: ignore[assignment]
+
+    def test_dataframe_is_a_table_emulator_only(self, sandbox: Sandbox) -> None:
+        SandboxContract.test_dataframe_is_a_table(self, sandbox)
+
+    def test_plotly_figure_is_interactive_json_emulator_only(self, sandbox: Sandbox) -> None:
+        SandboxContract.test_plotly_figure_is_interactive_json(self, sandbox)
+
+    def test_html_display_emulator_only(self, sandbox: Sandbox) -> None:
+        SandboxContract.test_html_display(self, sandbox)
+
+    def test_last_expression_is_a_result_emulator_only(self, sandbox: Sandbox) -> None:
+        SandboxContract.test_last_expression_is_a_result(self, sandbox)
+
+    def test_javascript_last_expression_is_a_result_emulator_only(self, sandbox: Sandbox) -> None:
+        SandboxContract.test_javascript_last_expression_is_a_result(self, sandbox)
+
 
 # -- what only AgentCore has ------------------------------------------------------------------------------
 
@@ -198,8 +222,7 @@ def test_fake_expiry_found_by_status_check_after_a_quiet_minute(
 ) -> None:
     own.write_file("kept.txt", b"k")
     fake.expire()
-    monkeypatch.setattr(agentcore, "STATUS_CHECK_SECONDS", 0.0)
-    time.sleep(0.01)
+    monkeypatch.setattr(agentcore, "STATUS_CHECK_SECONDS", -1.0)  # the quiet minute has passed
     assert own.read_file("kept.txt") == b"k"
     operations = fake.operations()
     checked = operations.index("GetCodeInterpreterSession")
@@ -266,9 +289,14 @@ def test_fake_stream_exceptions_and_denied_access(fake: FakeAgentCoreDataPlane, 
     with pytest.raises(AccessDenied, match="bedrock-agentcore:InvokeCodeInterpreter") as raised:
         own.run_command("true")
     assert "not authorized" in str(raised.value)
-    fake.fail_stream("internalServerException", "")
+    fake.fail_stream("internalServerException", "Internal failure")
     with pytest.raises(CloudError, match="internal error"):
         own.run_command("true")
+    fake.fail_stream("validationException", "arguments.command failed to satisfy a constraint")
+    with pytest.raises(CloudRequestInvalid, match="invalid"):
+        own.run_command("true")
+    with pytest.raises(ValueError, match="never sends a blank one"):
+        fake.fail_stream("internalServerException", "")
 
 
 def test_fake_missing_credentials_are_a_typed_error(tmp_path: Path) -> None:
@@ -426,3 +454,63 @@ def test_open_session_reaches_the_data_plane_as_the_app_does(
         session.close()
     assert fake.operations()[0] == "StartCodeInterpreterSession"
     assert "InvokeCodeInterpreter" in fake.operations() and fake.operations()[-1] == "StopCodeInterpreterSession"
+
+
+# -- the emulator against the service model --------------------------------------------------------------
+
+
+def test_fake_answers_a_run_in_several_events(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    """stdout and stderr arrive in pieces, then the content blocks, the summary on the last event: the app's
+    result is the whole of them."""
+    own.run_command("true")
+    client = own.interpreter
+    code = "import sys\nprint('x' * 5000)\nprint('to err', file=sys.stderr)\nprint('end')"
+    events = list(client.invoke("executeCode", {"code": code, "language": "python"})["stream"])
+    results = [e["result"] for e in events]
+    assert len(results) >= 4 and all("content" in r for r in results)
+    pieces = [r["structuredContent"].get("stdout", "") for r in results if "structuredContent" in r]
+    assert len([p for p in pieces if p]) == 2 and "".join(pieces) == "x" * 5000 + "\nend\n"
+    assert results[-1]["structuredContent"]["exitCode"] == 0 and results[-1]["isError"] is False
+    executed = own.execute(code)
+    assert executed.stdout == "x" * 5000 + "\nend\n" and executed.stderr == "to err\n"
+
+
+def test_fake_clear_context_clears_the_variables(own: AgentCoreSandbox) -> None:
+    own.execute("kept = 1")
+    client = own.interpreter
+
+    def ask(clear: bool) -> str:
+        arguments = {"code": "print('kept' in dir())", "language": "python", "clearContext": clear}
+        return str(agentcore_stream.parse_stream(client.invoke("executeCode", arguments)["stream"]).stdout)
+
+    assert ask(False) == "True\n"
+    assert ask(True) == "False\n"
+    assert ask(False) == "False\n"  # cleared, not set aside for later
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"sessionTimeoutSeconds": 28_801}, "sessionTimeoutSeconds"),
+        ({"name": "n" * 101}, "name"),
+    ],
+)
+def test_fake_refuses_what_the_service_refuses_with_its_modeled_error(
+    fake: FakeAgentCoreDataPlane, params: dict[str, Any], field: str
+) -> None:
+    """Limits botocore leaves to the service (maxima) are refused with ValidationException, ``reason`` included."""
+    from botocore.exceptions import ClientError
+
+    client = fake_interpreter(fake).data_plane_client
+    with pytest.raises(ClientError) as raised:
+        client.start_code_interpreter_session(codeInterpreterIdentifier="aws.codeinterpreter.v1", **params)
+    response: Any = raised.value.response
+    assert response["Error"]["Code"] == "ValidationException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert response["reason"] == "FieldValidationFailed"
+    assert [f["name"] for f in response["fieldList"]] == [field]
+    assert fake.sessions == {}
+    started = client.start_code_interpreter_session(
+        codeInterpreterIdentifier="aws.codeinterpreter.v1", sessionTimeoutSeconds=28_800
+    )
+    assert fake.sessions[started["sessionId"]].timeout == 28_800

@@ -113,8 +113,11 @@ class Parsed:
 
     @property
     def text(self) -> str:
-        """The text blocks joined."""
-        return "\n".join(t for t in self.texts if t)
+        """The text blocks joined, a line break between two only where the first does not end with one."""
+        joined = ""
+        for text in filter(None, self.texts):
+            joined += ("\n" if joined and not joined.endswith("\n") else "") + text
+        return joined
 
     @property
     def message(self) -> str:
