@@ -8,7 +8,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from components.state import engine_registry
+from core.chat.engine import ChatEngine
 from tests.conftest import fetched, page_text, run_until_idle, send
+from tests.processes import descendants, process_table
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
@@ -106,10 +109,26 @@ def test_a_long_conversation_shows_its_latest_steps_and_earlier_ones_on_request(
 
 
 def test_fresh_tabs_never_lock_a_person_out(make_app: Callable[..., AppTest]) -> None:
-    for _ in range(7):  # more than INTERPRETER_USER_MAX_SESSIONS (5): idle engines make room
+    """More fresh tabs than INTERPRETER_USER_MAX_SESSIONS (5): the least recently used idle engines make room,
+    closed for real (sandbox closed, the kernel's processes gone), and the latest five stay open."""
+    registry = engine_registry()
+    engines: list[ChatEngine] = []
+    kernel_processes: list[int] = []
+    for number in range(7):
         app = make_app(None)
         app.run()
         assert not app.error, [e.value for e in app.error]
+        engine = registry.get("local", app.query_params["c"])
+        assert engine is not None
+        engines.append(engine)
+        if number == 0:
+            send(app, "```python\nprint('the first tab ran code')\n```")
+            launcher = engine.session.sandbox._kernels["python"].process  # type: ignore[attr-defined]
+            kernel_processes = [launcher.pid, *(p.pid for p in descendants(launcher.pid))]
+    assert [e.session.sandbox.closed for e in engines] == [True, True, False, False, False, False, False]
+    assert {id(e) for e in registry.engines("local")} == {id(e) for e in engines[2:]}
+    table = process_table()
+    assert len(kernel_processes) >= 2 and not [p for p in kernel_processes if p in table and table[p].running]
 
 
 def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
@@ -171,6 +190,25 @@ def test_a_callback_delivered_twice_acts_once(monkeypatch) -> None:  # type: ign
     assert state.first_delivery("rerun_edited", "something else")  # another action
     monkeypatch.setattr(state, "REPEAT_SECONDS", 0.0)
     assert state.first_delivery("chat_input", "something else")  # sent again later: a new message
+
+
+def test_a_message_submitted_twice_is_sent_once(make_app: Callable[..., AppTest], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Streamlit can deliver the chat input's submit twice; the page runs one turn for it, while the same text
+    sent again later, and another text, are new messages."""
+    from components import state
+
+    monkeypatch.setattr(state, "REPEAT_SECONDS", 3600.0)  # the repeat arrives "at once", however slow this machine
+    app = make_app(None)
+    app.run()
+    app.chat_input[0].set_value("!echo sent-once").run()
+    app.chat_input[0].set_value("!echo sent-once").run()  # the repeated delivery, while the first turn may run
+    run_until_idle(app)
+    engine = engine_registry().get("local", app.query_params["c"])
+    assert engine is not None and engine.turns_started == 1
+    assert [c.value for c in app.code].count("echo sent-once") == 1
+    monkeypatch.setattr(state, "REPEAT_SECONDS", 0.0)
+    send(app, "!echo sent-once")  # the same text sent again later: a new message
+    assert engine.turns_started == 2 and [c.value for c in app.code].count("echo sent-once") == 2
 
 
 def test_the_conversation_comes_back_when_the_url_loses_it(make_app: Callable[..., AppTest]) -> None:

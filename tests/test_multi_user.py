@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.auth import user_id_for
 from tests.conftest import LOGIN_SECRETS, page_text, send
 
 ISSUER = "https://idp.example"
+# The folder names a person's files live under, worked out once by hand (not with the app's own ``user_id_for``):
+# "u-" and the first 32 hex digits of SHA-256 over "<issuer>|<subject>". A changed id would orphan every stored
+# conversation, so a change here must be deliberate.
+ALICE_ID = "u-8844f38bbb223c85782d86fb1620b14b"
+BOB_ID = "u-d7f515905b4ae086ee0fd87edc2603ec"
 
 
 @pytest.fixture
@@ -42,8 +46,8 @@ def test_people_cannot_see_or_resume_each_others_conversations(
     send(alice, "!echo alices-secret > secret.txt && cat secret.txt")
     assert "alices-secret" in page_text(alice, "markdown", "code", "caption", "button")
     alice_conversation = alice.query_params["c"]
-    alice_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "alice") / alice_conversation
-    assert (alice_folder / "sandbox" / "secret.txt").exists()
+    sessions = tmp_path / "data" / "sessions"
+    assert (sessions / ALICE_ID / alice_conversation / "sandbox" / "secret.txt").read_text() == "alices-secret\n"
 
     bob = make_app("bob")
     bob.query_params["c"] = alice_conversation  # a guessed or leaked link
@@ -52,5 +56,6 @@ def test_people_cannot_see_or_resume_each_others_conversations(
     assert "alices-secret" not in page_text(bob, "markdown", "code", "caption", "button")
     send(bob, "!ls; cat secret.txt")
     assert "alices-secret" not in page_text(bob, "markdown", "code", "caption", "button")
-    bob_folder = tmp_path / "data" / "sessions" / user_id_for(ISSUER, "bob")
-    assert not (bob_folder / alice_conversation).exists()
+    assert (sessions / BOB_ID / bob.query_params["c"]).is_dir()
+    assert not (sessions / BOB_ID / alice_conversation).exists()
+    assert {ALICE_ID, BOB_ID} <= {folder.name for folder in sessions.iterdir()}

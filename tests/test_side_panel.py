@@ -14,6 +14,8 @@ import matplotlib
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, DownloadButton, Expander, Node
 
@@ -82,6 +84,34 @@ def texts(node: Block | AppTest) -> list[str]:
 
 def downloads(at: AppTest) -> list[DownloadButton]:
     return [node for node in at.get("download_button") if isinstance(node, DownloadButton)]
+
+
+class RecordedMediaFiles(MediaFileManager):
+    """The media files of one AppTest run, kept reachable after it (AppTest makes a new manager per run)."""
+
+    made: list[RecordedMediaFiles] = []
+
+    def __init__(self, storage: MemoryMediaFileStorage) -> None:
+        super().__init__(storage)
+        self.storage = storage
+        RecordedMediaFiles.made.append(self)
+
+
+@pytest.fixture
+def media_files(monkeypatch: pytest.MonkeyPatch) -> list[RecordedMediaFiles]:
+    """The media file managers of the AppTest runs from now on, the last run's last."""
+    import streamlit.testing.v1.app_test as app_test
+
+    monkeypatch.setattr(app_test, "MediaFileManager", RecordedMediaFiles)
+    monkeypatch.setattr(RecordedMediaFiles, "made", [])
+    return RecordedMediaFiles.made
+
+
+def clicked(button: DownloadButton, media: list[RecordedMediaFiles]) -> bytes:
+    """The bytes a browser receives for a download button: its deferred data, made as a click makes it."""
+    manager = media[-1]
+    url = manager.execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id else button.proto.url
+    return bytes(manager.storage.get_file(url.rsplit("/", 1)[-1]).content)
 
 
 def expanders(at: AppTest) -> list[Expander]:
@@ -203,7 +233,9 @@ def test_workspace_renders_images_tables_and_charts(session: Session, panel: Cal
     assert expander(at, "notes.txt").code[0].value == "plain notes"
 
 
-def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[], AppTest]) -> None:
+def test_download_all_and_per_file_downloads(
+    session: Session, panel: Callable[[], AppTest], media_files: list[RecordedMediaFiles]
+) -> None:
     at = panel()
     assert link_button(at, "Download all").disabled
 
@@ -217,8 +249,9 @@ def test_download_all_and_per_file_downloads(session: Session, panel: Callable[[
         assert {name: archive.read(name) for name in archive.namelist()} == {"a.txt": b"a", "b.csv": b"x\n1\n"}
     at.run()
     assert link_button(at, "Download all").url == download_all.url  # a redrawn page keeps its link
-    keys = {b.key for b in downloads(at)}
-    assert {widget_key("ws_download", "a.txt"), widget_key("ws_download", "b.csv")} <= keys
+    by_key = {b.key: b for b in downloads(at)}
+    assert clicked(by_key[widget_key("ws_download", "a.txt")], media_files) == b"a"
+    assert clicked(by_key[widget_key("ws_download", "b.csv")], media_files) == b"x\n1\n"
 
 
 def test_large_files_download_through_links(session: Session, panel: Callable[[], AppTest]) -> None:
