@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from tests.wire.aws_eventstream import event, exception
-from tests.wire.http import RecordingHandler
+from tests.wire.http import StreamingHandler
 from tests.wire.openai_chat import Reply, sent_piece, split_arguments
 
 
@@ -54,10 +54,8 @@ def frames_of(reply: Reply) -> list[tuple[bytes, str]]:
     return frames
 
 
-class ConverseStreamHandler(RecordingHandler):
+class ConverseStreamHandler(StreamingHandler):
     """Answers ``POST /model/<id>/converse-stream`` with event-stream frames, or a rest-json error."""
-
-    protocol_version = "HTTP/1.1"  # chunked transfer encoding needs it
 
     def do_POST(self) -> None:
         """One ConverseStream request."""
@@ -71,15 +69,12 @@ class ConverseStreamHandler(RecordingHandler):
             code = str(answer.error_body["code"])
             return self.send_json(answer.status, {"message": answer.error_body["message"]}, {"x-amzn-ErrorType": code})
         frames = frames_of(answer)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("Transfer-Encoding", "chunked")  # as Bedrock streams: each frame is sent when it is ready
-        self.end_headers()
+        # As Bedrock streams: chunked, each frame sent when it is ready.
+        self.start_stream("application/vnd.amazon.eventstream", answer.keep_alive)
         sent = ""
         for frame, piece in frames:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            self.send_piece(frame)
             if piece:
                 sent += piece
                 sent_piece(answer, self.wfile.flush, sent)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self.end_stream()

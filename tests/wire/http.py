@@ -1,4 +1,10 @@
-"""What the wire-protocol test servers share: a threaded HTTP server on loopback and JSON request bodies."""
+"""What the wire-protocol test servers share: a threaded HTTP server on loopback, JSON request bodies, streams.
+
+Streamed answers go out as real services send them: HTTP/1.1 with ``Transfer-Encoding: chunked`` on a connection
+kept alive for the next request (llama.cpp's cpp-httplib ``set_chunked_content_provider``, uvicorn under vLLM
+and llama-cpp-python, Go's ``net/http`` under Ollama, OpenAI, Anthropic and AWS), or, as some servers and proxies
+do, a body that ends when the server closes the connection (``Connection: close``, no length).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +42,50 @@ class RecordingHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         """Keep the test output quiet."""
+
+
+class StreamingHandler(RecordingHandler):
+    """A recording handler that streams its answers over HTTP/1.1: chunked and kept alive, or closed at the end."""
+
+    protocol_version = "HTTP/1.1"
+    chunked = True
+
+    def handle(self) -> None:
+        """Serve the connection's requests until the client closes it.
+
+        A client that drops the connection (a Stop mid-answer, or a kept-alive connection it no longer needs,
+        closed with a reset) ends it quietly, as a server sees it.
+        """
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def start_stream(self, content_type: str, keep_alive: bool = True) -> None:
+        """Send a 200 answer's headers; its body follows piece by piece with :meth:`send_piece`.
+
+        Args:
+            content_type: The body's type (``text/event-stream``, ``application/x-ndjson``, ...).
+            keep_alive: Chunked transfer encoding on a connection that stays open for the next request (as every
+                real service here streams); False: no length, the body ends when the server closes the connection.
+
+        """
+        self.chunked = keep_alive
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding" if keep_alive else "Connection", "chunked" if keep_alive else "close")
+        self.end_headers()
+
+    def send_piece(self, data: bytes) -> None:
+        """One piece of the body (one chunk when chunked)."""
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+
+    def end_stream(self) -> None:
+        """End the body: the last chunk, or (``keep_alive`` off) the connection closes when the handler returns."""
+        if self.chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
 
 @contextmanager

@@ -5,6 +5,11 @@ Shapes from Ollama's API documentation (``docs/api.md``, "Generate a chat comple
 comes whole as ``message.tool_calls: [{"function": {"name", "arguments": {...}}}]``; the last line has
 ``"done": true``, ``done_reason`` and the counts (``prompt_eval_count``, ``eval_count``, durations in ns).
 Errors are an HTTP status with ``{"error": "<text>"}``, e.g. 404 ``model "x" not found, try pulling it first``.
+An error after the first line (the runner failed mid-answer) is one more line ``{"error": "<text>"}`` and the
+stream ends there: Ollama's ``server/routes.go`` ``streamResponse`` encodes ``gin.H{"error": e}`` once the
+writer has written, and its API documentation shows ``{"error":"an error was encountered while running the
+model"}`` after the streamed lines; the ``ollama`` package raises ``ResponseError`` for it (no status code). The
+stream is chunked on a kept-alive HTTP/1.1 connection (gin's ``c.Stream``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.wire.http import RecordingHandler
+from tests.wire.http import StreamingHandler
 from tests.wire.openai_chat import Reply
 
 CREATED = "2026-12-01T12:00:00.000000Z"
@@ -23,12 +28,19 @@ def ollama_error(status: int, message: str) -> Reply:
     return Reply(status=status, error_body={"error": message})
 
 
+def ollama_stream_error(message: str = "an error was encountered while running the model") -> Reply:
+    """An answer that starts streaming, then fails with an error line."""
+    return Reply(text=["Partial "], error_body={"error": message})
+
+
 def lines_of(reply: Reply, model: str) -> list[dict[str, Any]]:
-    """The NDJSON lines of a streamed reply."""
+    """The NDJSON lines of a streamed reply; one that fails ends with the error line."""
     lines = [
         {"model": model, "created_at": CREATED, "message": {"role": "assistant", "content": piece}, "done": False}
         for piece in reply.text
     ]
+    if isinstance(reply.error_body, dict):
+        return [*lines, reply.error_body]
     if reply.tool_calls:
         calls = [{"function": {"name": name, "arguments": arguments}} for name, arguments in reply.tool_calls]
         message = {"role": "assistant", "content": "", "tool_calls": calls}
@@ -41,7 +53,7 @@ def lines_of(reply: Reply, model: str) -> list[dict[str, Any]]:
     return lines
 
 
-class ChatHandler(RecordingHandler):
+class ChatHandler(StreamingHandler):
     """Answers ``POST /api/chat`` with the reply's lines, or its error."""
 
     def do_POST(self) -> None:
@@ -52,9 +64,7 @@ class ChatHandler(RecordingHandler):
             return self.send_json(404, {"error": "404 page not found"})
         if answer.status != 200:
             return self.send_json(answer.status, answer.error_body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.end_headers()
+        self.start_stream("application/x-ndjson", answer.keep_alive)
         for line in lines_of(answer, str(body.get("model", ""))):
-            self.wfile.write((json.dumps(line) + "\n").encode())
-        self.wfile.flush()
+            self.send_piece((json.dumps(line) + "\n").encode())
+        self.end_stream()

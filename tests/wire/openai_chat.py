@@ -3,10 +3,21 @@
 Wire format (``POST /v1/chat/completions`` with ``"stream": true``): ``text/event-stream`` of ``data: <chunk>``
 lines, each a ``chat.completion.chunk`` whose ``choices[0].delta`` carries ``content`` or ``tool_calls`` pieces,
 a last choice with ``finish_reason``, an optional usage chunk (when ``stream_options.include_usage``), then
-``data: [DONE]`` (OpenAI API reference, "Chat Completions: streaming"). Errors are JSON bodies
-``{"error": {"code", "message", "type"}}`` with the HTTP status of ``code``: the shape of llama.cpp's
-``format_error_response`` (``tools/server/server-common.cpp``), whose context overflow is type
-``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx`` (``tools/server/server-context.cpp``).
+``data: [DONE]`` (OpenAI API reference, "Chat Completions: streaming"). Only the first delta names the ``role``:
+``{"role": "assistant", "content": null}`` in a chunk of its own (llama.cpp's ``tools/server/server-task.cpp``,
+"We have to send an initial update to conform to openai behavior"; OpenAI's reference example sends
+``{"role": "assistant", "content": ""}``); the content and tool-call deltas after it carry no role.
+
+Errors before the stream are JSON bodies ``{"error": {"code", "message", "type"}}`` with the HTTP status of
+``code``: the shape of llama.cpp's ``format_error_response`` (``tools/server/server-common.cpp``), whose context
+overflow is type ``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``
+(``tools/server/server-context.cpp``). An error after the stream began (a failed decode: "Compute error.",
+``server_error``) is one more event, ``data: {"error": {"code", "message", "type"}}``, and the stream ends there
+without ``[DONE]`` (``server-context.cpp``: ``format_oai_sse(json {{ "error", res_json }})``, "error received
+during streaming, terminating stream"); the ``openai`` package raises ``APIError`` for it.
+
+The stream is chunked on a kept-alive HTTP/1.1 connection, as llama.cpp's cpp-httplib, uvicorn (vLLM,
+llama-cpp-python) and OpenAI send it, or (``Reply.keep_alive`` off) a body ended by closing the connection.
 
 A test gives the server a ``reply`` function: it sees each request body and returns a :class:`Reply`.
 """
@@ -20,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.wire.http import RecordingHandler, serve
+from tests.wire.http import StreamingHandler, serve
 
 
 @dataclass
@@ -38,11 +49,16 @@ class Reply:
     finish_reason: str = ""
     """Overrides the finish reason ("length": the token limit cut the answer)."""
     before_chunk: Callable[[int], None] | None = None
-    """Called with each chunk's number before it is sent (a test holds the answer there)."""
+    """Called with each chunk's number before it is sent (a test holds the answer there); the chunk that opens
+    every answer with its role goes out with the headers and is not counted."""
     usage: dict[str, int] | None = None
     """The usage chunk's counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``) when asked for."""
     status: int = 200
     error_body: dict[str, Any] | str | None = None
+    """With a ``status`` other than 200: the error answer's body. With 200: the error the stream fails with after
+    its text (each server sends it in its own protocol's way)."""
+    keep_alive: bool = True
+    """Stream chunked on a connection kept for the next request (every real service); False: close it instead."""
     delay: float = 0.0
     """Seconds between two chunks (a slow model)."""
     silence: float = 0.0
@@ -84,6 +100,15 @@ def context_overflow(prompt_tokens: int, n_ctx: int) -> Reply:
     return llama_cpp_error(400, message, "exceed_context_size_error", n_prompt_tokens=prompt_tokens, n_ctx=n_ctx)
 
 
+def llama_cpp_stream_error(message: str, kind: str = "server_error", code: int = 500) -> Reply:
+    """An answer that starts streaming, then fails as llama.cpp's server fails mid-stream (``server-context.cpp``).
+
+    Its decode loop sends "Compute error.", "Invalid input batch." or "Context size has been exceeded." with type
+    ``server_error`` and code 500 to every running request.
+    """
+    return Reply(text=["Partial "], error_body={"code": code, "message": message, "type": kind})
+
+
 def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
     return {
         "id": "chatcmpl-wire",
@@ -101,21 +126,27 @@ def _tool_chunks(reply: Reply) -> list[dict[str, Any]]:
         pieces = split_arguments(reply, encoded) if reply.arguments_in_pieces else []
         start = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": name}}
         start["function"]["arguments"] = "" if pieces else encoded
-        chunks.append(_chunk({"role": "assistant", "content": None, "tool_calls": [start]}))
+        chunks.append(_chunk({"tool_calls": [start]}))
         chunks += [_chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces]
     return chunks
 
 
+ROLE_CHUNK = _chunk({"role": "assistant", "content": None})
+"""The chunk that opens every answer, the only one that names the role (llama.cpp's ``server-task.cpp``)."""
+
+
 def chunks_of(reply: Reply) -> list[dict[str, Any]]:
-    """The stream chunks of a successful reply, finish reason included."""
-    chunks = [_chunk({"role": "assistant", "content": piece}) for piece in reply.text]
+    """The stream chunks of a reply after its opening role chunk: the finish reason last, or the error event."""
+    chunks = [_chunk({"content": piece}) for piece in reply.text]
     chunks += _tool_chunks(reply)
+    if reply.error_body is not None:  # failed mid-stream: the error event ends the stream, no finish reason
+        return [*chunks, {"error": reply.error_body}]
     finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
     chunks.append(_chunk({}, finish_reason=finish))
     return chunks
 
 
-class ChatCompletionsHandler(RecordingHandler):
+class ChatCompletionsHandler(StreamingHandler):
     """Answers ``POST /v1/chat/completions`` with what ``reply`` returns; records every request."""
 
     def do_POST(self) -> None:
@@ -128,31 +159,35 @@ class ChatCompletionsHandler(RecordingHandler):
         time.sleep(answer.silence)
         if answer.status != 200:
             return self.send_json(answer.status, answer.error_body)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
+        self._stream(answer, body)
+
+    def _stream(self, answer: Reply, body: dict[str, Any]) -> None:
+        self.start_stream("text/event-stream", answer.keep_alive)
+        self.send_piece(_event(ROLE_CHUNK))
         chunks = chunks_of(answer)
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") and answer.error_body is None:
             usage = answer.usage or {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
             chunks.append({**_chunk({}), "choices": [], "usage": usage})
         sent = ""
-        try:
-            for number, chunk in enumerate(chunks):
-                if answer.before_chunk is not None:
-                    self.wfile.flush()
-                    answer.before_chunk(number)
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                for call in (chunk["choices"] or [{}])[0].get("delta", {}).get("tool_calls", []):
-                    if piece := call["function"].get("arguments"):
-                        sent += piece
-                        sent_piece(answer, self.wfile.flush, sent)
-                if answer.delay:
-                    self.wfile.flush()
-                    time.sleep(answer.delay)
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a Stop): as a server sees it
-            pass
+        for number, chunk in enumerate(chunks):
+            if answer.before_chunk is not None:
+                self.wfile.flush()
+                answer.before_chunk(number)
+            self.send_piece(_event(chunk))
+            for call in (chunk.get("choices") or [{}])[0].get("delta", {}).get("tool_calls", []):
+                if piece := call["function"].get("arguments"):
+                    sent += piece
+                    sent_piece(answer, self.wfile.flush, sent)
+            if answer.delay:
+                self.wfile.flush()
+                time.sleep(answer.delay)
+        if answer.error_body is None:
+            self.send_piece(b"data: [DONE]\n\n")
+        self.end_stream()
+
+
+def _event(chunk: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
 @contextmanager
