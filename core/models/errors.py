@@ -61,6 +61,8 @@ _THROTTLED = "The model is receiving too many requests right now (throttled). Wa
 _TOO_LONG = (
     "The conversation is too long for the model's context window. Start a new conversation, or ask for shorter outputs."
 )
+_OVERLOADED = "The model's service is overloaded right now. Wait a moment and try again."
+_FAILED_MID_ANSWER = "The model endpoint failed while answering: {message}. Send your message again to retry."
 _UNREACHABLE = (
     "The model endpoint cannot be reached ({detail}). Check that the server is running and that its address "
     "is right on the Settings page."
@@ -101,18 +103,35 @@ def _said(error: Any) -> str:
     return server_message(getattr(error, "body", None)) or _short(getattr(error, "message", "") or error)
 
 
+def _error_type(error: Any) -> str:
+    """The error type an HTTP error's body names (``{"error": {"type": ...}}`` or ``{"type": ...}``), else ""."""
+    body = getattr(error, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return str(inner.get("type") or "") if isinstance(inner, dict) else ""
+
+
 def _explain_ollama_error(error: Any) -> str:
-    """Ollama's ``ResponseError`` (the ``error`` field of its JSON answer, and the HTTP status)."""
+    """Ollama's ``ResponseError`` (the ``error`` field of its JSON answer, and the HTTP status).
+
+    An error line in the middle of a streamed answer has no status of its own (the package gives -1).
+    """
     status, message = getattr(error, "status_code", None), _short(getattr(error, "error", "") or error)
+    if not isinstance(status, int) or status < 100:
+        return f"Ollama failed while answering: {message}. Send your message again to retry."
     if status == 404:
         return f"Ollama does not have this model: {message}. Pull it with `ollama pull <model id>`."
     return f"Ollama answered with an error (HTTP {status}): {message}."
 
 
 def _explain_status_error(error: Any) -> str:
-    """An HTTP error of an OpenAI-compatible or Anthropic endpoint, with the server's own words only."""
+    """An HTTP error of an OpenAI-compatible or Anthropic endpoint, with the server's own words only.
+
+    A status below 400 is that of a stream that began well and then carried an error (Anthropic's ``error`` event).
+    """
     status = getattr(error, "status_code", "?")
     message = _said(error)
+    if isinstance(status, int) and status < 400:
+        return _FAILED_MID_ANSWER.format(message=(message or "no details").rstrip("."))
     if status == 400 or status == 422:
         return f"The model endpoint refused the request: {message or 'no reason given'} (HTTP {status})."
     return f"The model endpoint failed: {message or 'no details'} (HTTP {status})."
@@ -141,8 +160,12 @@ def _explain_one(error: BaseException) -> str | None:
             return f"The model endpoint refused the API key: {_said(error)}. Check the key on the Settings page."
         if "NotFoundError" in names:
             return f"The model endpoint does not know this model or path: {_said(error)}. Check the model id and URL."
+        if getattr(error, "status_code", None) == 529 or _error_type(error) == "overloaded_error":
+            return _OVERLOADED  # Anthropic's 529, or its overloaded_error event mid-stream
         if "APIStatusError" in names:
             return _explain_status_error(error)
+        if "APIError" in names:  # an error event in a stream that had begun (llama.cpp's data: {"error": ...})
+            return _FAILED_MID_ANSWER.format(message=(_said(error) or "no details").rstrip("."))
     if package == "ollama" and "ResponseError" in names:
         return _explain_ollama_error(error)
     connection = names & {"ConnectionError", "EndpointConnectionError"}

@@ -3,14 +3,16 @@
 For OpenAI-compatible endpoints (``openai``), Anthropic (``anthropic``), Ollama (``ollama``) and Amazon Bedrock
 (``boto3``), a local server in ``tests/wire/`` speaks the documented protocol. Each provider: streams an answer,
 makes a tool call that runs in the sandbox, sends the tool result back in the shape its API expects, and has its
-real error responses (throttling, bad credentials, context too long, unreachable) explained in plain words.
+real error responses (throttling, bad credentials, context too long, overloaded, unreachable, and the errors each
+service sends after its stream began) explained in plain words; through the app's chat engine, a failed answer
+is one plain notice and the next message is answered.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import socket
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -24,12 +26,20 @@ from strands import Agent
 from core.chat.engine import ChatEngine
 from core.models import ModelChoice, build_model, explain_model_error
 from core.session import Session
-from tests.conftest import finish
-from tests.wire.anthropic_messages import MessagesHandler, anthropic_error
+from tests.conftest import finish, tool_results
+from tests.wire.anthropic_messages import MessagesHandler, anthropic_error, anthropic_stream_error
 from tests.wire.bedrock_converse import ConverseStreamHandler, bedrock_error, stream_error
 from tests.wire.http import serve
-from tests.wire.ollama_chat import ChatHandler, ollama_error
-from tests.wire.openai_chat import Reply, chat_completions_server, context_overflow, llama_cpp_error, text, tool_call
+from tests.wire.ollama_chat import ChatHandler, ollama_error, ollama_stream_error
+from tests.wire.openai_chat import (
+    Reply,
+    chat_completions_server,
+    context_overflow,
+    llama_cpp_error,
+    llama_cpp_stream_error,
+    text,
+    tool_call,
+)
 
 Serve = Callable[[Callable[[dict[str, Any]], Reply]], AbstractContextManager[tuple[ModelChoice, list[dict[str, Any]]]]]
 
@@ -43,7 +53,8 @@ class Provider:
     tool_result: Callable[[dict[str, Any]], str]
     """The text of the tool result in a request body, read where the provider's API puts it."""
     errors: dict[str, Reply]
-    """Error answers by kind (throttled, auth, too_long), as the real service sends them."""
+    """Error answers by kind (throttled, auth, too_long, ...), as the real service sends them; a kind ending in
+    ``_mid_stream`` fails after the answer began."""
 
 
 def _openai(monkeypatch: pytest.MonkeyPatch) -> Provider:
@@ -59,6 +70,7 @@ def _openai(monkeypatch: pytest.MonkeyPatch) -> Provider:
         "throttled": llama_cpp_error(429, "Rate limit reached for requests", "rate_limit_error"),
         "auth": llama_cpp_error(401, "Invalid API Key", "authentication_error"),
         "too_long": context_overflow(9000, 4096),
+        "compute_error_mid_stream": llama_cpp_stream_error("Compute error."),
     }
     return Provider("openai", run, tool_result, errors)
 
@@ -82,6 +94,8 @@ def _anthropic(monkeypatch: pytest.MonkeyPatch) -> Provider:
         "throttled": anthropic_error("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
         "auth": anthropic_error("authentication_error", "invalid x-api-key"),
         "too_long": anthropic_error("invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"),
+        "overloaded": anthropic_error("overloaded_error", "Overloaded"),  # HTTP 529
+        "overloaded_mid_stream": anthropic_stream_error("overloaded_error", "Overloaded"),
     }
     return Provider("anthropic", run, tool_result, errors)
 
@@ -98,6 +112,9 @@ def _ollama(monkeypatch: pytest.MonkeyPatch) -> Provider:
     errors = {  # Ollama has no keys nor rate limits: a missing model and a server failure instead
         "not_found": ollama_error(404, 'model "llama3.2" not found, try pulling it first'),
         "server": ollama_error(500, "llama runner process has terminated: signal: killed"),
+        "runner_failed_mid_stream": ollama_stream_error(
+            "an error was encountered while running the model: CUDA error: out of memory"
+        ),
     }
     return Provider("ollama", run, tool_result, errors)
 
@@ -119,8 +136,7 @@ def _bedrock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Provider:
             yield ModelChoice(provider="bedrock", region="us-east-1", model_id="wire.model-v1"), requests
 
     def tool_result(body: dict[str, Any]) -> str:
-        blocks = [b for m in body["messages"] if m["role"] == "user" for b in m["content"]]
-        result = next(b["toolResult"] for b in blocks if "toolResult" in b)
+        result = tool_results(body["messages"])[0]  # Converse's messages are shaped as Strands' own
         assert result["toolUseId"] == "tooluse_0"
         return json.dumps(result["content"])
 
@@ -177,24 +193,66 @@ EXPECTED = {
     "not_found": "ollama pull",
     "server": "llama runner process has terminated",
     "throttled_mid_stream": "too many requests",
+    "compute_error_mid_stream": "failed while answering: Compute error.",
+    "overloaded": "overloaded",
+    "overloaded_mid_stream": "overloaded",
+    "runner_failed_mid_stream": "failed while answering: an error was encountered while running the model: CUDA",
 }
+
+NOT_PLAIN = re.compile(r"Traceback|[{}]|HTTP (200|-1)\b|\b\w+(Error|Exception):")
+"""What plain words never hold: a traceback, a JSON body, the status of a stream that had begun (200) or of none
+(the ``ollama`` package's -1), an exception's class name."""
+
+
+def _plain(words: str, kind: str) -> None:
+    """Assert that ``words`` say what ``EXPECTED[kind]`` says, in plain words."""
+    expected = EXPECTED[kind]
+    assert any(w in words for w in ((expected,) if isinstance(expected, str) else expected)), (kind, words)
+    assert not NOT_PLAIN.search(words), (kind, words)
 
 
 def test_errors_are_explained_in_plain_words(provider: Provider, session: Session) -> None:
     for kind, reply in provider.errors.items():
         with provider.serve(lambda body, reply=reply: reply) as (choice, _), pytest.raises(Exception) as caught:  # type: ignore[misc]
             _agent(choice, session)("Hello")
-        words = explain_model_error(caught.value)
-        expected = EXPECTED[kind]
-        assert any(w in words for w in ((expected,) if isinstance(expected, str) else expected)), (kind, words)
-        assert "Traceback" not in words and "{" not in words, (kind, words)
+        _plain(explain_model_error(caught.value), kind)
+
+
+@pytest.mark.parametrize(
+    ("provider", "kind"),
+    [
+        ("openai", "compute_error_mid_stream"),
+        ("anthropic", "overloaded"),
+        ("anthropic", "overloaded_mid_stream"),
+        ("ollama", "runner_failed_mid_stream"),
+    ],
+    indirect=["provider"],
+)
+def test_a_failed_answer_is_one_plain_notice_and_the_next_message_is_answered(
+    provider: Provider, kind: str, make_engine: Callable[..., ChatEngine]
+) -> None:
+    failure = provider.errors[kind]
+
+    def reply(body: dict[str, Any]) -> Reply:
+        return text("Hi ", "again!") if "Hello again" in json.dumps(body["messages"][-1]) else failure
+
+    with provider.serve(reply) as (choice, requests):
+        engine = make_engine(choice)
+        failed = finish(engine.start_turn("Hello"))
+        answered = finish(engine.start_turn("Hello again"))
+
+    (notice,) = [event.text for event in failed if event.kind == "notice"]
+    _plain(notice, kind)
+    assert [(event.kind, event.text) for event in answered[1:]] == [("assistant", "Hi again!")]
+    assert isinstance(failure.error_body, dict)
+    said = failure.error_body.get("error", failure.error_body)  # {"error": {...}}, {"error": "..."} or the error
+    message = str(said.get("message") if isinstance(said, dict) else said)
+    assert message not in json.dumps(requests[-1]["body"]), "the error's words reached the model's memory"
 
 
 def test_an_unreachable_server_is_explained(provider: Provider, session: Session) -> None:
     with provider.serve(lambda body: text("never")) as (choice, _):
         pass  # the server is gone now; its address is a closed port
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
     with pytest.raises(Exception) as caught:
         _agent(choice, session)("Hello")
 
