@@ -7,7 +7,6 @@ included; the real ``openai`` SDK and Strands talk to it, and the code the model
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,8 @@ from core.chat.engine import ChatEngine
 from core.chat.transcript import ChatEvent
 from core.models import ModelChoice, build_model, explain_model_error
 from core.session import Session
-from tests.conftest import finish
+from tests.conftest import finish, wait_for
+from tests.servers import free_port
 from tests.wire.openai_chat import Reply, chat_completions_server, context_overflow, text, tool_call
 
 SIX_TIMES_SEVEN = {"code": "print(6 * 7)"}
@@ -169,9 +169,7 @@ def test_a_turn_ends_at_the_tool_call_limit_and_the_agent_is_told(make_engine: C
 
 
 def test_an_unreachable_endpoint_is_explained_in_plain_words(session: Session) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # free a moment ago: no listener
     agent = Agent(model=build_model(_choice(f"http://127.0.0.1:{port}/v1")), tools=session.tools, callback_handler=None)
 
     with pytest.raises(Exception) as caught:
@@ -182,33 +180,45 @@ def test_an_unreachable_endpoint_is_explained_in_plain_words(session: Session) -
     assert list(session.history) == []
 
 
+STREAMS = pytest.mark.parametrize("keep_alive", [True, False], ids=["chunked-keep-alive", "connection-close"])
+"""Both ways a stream reaches the client: chunked on a connection kept for the next request (llama.cpp, vLLM,
+OpenAI), or a body that ends when the server closes the connection."""
+
+
+@STREAMS
 def test_a_stop_mid_stream_ends_the_turn_quietly(
-    make_engine: Callable[..., ChatEngine], caplog: pytest.LogCaptureFixture
+    make_engine: Callable[..., ChatEngine], caplog: pytest.LogCaptureFixture, keep_alive: bool
 ) -> None:
-    slow = Reply(text=[f"word{n} " for n in range(60)], delay=0.05)
-    with chat_completions_server(lambda body: slow) as (base_url, _):
+    slow = Reply(text=[f"word{n} " for n in range(60)], delay=0.05, keep_alive=keep_alive)
+    after_the_stops = Reply(text=["Still ", "here."], keep_alive=keep_alive)
+
+    def reply(body: dict[str, Any]) -> Reply:
+        return slow if body["messages"][-1]["content"] == "Talk" else after_the_stops
+
+    with chat_completions_server(reply) as (base_url, _):
         engine = make_engine(_choice(base_url))
         for _ in range(10):
             turn = engine.start_turn("Talk")
-            while not turn.snapshot().partial_text and not turn.done:
-                time.sleep(0.02)
+            wait_for(lambda turn=turn: turn.snapshot().partial_text or turn.done, "the first words of the answer")
             engine.stop()
             events = finish(turn)
             assert _notices(events) == ["Stopped. The sandbox kept its files and variables."]
+        answered = finish(engine.start_turn("Are you there?"))  # the client's connections still serve
 
+    assert answered[-1].text == "Still here." and not _notices(answered), _notices(answered)
     assert not [r.getMessage() for r in caplog.records if "asynchronous generator" in r.getMessage()]
 
 
+@STREAMS
 def test_a_stop_before_the_server_answers_ends_the_turn_at_once(
-    make_engine: Callable[..., ChatEngine], caplog: pytest.LogCaptureFixture
+    make_engine: Callable[..., ChatEngine], caplog: pytest.LogCaptureFixture, keep_alive: bool
 ) -> None:
     """A server still reading a long prompt sends nothing for a while; Stop must not wait for it."""
-    silent = Reply(text=["late"], silence=30)
+    silent = Reply(text=["late"], silence=30, keep_alive=keep_alive)
     with chat_completions_server(lambda body: silent) as (base_url, requests):
         engine = make_engine(_choice(base_url))
         turn = engine.start_turn("Talk")
-        while not requests:
-            time.sleep(0.02)
+        wait_for(lambda: requests, "the request to reach the server")
         stopped_at = time.monotonic()
         engine.stop()
         events = finish(turn)
