@@ -5,7 +5,6 @@ The scripted model drives a real Strands agent over real sandboxes; nothing here
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ from core.chat.notebook import SKIPPED_TAG, transcript_to_notebook
 from core.config import Settings
 from core.models.scripted import ScriptedModel
 from core.session import Session
-from tests.conftest import finish, run_until_idle, send
+from tests.conftest import finish, page_text, run_until_idle, send, text_of, tool_results, wait_until_idle
 
 STEPS = [
     {"tool": "execute_code", "input": {"code": "answer = 6 * 7\nprint(answer)"}},
@@ -35,17 +34,6 @@ def asking_engine(session: Session, store: ConversationStore, steps: list[dict[s
 def new_conversation(settings: Settings, open_sessions: Callable[..., Session]) -> tuple[Session, ConversationStore]:
     store = ConversationStore(settings)
     return open_sessions(store.create().id, settings), store
-
-
-def tool_results(engine: ChatEngine) -> list[str]:
-    """The texts of the tool results the agent received."""
-    assert engine.agent is not None
-    return [
-        str(block["toolResult"]["content"])
-        for message in engine.agent.messages
-        for block in message["content"]
-        if "toolResult" in block
-    ]
 
 
 def test_a_proposed_step_waits_with_its_code_and_runs_when_the_person_says_so(
@@ -77,7 +65,8 @@ def test_edited_code_runs_instead_and_the_agent_is_told(
     assert events[0].kind == "notice" and "edited" in events[0].text
     record = events[1].tool
     assert record is not None and record.input["code"] == "answer = 100\nprint(answer)" and "100" in record.text
-    received = tool_results(engine)[-1]
+    assert engine.agent is not None
+    received = text_of(tool_results(engine.agent.messages)[-1])
     assert "The user edited your code before it ran" in received and "answer = 100" in received and "100" in received
 
 
@@ -94,7 +83,8 @@ def test_a_skipped_step_does_not_run_the_agent_gets_the_reason_and_the_notebook_
     record = events[0].tool
     assert record is not None and record.status == "skipped" and "no files please" in record.text
     assert session.sandbox.list_files(".") == []  # it never ran
-    assert "Their reason: no files please" in tool_results(engine)[-1]
+    assert engine.agent is not None
+    assert "Their reason: no files please" in text_of(tool_results(engine.agent.messages)[-1])
 
     notebook = transcript_to_notebook(engine.transcript.events())
     [cell] = [cell for cell in notebook.cells if SKIPPED_TAG in cell.metadata.get("tags", [])]
@@ -129,13 +119,12 @@ def test_a_new_message_skips_the_waiting_step_and_is_answered(
     engine = asking_engine(session, store, [*STEPS[:1], {"text": "Answering your new message."}])
     finish(engine.start_turn("go"))
     assert engine.submit("never mind, just say hello")  # queued behind the skip
-    deadline = time.monotonic() + 60
-    while engine.busy and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_idle(engine)
     kinds = [(event.kind, event.tool.status if event.tool else "") for event in engine.transcript.events()]
     assert kinds == [("user", ""), ("tool", "skipped"), ("user", ""), ("assistant", "")]
     assert engine.transcript.events()[-1].text == "Answering your new message."
-    assert "sent a new message instead" in tool_results(engine)[-1]
+    assert engine.agent is not None
+    assert "sent a new message instead" in text_of(tool_results(engine.agent.messages)[-1])
 
 
 def test_code_the_person_sends_is_never_asked_about(settings: Settings, open_sessions: Callable[..., Session]) -> None:
@@ -152,9 +141,8 @@ def test_code_the_person_sends_is_never_asked_about(settings: Settings, open_ses
 # -- the page (AppTest) ----------------------------------------------------------------------------------
 
 
-def _page_text(app: AppTest) -> str:
-    parts = [*app.markdown, *app.code, *app.info, *app.caption]
-    return "\n".join(str(part.value) for part in parts) + "\n".join(e.label for e in app.expander)
+SHOWN = ("markdown", "code", "info", "caption", "expander")
+"""What the page shows of a step: its code, output, notes and the expander's label."""
 
 
 def _click(app: AppTest, suffix: str) -> AppTest:
@@ -168,16 +156,16 @@ def test_the_page_asks_keeps_the_step_across_a_reload_and_runs_it(make_app: Call
     switch = next(t for t in app.toggle if t.label == "Ask before running code")
     switch.set_value(True).run()
     send(app, "What is 6 times 7?")
-    assert "Waiting for you:" in _page_text(app) and "answer = 6 * 7" in _page_text(app)
-    assert "42" not in _page_text(app)
+    assert "Waiting for you:" in page_text(app, *SHOWN) and "answer = 6 * 7" in page_text(app, *SHOWN)
+    assert "42" not in page_text(app, *SHOWN)
 
     again = make_app(STEPS)  # a reload: a new browser session on the same conversation
     again.query_params["c"] = app.query_params["c"]
     again.run()
     assert next(t for t in again.toggle if t.label == "Ask before running code").value is True
-    assert "Waiting for you:" in _page_text(again)
+    assert "Waiting for you:" in page_text(again, *SHOWN)
     _click(again, "_run")
-    text = _page_text(again)
+    text = page_text(again, *SHOWN)
     assert "Waiting for you:" not in text and "42" in text and "The answer is printed above." in text
 
 
@@ -195,12 +183,12 @@ def test_the_page_edits_then_runs_and_skips_with_a_reason(make_app: Callable[...
     editor = next(t for t in app.text_area if t.key and t.key.endswith("_code"))
     editor.set_value("print(6 * 8)").run()
     _click(app, "_edit")
-    assert "48" in _page_text(app) and "You edited the agent's code before running it." in _page_text(app)
+    assert "48" in page_text(app, *SHOWN) and "You edited the agent's code before running it." in page_text(app, *SHOWN)
 
     send(app, "clean up")
-    assert "rm -rf data" in _page_text(app)
+    assert "rm -rf data" in page_text(app, *SHOWN)
     next(t for t in app.text_input if t.key and t.key.endswith("_reason")).set_value("keep my data").run()
     _click(app, "_skip")
-    text = _page_text(app)
+    text = page_text(app, *SHOWN)
     assert "Skipped by you: a shell command" in text and "Their reason: keep my data" in text
     assert "I did not delete anything." in text

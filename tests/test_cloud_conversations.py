@@ -14,7 +14,7 @@ from core.chat.transcript import ChatEvent
 from core.config import Settings
 from core.models.scripted import ScriptedModel
 from core.session import Session
-from tests.conftest import BUCKET, finish, text_of
+from tests.conftest import BUCKET, finish, text_of, tools_by_name
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_session_workspace_and_agent_memory_in_the_bucket(
     steps = [{"tool": "execute_code", "input": {"code": "open('r.txt', 'w').write('42')"}}, {"text": "Saved."}]
     engine = ChatEngine(session, ScriptedModel(steps), "scripted model", store)
     finish(engine.start_turn("go"))
-    tools = {t.tool_name: t for t in session.tools}
+    tools = tools_by_name(session)
     assert "Saved 1 file" in text_of(tools["ci_push_to_workspace"](paths=["r.txt"]))
 
     prefix = f"{s3_settings.s3_prefix}/local/{conversation.id}/"

@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 from core.files.archive import zip_workspace
 from core.files.downloads import BUSY, EXPIRED, NOT_YOURS, Downloads, download_path, download_route
 from core.workspace.local import LocalWorkspace
+from tests.conftest import wait_for
 
 
 def _client(downloads: Downloads, folder: Path, base: str = "") -> TestClient:
@@ -35,6 +36,32 @@ def _client(downloads: Downloads, folder: Path, base: str = "") -> TestClient:
 
 def _writer(data: bytes) -> Callable[[BinaryIO], None]:
     return lambda target: target.write(data) and None
+
+
+class Clock:
+    """The downloads module's clock, moved on by the test: an offer expires when the test says, however slow the
+    machine (``monotonic`` is the test's; ``time`` stays the real one)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        """The test's time."""
+        return self.now
+
+    def time(self) -> float:
+        """The real wall clock."""
+        return time.time()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A clock that stands still until the test moves it."""
+    from core.files import downloads
+
+    moved = Clock()
+    monkeypatch.setattr(downloads, "time", moved)
+    return moved
 
 
 def test_a_workspace_zip_is_streamed_from_a_private_file_that_is_then_deleted(tmp_path: Path) -> None:
@@ -59,21 +86,22 @@ def test_a_workspace_zip_is_streamed_from_a_private_file_that_is_then_deleted(tm
     assert list(folder.iterdir()) == []
 
 
-def test_unknown_and_expired_links_say_what_to_do(tmp_path: Path) -> None:
-    downloads = Downloads(seconds=0.2)
+def test_unknown_and_expired_links_say_what_to_do(tmp_path: Path, clock: Clock) -> None:
+    downloads = Downloads(seconds=60)
     token = downloads.offer(("alice", "c1", "workspace"), "x.zip", "application/zip", _writer(b"x"))
     client = _client(downloads, tmp_path)
+    clock.now += 59
     assert client.get(download_path("", token)).status_code == 200
 
-    time.sleep(0.3)
+    clock.now += 1
     for url in (download_path("", token), "/download/not-a-token"):
         response = client.get(url)
         assert (response.status_code, response.text) == (404, EXPIRED)
     assert client.get("/download/..%2F..%2Fetc%2Fpasswd").status_code == 404
 
 
-def test_one_link_per_person_conversation_and_kind(tmp_path: Path) -> None:
-    downloads = Downloads(seconds=0.2)
+def test_one_link_per_person_conversation_and_kind(tmp_path: Path, clock: Clock) -> None:
+    downloads = Downloads(seconds=60)
     first = downloads.offer(("alice", "c1", "workspace"), "a.zip", "application/zip", _writer(b"old"))
     for _ in range(500):  # a page redrawn many times
         again = downloads.offer(("alice", "c1", "workspace"), "a.zip", "application/zip", _writer(b"new"))
@@ -81,7 +109,7 @@ def test_one_link_per_person_conversation_and_kind(tmp_path: Path) -> None:
 
     assert again == first and other != first and len(downloads) == 2
     assert _client(downloads, tmp_path).get(download_path("", first)).content == b"new"
-    time.sleep(0.3)
+    clock.now += 60
     downloads.offer(("carol", "c9", "everything"), "c.zip", "application/zip", _writer(b"c"))
     assert len(downloads) == 1  # expired offers are forgotten
 
@@ -114,10 +142,8 @@ def serving(downloads: Downloads, folder: Path, **options: object) -> Iterator[i
     server = uvicorn.Server(uvicorn.Config(Starlette(routes=[route]), host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.01)
+    wait_for(lambda: server.started or not thread.is_alive(), "the test server to start", 30)
+    assert server.started, "the test server did not start"
     try:
         yield server.servers[0].sockets[0].getsockname()[1]
     finally:
@@ -208,8 +234,5 @@ def test_a_broken_connection_leaves_no_file_and_gives_the_disk_back(tmp_path: Pa
         response = connection.getresponse()
         assert response.status == 200 and len(response.read(1024)) == 1024
         connection.close()  # the browser's download was cancelled
-        deadline = time.monotonic() + 30
-        while list(folder.iterdir()):
-            assert time.monotonic() < deadline, "the file of a broken download stayed"
-            time.sleep(0.01)
+        wait_for(lambda: not list(folder.iterdir()), "the file of the broken download to go", 30)
         assert fetch(port, token, "alice") == (200, b"a" * size)  # all its disk was given back

@@ -29,7 +29,7 @@ from core.config import Settings
 from core.models.scripted import ScriptedModel
 from core.session import open_session
 from core.types import TABLE_JSON, ExecutionResult, StopReason, ToolRecord
-from tests.conftest import finish
+from tests.conftest import finish, tools_by_name
 
 CSV = "region,amount\nnorth,10\nsouth,20\neast,30\nwest,40\n"
 LOAD = "import pandas as pd\nsales = pd.read_csv('sales/q1.csv')\nprint('total', sales['amount'].sum())"
@@ -242,8 +242,7 @@ def test_a_step_s_outputs_keep_their_order_in_the_notebook(settings: Settings) -
     session = open_session("ordered", settings)
     try:
         code = "import pandas as pd\nprint('before')\ndisplay(pd.DataFrame({'a': [1]}))\nprint('after')"
-        tools = {t.tool_name: t for t in session.tools}
-        tools["execute_code"](code=code)
+        tools_by_name(session)["execute_code"](code=code)
         record = session.history[-1]
     finally:
         session.close()

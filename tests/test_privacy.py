@@ -11,7 +11,6 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from core.config import Settings
 from core.models import ModelChoice, save_choice
 from core.session import Session
 from core.web.privacy import PRIVATE_UMASK, make_data_private
-from tests.conftest import make_zip, text_of
+from tests.conftest import make_zip, text_of, tools_by_name
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def test_everything_stored_is_private_and_the_sandbox_still_works(
     private: Settings, open_sessions: Callable[..., Session]
 ) -> None:
     session = open_sessions("conv-private", private)
-    tools: dict[str, Any] = {t.tool_name: t for t in session.tools}
+    tools = tools_by_name(session)
     session.preload("data.zip", make_zip({"sales/q1.csv": "a\n1\n"}))
     result = tools["execute_code"](
         code="open('made-by-python.txt', 'w').write('x'); print(open('sales/q1.csv').read())"

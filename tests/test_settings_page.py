@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.state import app_settings
-from tests.conftest import LOGIN_SECRETS
+from tests.conftest import LOGIN_SECRETS, page_text
 from tests.wire.model_lists import model_list_server
 
 MODELS = ["llama3", "gemma", "llama3.1:latest", "claude-opus-4-1", "claude-sonnet-4-6"]
@@ -58,8 +58,7 @@ def _page() -> AppTest:
 
 def _shown(page: AppTest) -> str:
     """What the page shows, as read (Markdown escapes removed)."""
-    elements = [*page.markdown, *page.success, *page.error, *page.warning, *page.info, *page.caption]
-    return re.sub(r"\\(.)", r"\1", "\n".join(element.value for element in elements))
+    return re.sub(r"\\(.)", r"\1", page_text(page, "markdown", "success", "error", "warning", "info", "caption"))
 
 
 def test_the_scripted_model_uses_the_environments_script_only(

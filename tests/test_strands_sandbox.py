@@ -20,6 +20,7 @@ from core.config import Settings
 from core.errors import InvalidPathError
 from core.models.scripted import ScriptedModel
 from core.sandbox.strands import InterpreterSandbox
+from tests.conftest import tool_results
 
 
 @pytest.fixture
@@ -42,15 +43,6 @@ def _collect(stream: Any) -> tuple[list[tuple[float, StreamChunk]], ExecutionRes
     return asyncio.run(collect())
 
 
-def _tool_texts(agent: Agent) -> list[str]:
-    return [
-        str(block["toolResult"]["content"])
-        for message in agent.messages
-        for block in message["content"]
-        if "toolResult" in block
-    ]
-
-
 def test_a_strands_agent_gets_the_projects_tools_and_keeps_python_variables(sandbox: InterpreterSandbox) -> None:
     steps = [
         {"tool": "execute_code", "input": {"code": "total = sum(range(10))"}},
@@ -63,7 +55,7 @@ def test_a_strands_agent_gets_the_projects_tools_and_keeps_python_variables(sand
 
     assert str(agent("Work")).strip() == "Done."
     assert {"execute_code", "execute_command", "file_operations", "ci_push_to_workspace"} <= set(agent.tool_names)
-    python_out, shell_out, viewed = _tool_texts(agent)[1:]
+    python_out, shell_out, viewed = (str(result["content"]) for result in tool_results(agent.messages)[1:])
     assert "total is 45" in python_out
     assert "made-by-shell" in shell_out and "made-by-shell" in viewed
     assert sandbox.session.sandbox.read_file("shell.txt") == b"made-by-shell\n"

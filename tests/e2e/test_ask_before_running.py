@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 
 
 def test_a_waiting_step_survives_a_reload_and_is_skipped_with_a_reason(

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
 SALES_CSV = (
     "month,region,revenue\nJan,north,120\nJan,south,80\nFeb,north,150\nFeb,south,95\nMar,north,210\nMar,south,130\n"
 )
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 
 
 def _sales_zip(path: Path) -> Path:

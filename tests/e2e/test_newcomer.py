@@ -6,19 +6,15 @@ step-wide monospace editor that Ctrl+Enter runs, expanders with their arrow, and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium
 from tests.servers import running_app
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 CODE = "open('report.csv', 'w').write('a,b')\nprint('made ' + 'it')"
 
 

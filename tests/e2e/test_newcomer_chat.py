@@ -7,20 +7,16 @@ once, long lines wrap, a running step never shows the success tick, and an idle 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
 from tests.servers import REPO, running_app
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 MARKER = "print('sent ' + 'once')"
 LONG_WORDS = " ".join(f"word{number}" for number in range(150))
 SLOW_STEPS = "import time\nfor tick in range(4):\n    print('tick', tick, flush=True)\n    time.sleep(0.7)"
@@ -53,13 +49,6 @@ def _page(browser: Any, app_url: str) -> Any:
     return page
 
 
-def _idle(page: Any) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
-    expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")
-
-
 def _send(page: Any, text: str) -> None:
     box = page.locator("[data-testid=stChatInputTextArea]")
     box.fill(text)
@@ -88,7 +77,7 @@ def test_the_first_screen_offers_starting_points_and_an_example_question_sends_i
     main.get_by_role("button", name=question).click()
     expect(page.locator("[data-testid=stChatMessage]").filter(has_text=question)).to_be_visible()
     expect(main.get_by_text("Where to start")).to_have_count(0)
-    _idle(page)
+    wait_until_page_idle(page)
     expect(main.get_by_text("March", exact=False).first).to_be_visible()  # the demo's answer
     expect(sidebar.get_by_role("button", name="Export notebook (.ipynb)")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "newcomer-chat-example-sent.png"))
@@ -101,7 +90,7 @@ def test_settings_and_back_returns_to_the_conversation(browser: Any, app_url: st
     page = _page(browser, app_url)
     _send(page, "```python\nprint('still ' + 'here')\n```")
     expect(page.get_by_text("still here", exact=True).first).to_be_visible()
-    _idle(page)
+    wait_until_page_idle(page)
     conversation = re.search(r"[?&]c=([^&]+)", page.url)
     assert conversation is not None
 
@@ -121,7 +110,7 @@ def test_a_sent_code_block_is_shown_once(browser: Any, app_url: str) -> None:
     page = _page(browser, app_url)
     _send(page, f"```python\n{MARKER}\n```")
     expect(page.get_by_text("sent once", exact=True).first).to_be_visible()
-    _idle(page)
+    wait_until_page_idle(page)
     main = page.locator("[data-testid=stMainBlockContainer]")
     assert main.inner_text().count(MARKER) == 1  # in the step only; the message sums it up
     expect(page.locator("[data-testid=stChatMessage]").filter(has_text="Sent Python code to run")).to_be_visible()
@@ -135,7 +124,7 @@ def test_long_lines_wrap_and_the_idle_sandbox_says_idle(browser: Any, app_url: s
     code = f"print({LONG_WORDS!r})\nprint('x' * 600)\nraise ValueError({LONG_WORDS!r})"
     _send(page, f"```python\n{code}\n```")
     expect(page.get_by_text("ValueError: word0").first).to_be_visible()
-    _idle(page)
+    wait_until_page_idle(page)
     main = page.locator("[data-testid=stMainBlockContainer]")
     page.get_by_text("Traceback", exact=True).click()
     expect(main.locator("pre").filter(has_text="Traceback (most recent call last)")).to_be_visible()
@@ -159,11 +148,11 @@ def test_a_running_step_never_shows_the_success_tick(browser: Any, app_url: str)
 
     page = _page(browser, app_url)
     expect(page.locator("[data-testid=stChatInputTextArea]")).to_be_visible()
-    _idle(page)
+    wait_until_page_idle(page)
     page.evaluate(TICK_WATCH)
     _send(page, f"```python\n{SLOW_STEPS}\n```")
     expect(page.locator("[data-testid=stExpander] summary").filter(has_text="Running python code")).to_be_visible()
     expect(page.get_by_text("tick 3").first).to_be_visible()
-    _idle(page)
+    wait_until_page_idle(page)
     assert page.evaluate("window.ticks") == []
     page.close()

@@ -9,20 +9,16 @@ asks for no network, so the panel has warnings to show (``isolation="none"`` say
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
 from tests.servers import running_app
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 CODE = """import pandas as pd
 pd.DataFrame({'month': range(1, 41), 'revenue': range(100, 140)}).to_csv('sales.csv', index=False)
 open('notes.txt', 'w').write('x' * 131)
@@ -54,12 +50,6 @@ def page(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
         opened.close()
 
 
-def _idle(page: Any) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")
-
-
 def _lines(locator: Any) -> float:
     """How many lines of text an element's box holds."""
     height = locator.bounding_box()["height"]
@@ -71,7 +61,7 @@ def test_a_csv_preview_shows_many_rows_in_the_sandbox_and_the_workspace(page: An
     from playwright.sync_api import expect
 
     sidebar = page.locator("[data-testid=stSidebar]")
-    _idle(page)
+    wait_until_page_idle(page)
     sidebar.get_by_role("button", name="Preview sales.csv").click()
     body = page.locator("[data-testid=stPopoverBody]")
     table = body.locator("[data-testid=stDataFrame]")
@@ -85,7 +75,7 @@ def test_a_csv_preview_shows_many_rows_in_the_sandbox_and_the_workspace(page: An
     page.keyboard.press("Escape")
     expect(body).to_have_count(0)
 
-    _idle(page)
+    wait_until_page_idle(page)
     sidebar.get_by_role("button", name="Save sales.csv to the workspace").click()
     expect(sidebar.get_by_text("sales.csv saved as code-interpreter/sales.csv in the workspace.")).to_be_visible()
     sidebar.get_by_role("tab", name="Workspace").click()
@@ -101,7 +91,7 @@ def test_the_side_panel_has_room_for_sizes_buttons_and_conversations(page: Any) 
     from playwright.sync_api import expect
 
     sidebar = page.locator("[data-testid=stSidebar]")
-    _idle(page)
+    wait_until_page_idle(page)
     assert sidebar.bounding_box()["width"] >= 380
     size = sidebar.locator("[data-testid=stText]").filter(has_text="notes.txt")
     expect(size).to_contain_text("131\u00a0B")
@@ -139,7 +129,7 @@ def test_the_isolation_box_speaks_plainly_and_warnings_are_one_line(page: Any) -
     from playwright.sync_api import expect
 
     sidebar = page.locator("[data-testid=stSidebar]")
-    _idle(page)
+    wait_until_page_idle(page)
     warnings = sidebar.locator("[class*=st-key-isolation_warning_] [data-testid=stAlert]")
     expect(warnings).to_have_count(2)
     for index in range(2):
@@ -157,13 +147,13 @@ def test_after_a_delete_the_list_and_the_title_box_name_an_untitled_conversation
     from playwright.sync_api import expect
 
     sidebar = page.locator("[data-testid=stSidebar]")
-    _idle(page)
+    wait_until_page_idle(page)
     sidebar.locator("[data-testid=stExpander] summary").filter(has_text="This conversation").click()
     sidebar.get_by_role("button", name="Delete conversation").click()
     sidebar.get_by_role("button", name="Delete", exact=True).click()
     current = sidebar.locator("[class*=st-key-conversation_current_]")
     expect(current).not_to_contain_text("Python")
-    _idle(page)
+    wait_until_page_idle(page)
     title_box = sidebar.get_by_label("Title")
     if not title_box.is_visible():
         sidebar.locator("[data-testid=stExpander] summary").filter(has_text="This conversation").click()

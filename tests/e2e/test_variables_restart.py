@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from core.sandbox.local.pool import READY_MARK
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM
+from tests.e2e.conftest import ARTIFACTS, needs_chromium
 from tests.servers import app_environment, free_port, start_app, stop, wait_until_healthy
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
+pytestmark = needs_chromium
 STATE = "import pandas as pd\ntable = pd.DataFrame({'n': [1, 2, 3]})\nlog = open('log.txt', 'w')"
 
 
