@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.sandbox.local.pool import READY_MARK
+from tests.conftest import wait_for
 from tests.e2e.conftest import ARTIFACTS, needs_chromium
 from tests.servers import app_environment, free_port, start_app, stop, wait_until_healthy
 
@@ -60,10 +60,7 @@ def test_a_conversation_reopened_in_a_pooled_kernel_after_a_restart_runs_python(
 
 def _wait_for_a_pooled_kernel(pool: Path) -> None:
     """Until the kernel pool has a started, warm sandbox waiting to be taken (it marks it so)."""
-    deadline = time.monotonic() + 120
-    while not list(pool.glob(f"*/{READY_MARK}")):
-        assert time.monotonic() < deadline, "the kernel pool did not start a kernel"
-        time.sleep(0.1)
+    wait_for(lambda: list(pool.glob(f"*/{READY_MARK}")), "the kernel pool to start a kernel", 120)
 
 
 class _RestartedApp:
