@@ -26,7 +26,7 @@ from tests.processes import clock_ticks_now, descendants, memory_kb, open_fds, p
 pytestmark = pytest.mark.load
 
 SESSIONS = 20
-ROUNDS = 10
+ROUNDS = 5  # each round runs every tool once per session; the soak runs them for minutes
 FD_TOLERANCE = 10
 SOAK_MINUTES = float(os.environ.get("INTERPRETER_SOAK_MINUTES", "0") or 0)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -54,7 +54,7 @@ class Worker:
     def round(self, index: int) -> None:
         """Execute (set and read back a variable), upload a ZIP, write a file and push it to the workspace."""
         assert self.session is not None
-        n, slot = self.number, index % ROUNDS  # the soak reuses ten names so the folders stay the same size
+        n, slot = self.number, index % ROUNDS  # the soak reuses ROUNDS names so the folders stay the same size
         tools = tools_by_name(self.session)
         value = n * 100_000 + index
         code = f"marker_{n} = {value}\nprint(sorted(k for k in globals() if k.startswith('marker_')), marker_{n})"
