@@ -158,6 +158,8 @@ def test_the_page_asks_keeps_the_step_across_a_reload_and_runs_it(make_app: Call
     send(app, "What is 6 times 7?")
     assert "Waiting for you:" in page_text(app, *SHOWN) and "answer = 6 * 7" in page_text(app, *SHOWN)
     assert "42" not in page_text(app, *SHOWN)
+    side_panel = "\n".join(str(caption.value) for caption in app.sidebar.caption)
+    assert "Waiting for your approval to run Python code" in side_panel, side_panel
 
     again = make_app(STEPS)  # a reload: a new browser session on the same conversation
     again.query_params["c"] = app.query_params["c"]
