@@ -154,8 +154,39 @@ class Settings(BaseSettings):
         le=28800,
         description="Seconds an AgentCore session lives (the service ends it then, busy or not); it restarts on use.",
     )
+    agentcore_js_runtime: Literal["deno", "nodejs"] = Field(
+        default="deno",
+        description="What runs JavaScript and TypeScript in AgentCore sessions: 'deno' (as in local sandboxes) or "
+        "'nodejs'.",
+    )
+    agentcore_workspace_mount: str = Field(
+        default="",
+        description="ARN of an S3 Files (or EFS) access point over the workspace bucket's prefix, mounted into each "
+        "AgentCore session: files are then saved to the workspace by a copy inside the session.",
+    )
+    agentcore_workspace_filesystem: str = Field(
+        default="",
+        description="ARN of the file system that owns the access point (empty: worked out from an S3 Files "
+        "access point's ARN; EFS needs it).",
+    )
+    agentcore_workspace_mount_path: str = Field(
+        default="/mnt/workspace",
+        pattern=r"/mnt/[a-zA-Z0-9._-]+/?",
+        description="Where the workspace mount appears inside an AgentCore session (/mnt/ and one folder name).",
+    )
+    agentcore_certificates: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Secrets Manager secret ARNs (comma-separated, at most 200) holding root CA certificates that "
+        "AgentCore sessions trust, e.g. a TLS-inspecting proxy's.",
+    )
+    ca_bundle: Path | None = Field(
+        default=None,
+        description="A PEM file of extra CA certificates local sandboxes trust (added to the system's), e.g. a "
+        "TLS-inspecting proxy's; mounted read-only.",
+    )
 
-    @field_validator("allowed_hosts", "admin_emails", mode="before")
+    @field_validator("allowed_hosts", "admin_emails", "agentcore_certificates", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """A comma-separated string (as in the environment) becomes a list of its non-empty items."""

@@ -27,6 +27,7 @@ HOST_ONLY = {
     "core/files/uploads.py": 5,  # ZIP staging beside the sandbox (mkdtemp), and the folder itself
     "core/models/choice.py": 5,  # the Settings page's model.json
     "core/models/scripted.py": 1,  # the scripted model's steps file, named by the operator
+    "core/sandbox/local/certificates.py": 3,  # the operator's CA file, the system's; the bundle in the runtime folder
     "core/sandbox/local/isolation.py": 4,  # session folders' creation; identity files in the host-only runtime
     "core/sandbox/local/kernel.py": 4,  # fresh files in the host-only runtime folder (O_EXCL | O_NOFOLLOW)
     "core/sandbox/local/limits.py": 27,  # cgroup files

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import SandboxError
+from core.sandbox.local.certificates import CA_BUNDLE_INSIDE, CA_VARIABLES, write_ca_bundle
 from core.sandbox.local.limits import ResourceLimits
 from core.sandbox.local.network import PrivateNetwork
 from core.sandbox.local.packages import LAYER_MOUNT, LayerState, layer_for
@@ -207,6 +208,11 @@ class Isolation:
         self.resolv_conf = dirs.runtime / "resolv.conf"
         self.resolv_conf.write_text(self.network.resolv_conf())
         self._write_identity_files()
+        self.ca_bundle = write_ca_bundle(settings.ca_bundle, dirs.runtime) if settings.ca_bundle else None
+        self.binds: list[Bind] = []
+        """Host paths every sandbox process sees (the CA bundle; a test adds an emulated mount)."""
+        if self.ca_bundle is not None:
+            self.binds.append(Bind(self.ca_bundle, CA_BUNDLE_INSIDE, writable=False))
         self.layer = layer_for(settings)
         self.layer.ensure()
 
@@ -282,6 +288,8 @@ class Isolation:
         }
         if self.network.offline or self.settings.sandbox_network == "none":
             env.update({"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"})
+        if self.ca_bundle is not None:
+            env.update(dict.fromkeys(CA_VARIABLES, CA_BUNDLE_INSIDE if self.use_bwrap else str(self.ca_bundle)))
         return env
 
     def _layer_in_sandbox(self) -> str:
@@ -342,6 +350,7 @@ class Isolation:
         args += ["--ro-bind", str(self.resolv_conf), "/etc/resolv.conf"]
         args += ["--ro-bind", str(self.dirs.runtime / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(self.dirs.runtime / "group"), "/etc/group"]
+        args += [arg for bind in self.binds for arg in bind.args()]
         args += extra
         args += ["--remount-ro", "/", "--chdir", SANDBOX_ROOT, "--clearenv"]
         for name, value in self.environment().items():
