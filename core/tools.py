@@ -15,10 +15,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from strands import tool
 from strands.types.tools import AgentTool
 
-from core.chat.formatting import describe_execution, describe_file_list, image_blocks, text_or_binary
+from core.chat.formatting import (
+    describe_execution,
+    describe_file_list,
+    describe_started,
+    describe_task,
+    describe_tasks,
+    image_blocks,
+    text_or_binary,
+)
 from core.errors import InterpreterError
 from core.files.changes import ChangeTracker
-from core.types import ExecutionResult, ToolRecord
+from core.sandbox.tasks import TaskState, watch
+from core.types import ExecutionResult, StopReason, ToolRecord
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -44,6 +53,8 @@ class ToolHost(Protocol):
 
 
 FILE_OPERATIONS = ("read", "write", "list", "remove")
+TASK_ACTIONS = ("check", "stop")
+YES = ("true", "yes", "1", "on")
 OUTPUT_LIMIT_FACTOR = 2
 """A tool result's text is cut (head and tail kept) past this many times ``max_output_chars``."""
 
@@ -135,14 +146,14 @@ def _guarded(session: ToolHost, name: str) -> Callable[[Callable[..., dict[str, 
 
 
 def build_tools(session: ToolHost) -> list[AgentTool]:
-    """The six tools of one session, ready for a Strands ``Agent``.
+    """The seven tools of one session, ready for a Strands ``Agent``.
 
     Args:
         session: The session whose sandbox and workspace the tools use.
 
     Returns:
-        ``execute_code``, ``execute_command``, ``file_operations``, ``ci_push_to_workspace``,
-        ``workspace_list`` and ``workspace_read``.
+        ``execute_code``, ``execute_command``, ``command_task`` (background commands), ``file_operations``,
+        ``ci_push_to_workspace``, ``workspace_list`` and ``workspace_read``.
 
     """
     sandbox, workspace = session.sandbox, session.workspace
@@ -197,17 +208,61 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
 
     @tool
     @_guarded(session, "execute_command")
-    def execute_command(command: str, *, record: ToolRecord) -> dict[str, Any]:
+    def execute_command(command: str, background: bool = False, *, record: ToolRecord) -> dict[str, Any]:
         """Execute a shell command (bash) in the sandbox root, e.g. "ls -la" or "pip install requests".
+
+        A command that may outlast the time limit of one call (a long download, build or training, a server):
+        set background=true. It then returns at once with a task id and keeps running; follow it with
+        command_task(task_id=...) and stop it with command_task(task_id=..., action="stop").
 
         Args:
             command: The command line to run.
+            background: Run it in the background and return its task id at once, instead of waiting for it.
 
         """
+        if _yes(background):
+            task = sandbox.start_task(command)
+            record.task_id = task.task_id
+            return _result("success", describe_started(task))
         tracker = ChangeTracker(sandbox)
         result = sandbox.run_command(command, on_output=session.publish_output)
         record.changed_files = tracker.changed()
+        if result.stopped is StopReason.TIMEOUT:
+            result.notes.append("To run a command that takes longer, call execute_command with background=true.")
         return finish_run(result, record)
+
+    @tool
+    @_guarded(session, "command_task")
+    def command_task(
+        task_id: str = "", action: str = "check", wait_seconds: float = 0, *, record: ToolRecord
+    ) -> dict[str, Any]:
+        """Check or stop a command started with execute_command(background=true).
+
+        "check" returns its state (running, completed, failed, stopped), its output so far and its exit code
+        once it ended; with wait_seconds it first waits up to that long for the command to end. "stop" ends
+        it. Without a task_id: lists the background commands of this session.
+
+        Args:
+            task_id: The id execute_command returned, e.g. "cmd-1".
+            action: "check" (default) or "stop".
+            wait_seconds: For "check": wait up to this many seconds for the command to end (at most the time
+                limit of one call); 0 returns at once.
+
+        """
+        if not task_id:
+            return _result("success", describe_tasks(sandbox.tasks()))
+        if action not in TASK_ACTIONS:
+            return _result("error", f"Unknown action {action!r}; use one of: {', '.join(TASK_ACTIONS)}.")
+        record.task_id = task_id
+        if action == "stop":
+            task = sandbox.stop_task(task_id)
+        else:
+            wait = min(_seconds(wait_seconds), session.settings.execution_timeout)
+            look, stop = (lambda: sandbox.task(task_id)), (lambda: sandbox.stop_task(task_id))
+            task = watch(look, stop, wait, sandbox.cancel, session.publish_output)
+        record.result = task.result
+        status = "error" if task.state in (TaskState.FAILED, TaskState.STOPPED) else "success"
+        return _result(status, describe_task(task))
 
     @tool
     @_guarded(session, "file_operations")
@@ -304,11 +359,24 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
     return [
         execute_code,
         execute_command,
+        command_task,
         file_operations,
         ci_push_to_workspace,
         workspace_list,
         workspace_read,
     ]
+
+
+def _yes(value: Any) -> bool:
+    """A flag as models send it: true, "true", 1, "yes"."""
+    return value is True or (isinstance(value, int | float) and value == 1) or str(value).strip().lower() in YES
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        raise InterpreterError(f"wait_seconds must be a number of seconds, not {value!r}.") from None
 
 
 def _label(item: Any) -> str:

@@ -173,6 +173,7 @@ class ToolRecord:
         result: The execution result, for tools that ran code or a command.
         saved_files: Workspace names written by this call.
         changed_files: Sandbox paths this call created or changed (see ``core/files/changes.py``).
+        task_id: The background command this call started, checked or stopped (see ``core/sandbox/tasks.py``).
 
     """
 
@@ -183,6 +184,7 @@ class ToolRecord:
     result: ExecutionResult | None = None
     saved_files: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
+    task_id: str = ""
 
 
 @dataclass

@@ -15,10 +15,11 @@ CHART = (
 )
 
 
-def test_the_six_tools_are_there(tools: dict[str, Any]) -> None:
+def test_the_seven_tools_are_there(tools: dict[str, Any]) -> None:
     assert set(tools) == {
         "execute_code",
         "execute_command",
+        "command_task",
         "file_operations",
         "ci_push_to_workspace",
         "workspace_list",
@@ -29,6 +30,8 @@ def test_the_six_tools_are_there(tools: dict[str, Any]) -> None:
 def test_tool_schemas_show_only_the_contract_parameters(tools: dict[str, Any]) -> None:
     properties = tools["execute_code"].tool_spec["inputSchema"]["json"]["properties"]
     assert set(properties) == {"code", "language", "output_filename"}
+    command = tools["execute_command"].tool_spec["inputSchema"]["json"]
+    assert set(command["properties"]) == {"command", "background"} and command["required"] == ["command"]
     file_ops = tools["file_operations"].tool_spec["inputSchema"]["json"]
     assert set(file_ops["properties"]) == {"operation", "paths", "content"} and file_ops["required"] == ["operation"]
 

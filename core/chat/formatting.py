@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from core.sandbox.tasks import CommandTask
 from core.types import (
     IMAGE_JPEG,
     IMAGE_PNG,
@@ -113,3 +114,28 @@ def text_or_binary(name: str, data: bytes, limit: int, *, images: bool = True) -
 def to_json(value: Any) -> str:
     """Compact JSON for logs and exports."""
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def describe_started(task: CommandTask) -> str:
+    """What the model reads when a background command started."""
+    return (
+        f"Started in the background as task {task.task_id!r}; it keeps running after this call. "
+        f'Check it with command_task(task_id="{task.task_id}") (wait_seconds=N waits up to N s for it to end, '
+        f'showing its output to the user), stop it with command_task(task_id="{task.task_id}", action="stop").'
+    )
+
+
+def describe_task(task: CommandTask) -> str:
+    """What the model reads about a background command: its state, then its output so far."""
+    head = f"[task] {task.describe()}"
+    if task.running:
+        head += "\n[note] Still running. Check again later, or stop it with action='stop'."
+    quiet = task.running and not (task.result.stdout or task.result.stderr or task.result.notes)
+    return f"{head}\n\n{'(no output yet)' if quiet else describe_execution(task.result)}"
+
+
+def describe_tasks(tasks: list[CommandTask]) -> str:
+    """The background commands of a session, one line each."""
+    if not tasks:
+        return "No background commands in this session. Start one with execute_command(background=true)."
+    return "Background commands:\n" + "\n".join(task.describe() for task in tasks)

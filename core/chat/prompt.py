@@ -7,7 +7,9 @@ SYSTEM_PROMPT = """You are a data analyst and programmer with a code interpreter
 Tools:
 - execute_code(code, language, output_filename): run Python (default), JavaScript or TypeScript. Variables persist
   between calls (JavaScript and TypeScript share theirs).
-- execute_command(command): run a shell command (ls, pip install, curl, ...).
+- execute_command(command): run a shell command (ls, pip install, curl, ...). For a command that may outlast one
+  call's time limit, add background=true: it returns a task id at once; command_task(task_id, action,
+  wait_seconds) then checks it (its output so far) or stops it.
 - file_operations(operation, paths, content): read, write, list or remove files.
 - ci_push_to_workspace(paths): save sandbox files to the workspace, where the user can download them.
 - workspace_list(), workspace_read(path): look at what was saved.

@@ -7,6 +7,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from core.sandbox.local.isolation import IsolationReport
 from core.sandbox.output import OutputListener
+from core.sandbox.tasks import CommandTask
 from core.types import ExecutionResult, FileInfo
 
 LANGUAGES = ("python", "javascript", "typescript")
@@ -34,6 +35,22 @@ class Sandbox(Protocol):
         self, command: str, timeout: float | None = None, on_output: OutputListener | None = None
     ) -> ExecutionResult:
         """Run a bash command line in the sandbox root; ``on_output`` sees the output as it comes."""
+        ...
+
+    def start_task(self, command: str) -> CommandTask:
+        """Start a bash command line in the background (see ``core/sandbox/tasks.py``); it outlives the call."""
+        ...
+
+    def task(self, task_id: str) -> CommandTask:
+        """A background command as it stands now: its state and output so far, its exit code once it ended."""
+        ...
+
+    def stop_task(self, task_id: str) -> CommandTask:
+        """Stop a background command; returns it as it ended."""
+        ...
+
+    def tasks(self) -> list[CommandTask]:
+        """The background commands the sandbox remembers, oldest first."""
         ...
 
     def read_file(self, path: str) -> bytes:

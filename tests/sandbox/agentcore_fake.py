@@ -52,6 +52,7 @@ from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InterpreterError
 from core.sandbox.local.sandbox import LocalSandbox
 from core.types import ExecutionResult, guess_mime_type
+from tests.sandbox.agentcore_tasks import TaskTools
 
 # The local kernel's prelude shows open figures after each run; AgentCore's executeCode does not.
 NO_FIGURE_HOOK = """\
@@ -161,8 +162,9 @@ class FakeSession:
             self.sandbox.close()
 
 
-class FakeAgentCoreDataPlane:
-    """Stands in for ``CodeInterpreter.data_plane_client``; see the module docstring."""
+class FakeAgentCoreDataPlane(TaskTools):
+    """Stands in for ``CodeInterpreter.data_plane_client``; see the module docstring (background commands:
+    ``tests/sandbox/agentcore_tasks.py``)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder

@@ -57,9 +57,11 @@ from core.sandbox.agentcore.stream import (
     session_gone,
     zip_plan,
 )
+from core.sandbox.agentcore.tasks import AgentCoreTasks, TaskSessionLost
 from core.sandbox.base import LANGUAGES
 from core.sandbox.local.isolation import IsolationReport
 from core.sandbox.output import OutputListener
+from core.sandbox.tasks import CommandTask
 from core.types import IMAGE_PNG, STOP_EXPLANATIONS, ExecutionResult, FileInfo, RichOutput, StopReason, guess_mime_type
 
 UPLOAD_BATCH_BYTES = 64 * MB
@@ -117,6 +119,9 @@ class AgentCoreSandbox:
         self._mirror: dict[tuple[str, str], bytes] = {}
         self._unkept: set[str] = set()
         self._written_at: dict[str, float] = {}
+        self.background = AgentCoreTasks(
+            self._call, self._task_invoke, lambda: self._session_id, settings.max_output_chars
+        )
 
     # -- AWS calls and the session ------------------------------------------------------------------------
 
@@ -318,6 +323,37 @@ class AgentCoreSandbox:
                 result.notes.insert(0, f"{STOP_EXPLANATIONS[StopReason.TIMEOUT]} (limit {limit:g} s)")
             return self._finish(result)
 
+    # -- background commands (core/sandbox/agentcore/tasks.py) -------------------------------------------
+
+    def _task_invoke(self, method: str, arguments: dict[str, Any]) -> Parsed:
+        """Invoke a task tool of the running session (no lock: a Stop must not wait for a run to end)."""
+        if self._session_id is None or self.closed:
+            raise TaskSessionLost
+        try:
+            return self._invoke(method, arguments)
+        except _SessionGone:
+            raise TaskSessionLost from None
+
+    def start_task(self, command: str) -> CommandTask:
+        """Start a bash command line in the background as a task of the session (``startCommandExecution``)."""
+        with self._lock:
+            if self.closed:
+                raise SandboxClosed("This session's sandbox was closed; open the session again.")
+            self.last_used = time.monotonic()
+            return self.background.start(command)
+
+    def task(self, task_id: str) -> CommandTask:
+        """A background command as it stands now (``getTask``)."""
+        return self.background.get(task_id)
+
+    def stop_task(self, task_id: str) -> CommandTask:
+        """Stop a background command (``stopTask``) and return it as it ended."""
+        return self.background.stop(task_id)
+
+    def tasks(self) -> list[CommandTask]:
+        """The background commands of this sandbox, oldest first."""
+        return self.background.all()
+
     def interrupt(self) -> None:
         """Stop the runs that are about to start; AgentCore cannot interrupt a run in progress (it ends by itself)."""
         self.cancel.set()
@@ -455,7 +491,7 @@ class AgentCoreSandbox:
     def sleep(self, idle_seconds: float | None = None) -> bool:
         """Stop the AgentCore session (it is billed while it runs); the next call starts a new one with the files."""
         with self._lock:
-            if self._session_id is None:
+            if self._session_id is None or self.background.running():  # a background command keeps it awake
                 return False
             minutes = max(round(idle_seconds / 60), 1) if idle_seconds is not None else 0
             why = f"idle for {minutes} minute{'s' * (minutes != 1)}" if idle_seconds is not None else "idle"

@@ -110,6 +110,8 @@ class Parsed:
     images: list[RichOutput] = field(default_factory=list)
     resources: list[Resource] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
+    task_id: str | None = None
+    task_status: str | None = None
 
     @property
     def text(self) -> str:
@@ -167,6 +169,10 @@ def parse_stream(stream: Iterable[dict[str, Any]]) -> Parsed:
             parsed.exit_code = int(structured["exitCode"])
         if structured.get("executionTime") is not None:
             parsed.execution_ms = float(structured["executionTime"])
+        if structured.get("taskId"):  # startCommandExecution, getTask, stopTask (ToolResultStructuredContent)
+            parsed.task_id = str(structured["taskId"])
+        if structured.get("taskStatus"):
+            parsed.task_status = str(structured["taskStatus"])
         for block in result.get("content") or []:
             _add_block(parsed, block)
     return parsed

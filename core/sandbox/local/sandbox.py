@@ -20,12 +20,14 @@ from core.files.uploads import save_upload
 from core.sandbox.base import LANGUAGES
 from core.sandbox.local.files import SandboxFolder, remove_host_tree
 from core.sandbox.local.isolation import SANDBOX_TMP, Isolation, IsolationReport, SessionDirs
+from core.sandbox.local.jobs import JobRunner
 from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
 from core.sandbox.local.process import ProcessRunner
 from core.sandbox.local.snapshot import VariableStore
 from core.sandbox.output import OutputListener
 from core.sandbox.paths import check_path_text
+from core.sandbox.tasks import CommandTask
 from core.types import ExecutionResult, FileInfo, VariablesReport
 
 MB = 1024 * 1024
@@ -97,6 +99,7 @@ class LocalSandbox:
         self._release = weakref.finalize(self, _release, self.isolation, self.dirs.runtime)
         self.cancel = threading.Event()
         self.runner = ProcessRunner(self.isolation, settings.max_output_chars, self.cancel)
+        self.jobs = JobRunner(self.isolation, settings.max_output_chars)
         self._kernels: dict[str, JupyterKernel] = {}
         self.life = KernelLife(settings, lambda: self.variables)
         self._lock = threading.RLock()
@@ -173,14 +176,7 @@ class LocalSandbox:
     ) -> ExecutionResult:
         """Run a bash command line in the sandbox root."""
         with self._lock:
-            if self.closed:
-                raise SandboxClosed("This session's sandbox was closed; open the session again.")
-            size = len(command.encode("utf-8", "surrogateescape"))
-            if size > MAX_COMMAND_BYTES:
-                raise InterpreterError(
-                    f"The command is {size:,} bytes long; the limit is {MAX_COMMAND_BYTES:,}. Write a long script "
-                    "to a file with file_operations and run that file (for example 'bash script.sh')."
-                )
+            self._check_command(command)
             self.last_used = time.monotonic()
             self.life.ran("shell")
             limit_hits = self._process_limit_hits()
@@ -197,6 +193,38 @@ class LocalSandbox:
                     "downloaded. Use what is installed, or ask the operator to allow network access."
                 )
             return self._finish(result, limit_hits)
+
+    def _check_command(self, command: str) -> None:
+        if self.closed:
+            raise SandboxClosed("This session's sandbox was closed; open the session again.")
+        size = len(command.encode("utf-8", "surrogateescape"))
+        if size > MAX_COMMAND_BYTES:
+            raise InterpreterError(
+                f"The command is {size:,} bytes long; the limit is {MAX_COMMAND_BYTES:,}. Write a long script "
+                "to a file with file_operations and run that file (for example 'bash script.sh')."
+            )
+
+    # -- background commands (core/sandbox/local/jobs.py) ------------------------------------------------
+
+    def start_task(self, command: str) -> CommandTask:
+        """Start a bash command line in the background, in this sandbox; it runs on after the call returns."""
+        with self._lock:
+            self._check_command(command)
+            self.last_used = time.monotonic()
+            self.life.ran("shell")
+            return self.jobs.start(["bash", "-c", command], command)
+
+    def task(self, task_id: str) -> CommandTask:
+        """A background command as it stands now: state, output so far, exit code once it ended."""
+        return self.jobs.get(task_id)
+
+    def stop_task(self, task_id: str) -> CommandTask:
+        """Stop a background command (its whole process tree) and return it as it ended."""
+        return self.jobs.stop(task_id)
+
+    def tasks(self) -> list[CommandTask]:
+        """The background commands this sandbox remembers, oldest first."""
+        return self.jobs.all()
 
     def _process_limit_hits(self) -> int:
         """How often the session's cgroup refused a new process so far (0 where no cgroup tells)."""
@@ -369,4 +397,5 @@ class LocalSandbox:
             self.closed = True
             self.sleep()
             self.runner.interrupt()
+            self.jobs.close()
             self._release()
