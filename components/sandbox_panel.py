@@ -41,5 +41,7 @@ def render_isolation(report: IsolationReport) -> None:
             st.caption(f":material/shield: {escape_markdown(warning)}")
         st.caption(f"Isolation: {report.mechanism} · network: {report.network}")
         st.caption(" · ".join(report.limits))
+        if report.persists:
+            st.caption(escape_markdown(report.persists))
         if report.packages:
             st.caption(escape_markdown(report.packages))

@@ -41,12 +41,20 @@ HISTORY_LIMIT = 200
 """The most recent tool calls a session keeps in memory (the transcript keeps them all on disk)."""
 
 
-def make_sandbox(settings: Settings, folder: Path, name: str) -> Sandbox:
-    """The sandbox backend the settings choose (cloud packages are imported only when chosen)."""
+def make_sandbox(settings: Settings, folder: Path, name: str, conversation: tuple[str, str] | None = None) -> Sandbox:
+    """The sandbox backend the settings choose (cloud packages are imported only when chosen).
+
+    Args:
+        settings: The settings.
+        folder: The conversation's session folder (local sandboxes live in it).
+        name: A name for the sandbox.
+        conversation: Its owner and id: an AgentCore session is kept with the conversation for any replica.
+
+    """
     if settings.sandbox_backend == "agentcore":
         from core.sandbox.agentcore.session import AgentCoreSandbox
 
-        return AgentCoreSandbox(settings, name)
+        return AgentCoreSandbox(settings, name, conversation=conversation)
     pool = pool_for(settings)
     pooled = pool.take(folder) if pool is not None else None
     return pooled or LocalSandbox(settings, folder)
@@ -76,7 +84,9 @@ class Session:
         self.user_id = check_id(user_id, "user id")
         self.settings = settings
         self.folder: Path = settings.sessions_dir / self.user_id / self.conversation_id
-        self.sandbox: Sandbox = make_sandbox(settings, self.folder, f"{self.user_id}-{self.conversation_id}")
+        self.sandbox: Sandbox = make_sandbox(
+            settings, self.folder, f"{self.user_id}-{self.conversation_id}", (self.user_id, self.conversation_id)
+        )
         self.workspace: Workspace = make_workspace(settings, self.folder, self.user_id, self.conversation_id)
         self.history: deque[ToolRecord] = deque(maxlen=HISTORY_LIMIT)
         self.listeners: list[Callable[[ToolRecord], None]] = []

@@ -161,6 +161,16 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
     def push(paths: list[str], record: ToolRecord) -> tuple[list[str], list[str]]:
         saved, failed = [], []
         session.check_user_quota(adding_files=len(paths))
+        # An AgentCore sandbox with the workspace mounted in it copies there (core/sandbox/agentcore/mount.py).
+        copy_inside = getattr(sandbox, "copy_to_workspace", None) if getattr(sandbox, "workspace_folder", "") else None
+        if copy_inside is not None:
+            for copied in copy_inside(paths):
+                if copied.error:
+                    failed.append(f"{copied.path}: {copied.error}")
+                else:
+                    saved.append(f"{copied.path} -> code-interpreter/{copied.name} ({copied.size:,} bytes)")
+                    record.saved_files.append(copied.name)
+            return saved, failed
         for path in paths:
             try:
                 info = workspace.write(posixpath.basename(path.rstrip("/")), sandbox.read_file(path))
@@ -356,6 +366,7 @@ def build_tools(session: ToolHost) -> list[AgentTool]:
         text, blocks = text_or_binary(path, data, session.settings.max_output_chars)
         return _result("success", text, blocks)
 
+    _describe_sandbox(sandbox, [execute_code, execute_command])
     return [
         execute_code,
         execute_command,
@@ -398,3 +409,11 @@ def _file_operation(sandbox: Sandbox, operation: str, item: Any, limit: int) -> 
         return describe_file_list(sandbox.list_files(item), prefix="", title=f"{item}:")
     sandbox.remove(item)
     return f"Removed {item}."
+
+
+def _describe_sandbox(sandbox: Sandbox, tools: list[Any]) -> None:
+    """Add what this sandbox keeps between calls (and what runs JavaScript) to the tools' descriptions."""
+    persists = sandbox.isolation_report().persists
+    for each in tools if persists else []:
+        spec = each.tool_spec
+        each.tool_spec = {**spec, "description": f"{spec['description']}\n\n{persists}"}

@@ -6,7 +6,8 @@ SYSTEM_PROMPT = """You are a data analyst and programmer with a code interpreter
 
 Tools:
 - execute_code(code, language, output_filename): run Python (default), JavaScript or TypeScript. Variables persist
-  between calls (JavaScript and TypeScript share theirs).
+  between calls (JavaScript and TypeScript share theirs); its description says what runs JavaScript and TypeScript
+  here and what this sandbox keeps between calls (variables, files, packages, processes): promise no more.
 - execute_command(command): run a shell command (ls, pip install, curl, ...). For a command that may outlast one
   call's time limit, add background=true: it returns a task id at once; command_task(task_id, action,
   wait_seconds) then checks it (its output so far) or stops it.

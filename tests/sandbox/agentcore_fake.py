@@ -29,6 +29,12 @@ them; the tests that rely on it are named ``..._emulator_only``. Files are ``res
 ``resource_link`` blocks. Like AgentCore's ``executeCode`` (as far as is known) it runs no post-run hook:
 figures left open stay open.
 
+``StartCodeInterpreterSession`` is idempotent as the model's ``clientToken`` (``idempotencyToken``) promises: the
+same token with the same members answers the same session; with other members, the modeled ValidationException
+with ``reason`` ``IdempotentParameterMismatchException``. Its ``filesystemConfigurations`` and ``certificates`` are
+played by ``tests/sandbox/agentcore_mounts.py`` (file systems registered with :meth:`add_file_system`, secrets read
+from :attr:`secrets`), and ``GetCodeInterpreterSession`` echoes them.
+
 Tests can throttle the next calls, put an exception event in the next stream, and expire sessions.
 """
 
@@ -39,7 +45,7 @@ import json
 import re
 import secrets
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,7 @@ from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InterpreterError
 from core.sandbox.local.sandbox import LocalSandbox
 from core.types import ExecutionResult, guess_mime_type
+from tests.sandbox.agentcore_mounts import FakeFileSystem, mount
 from tests.sandbox.agentcore_tasks import TaskTools
 
 # The local kernel's prelude shows open figures after each run; AgentCore's executeCode does not.
@@ -150,10 +157,19 @@ class FakeSession:
     folder: Path
     status: str = "READY"
     sandbox: LocalSandbox | None = None
+    created: datetime.datetime = field(default_factory=lambda: _now())
+    request: dict[str, Any] = field(default_factory=dict)
+    """The start request's members (without its token), as GetCodeInterpreterSession echoes some of them."""
+    mounts: list[tuple[FakeFileSystem, str]] = field(default_factory=list)
+    ca_bundle: Path | None = None
 
     def local(self, settings: Settings) -> LocalSandbox:
         if self.sandbox is None:
+            if self.ca_bundle is not None:  # the certificates of the start request, trusted as the local backend does
+                settings = settings.model_copy(update={"ca_bundle": self.ca_bundle})
             self.sandbox = LocalSandbox(settings, self.folder)
+            for system, path in self.mounts:
+                mount(self.sandbox, system, path)
         return self.sandbox
 
     def terminate(self) -> None:
@@ -176,6 +192,16 @@ class FakeAgentCoreDataPlane(TaskTools):
         self._stream_failure: tuple[str, str] | None = None
         self._server: ExitStack | None = None
         self._endpoint = ""
+        self.file_systems: dict[str, FakeFileSystem] = {}
+        self.secrets: Any = None
+        """A boto3 Secrets Manager client the certificates of a start request are read with."""
+        self._tokens: dict[str, str] = {}
+
+    def add_file_system(self, access_point: str, file_system: str, s3: tuple[Any, str, str] | None = None) -> Path:
+        """Let sessions mount this access point (S3 Files: ``s3`` is a client, bucket and prefix); its folder."""
+        name = access_point.rsplit("/", 1)[-1]
+        self.file_systems[access_point] = FakeFileSystem(access_point, file_system, self.folder / "fs" / name, s3)
+        return self.file_systems[access_point].folder
 
     # -- test controls --------------------------------------------------------------------------------
 
@@ -256,20 +282,67 @@ class FakeAgentCoreDataPlane(TaskTools):
     # -- the client's methods -------------------------------------------------------------------------
 
     def start_code_interpreter_session(self, **params: Any) -> dict[str, Any]:
-        self._accept("StartCodeInterpreterSession", params)
+        operation = "StartCodeInterpreterSession"
+        self._accept(operation, params)
+        request = {key: value for key, value in params.items() if key not in ("clientToken", "traceId", "traceParent")}
+        token = params.get("clientToken", "")  # botocore fills it in when the caller does not (idempotencyToken)
+        if token in self._tokens:  # the same start again: the same session, or the modeled mismatch
+            session = self.sessions[self._tokens[token]]
+            if session.request != request:
+                raise client_error(
+                    "ValidationException", "The client token was already used with other parameters",
+                    operation, 400, reason="IdempotentParameterMismatchException",
+                )  # fmt: skip
+            return _started(session)
         session_id = secrets.token_hex(13)
-        self.sessions[session_id] = FakeSession(
+        session = FakeSession(
             session_id=session_id,
             identifier=params["codeInterpreterIdentifier"],
             name=params.get("name", ""),
             timeout=params.get("sessionTimeoutSeconds", 900),
             folder=self.folder / "sessions" / "agentcore" / session_id,
+            request=request,
         )
-        return {
-            "codeInterpreterIdentifier": params["codeInterpreterIdentifier"],
-            "sessionId": session_id,
-            "createdAt": _now(),
-        }
+        session.mounts = self._mounts(params.get("filesystemConfigurations", []))
+        session.ca_bundle = self._certificates(session, params.get("certificates", []))
+        self.sessions[session_id] = session
+        if token:
+            self._tokens[token] = session_id
+        return _started(session)
+
+    def _mounts(self, configurations: list[dict[str, Any]]) -> list[tuple[FakeFileSystem, str]]:
+        """The file systems of ``ToolsFileSystemConfigurations``, each at its mount path."""
+        paths = [next(iter(c.values()))["mountPath"].rstrip("/") for c in configurations]
+        doubled = sorted({path for path in paths if paths.count(path) > 1})
+        if doubled:  # "Each mount path must be unique across all file system configurations in the session."
+            raise validation_error("StartCodeInterpreterSession", [("filesystemConfigurations", f"{doubled} twice")])
+        mounts = []
+        for configuration in configurations:
+            ((_, member),) = configuration.items()
+            system = self.file_systems.get(member["accessPointArn"])
+            if system is None or system.file_system != member["fileSystemArn"]:
+                message = f"Access point {member['accessPointArn']} of {member['fileSystemArn']} not found"
+                raise client_error("ResourceNotFoundException", message, "StartCodeInterpreterSession", 404)
+            mounts.append((system, member["mountPath"]))
+        return mounts
+
+    def _certificates(self, session: FakeSession, certificates: list[dict[str, Any]]) -> Path | None:
+        """The PEM root CAs of ``Certificates`` read from Secrets Manager, as one bundle file (or ``None``)."""
+        if not certificates:
+            return None
+        pems = []
+        for certificate in certificates:
+            arn = certificate["location"]["secretsManager"]["secretArn"]
+            try:
+                pems.append(self.secrets.get_secret_value(SecretId=arn)["SecretString"])
+            except Exception:
+                raise client_error(
+                    "ResourceNotFoundException", f"Secret {arn} not found", "StartCodeInterpreterSession", 404
+                ) from None
+        bundle = self.folder / "certificates" / f"{session.session_id}.pem"
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        bundle.write_text("\n".join(pems))
+        return bundle
 
     def get_code_interpreter_session(self, **params: Any) -> dict[str, Any]:
         self._accept("GetCodeInterpreterSession", params)
@@ -278,9 +351,11 @@ class FakeAgentCoreDataPlane(TaskTools):
             "codeInterpreterIdentifier": session.identifier,
             "sessionId": session.session_id,
             "name": session.name,
-            "createdAt": _now(),
+            "createdAt": session.created,
             "sessionTimeoutSeconds": session.timeout,
             "status": session.status,
+            # GetCodeInterpreterSessionResponse echoes these two members of the start request.
+            **{k: v for k, v in session.request.items() if k in ("certificates", "filesystemConfigurations")},
         }
 
     def stop_code_interpreter_session(self, **params: Any) -> dict[str, Any]:
@@ -305,7 +380,12 @@ class FakeAgentCoreDataPlane(TaskTools):
             (event, message), self._stream_failure = self._stream_failure, None
             return {"sessionId": session.session_id, "stream": [{event: exception_body(event, message)}]}
         handler = getattr(self, f"_tool_{name}", None)
-        events = handler(session.local(self.settings), arguments) if handler else [_error(f"{name} is not faked")]
+        sandbox = session.local(self.settings)
+        for system, _ in session.mounts:
+            system.pull()
+        events = handler(sandbox, arguments) if handler else [_error(f"{name} is not faked")]
+        for system, _ in session.mounts:
+            system.push()
         return {"sessionId": session.session_id, "stream": [{"result": event} for event in events]}
 
     # -- tools ----------------------------------------------------------------------------------------
@@ -435,6 +515,15 @@ def _check_values(value: Any, shape: Shape, where: str, problems: list[tuple[str
         problems.append((where, f"must be at least {low}{unit}"))
     if high is not None and size > high:
         problems.append((where, f"must be at most {high}{unit}"))
+
+
+def _started(session: FakeSession) -> dict[str, Any]:
+    """StartCodeInterpreterSessionResponse: its three required members."""
+    return {
+        "codeInterpreterIdentifier": session.identifier,
+        "sessionId": session.session_id,
+        "createdAt": session.created,
+    }
 
 
 def _clear_context(sandbox: LocalSandbox, language: str) -> None:

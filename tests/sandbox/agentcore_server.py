@@ -108,16 +108,20 @@ class DataPlaneHandler(RecordingHandler):
         try:
             answer = getattr(self.fake, METHODS[operation.name])(**params)
         except ClientError as error:
+            # The operation's error shapes (ValidationException: message, reason from ValidationExceptionReason,
+            # fieldList of ValidationExceptionField; ConflictException, ResourceNotFoundException,
+            # ThrottlingException, ...: message), with the modeled httpStatusCode and x-amzn-ErrorType.
             details = error.response.get("Error", {})
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
             headers = {"x-amzn-ErrorType": str(details.get("Code"))}
             members = {key: value for key, value in error.response.items() if key in ("reason", "fieldList")}
             return self.send_json(status, {"message": details.get("Message", ""), **members}, headers)
-        except ParamValidationError as error:
+        except ParamValidationError as error:  # types, required members, unions: ValidationException CannotParse
             body = {"message": str(error), "reason": "CannotParse"}
             return self.send_json(400, body, {"x-amzn-ErrorType": "ValidationException"})
         if operation.name == "InvokeCodeInterpreter":
-            return self._stream(answer)
+            return self._stream(answer)  # InvokeCodeInterpreterResponse: the CodeInterpreterStreamOutput event stream
+        # StartCodeInterpreterSessionResponse, GetCodeInterpreterSessionResponse, StopCodeInterpreterSessionResponse
         self.send_json(200, _encode(answer))
 
     def _members(self, operation: OperationModel, query: str) -> dict[str, Any]:

@@ -35,6 +35,9 @@ from core.errors import (
     UploadRejected,
 )
 from core.files.uploads import check_upload_name, shown_name
+from core.sandbox.agentcore.mount import Copied, copy_command, copy_outcome, copy_plan, persistence
+from core.sandbox.agentcore.start import SessionGone as _SessionGone
+from core.sandbox.agentcore.start import SessionRecords, SessionStarter
 from core.sandbox.agentcore.stream import (
     FIGURES,
     FIGURES_DIR,
@@ -72,10 +75,6 @@ KILL_GRACE_SECONDS = 5
 MAX_LISTED = 20_000
 
 
-class _SessionGone(Exception):
-    """The AgentCore session expired, was stopped or is unknown."""
-
-
 class AgentCoreSandbox:
     """A sandbox in an AWS Bedrock AgentCore Code Interpreter session. See :class:`core.sandbox.base.Sandbox`.
 
@@ -83,10 +82,21 @@ class AgentCoreSandbox:
         settings: Region, interpreter identifier, session timeout and the output and upload limits.
         session_name: A name for the AgentCore session (the conversation id); it is sanitised.
         interpreter: A ``bedrock_agentcore`` ``CodeInterpreter`` (made from the settings when not given).
+        conversation: The owner and id of the conversation: the session is then kept with it, for any app
+            replica to reattach (``core/sandbox/agentcore/start.py``), and the workspace mount has its folder.
+        records: Where that record is kept (default: the conversation store of the settings).
 
     """
 
-    def __init__(self, settings: Settings, session_name: str, *, interpreter: Any | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session_name: str,
+        *,
+        interpreter: Any | None = None,
+        conversation: tuple[str, str] | None = None,
+        records: SessionRecords | None = None,
+    ) -> None:
         self.settings = settings
         self.session_name = re.sub(r"[^A-Za-z0-9_-]+", "-", session_name).strip("-")[:100] or "conversation"
         region = settings.agentcore_region
@@ -119,6 +129,11 @@ class AgentCoreSandbox:
         self._mirror: dict[tuple[str, str], bytes] = {}
         self._unkept: set[str] = set()
         self._written_at: dict[str, float] = {}
+        self.starter = SessionStarter(
+            settings, interpreter, self.session_name, self._aws, conversation=conversation, records=records
+        )
+        self.workspace_folder = self.starter.mount.folder(*conversation) if self.starter.mount and conversation else ""
+        """The conversation's workspace inside the session when it is mounted there (else empty)."""
         self.background = AgentCoreTasks(
             self._call, self._task_invoke, lambda: self._session_id, settings.max_output_chars
         )
@@ -176,20 +191,16 @@ class AgentCoreSandbox:
             self._start_session()
 
     def _start_session(self) -> None:
-        settings = self.settings
-        self._session_id = str(
-            self._aws(
-                "StartCodeInterpreterSession",
-                lambda: self.interpreter.start(
-                    identifier=settings.agentcore_identifier,
-                    name=self.session_name,
-                    session_timeout_seconds=settings.agentcore_session_timeout,
-                ),
-            )
-        )
+        """Reattach the conversation's session if another replica (or this one before) left it READY, else start."""
+        attached = self._session_id = self.starter.attach()
+        if attached is None:
+            self._session_id = self.starter.start()
         self._session_wall, self._checked_at, self._prelude_done = time.time(), time.monotonic(), False
         reason, self._restart_reason = self._restart_reason, None
         if reason is None:
+            return
+        if attached is not None:
+            self.pending_notes.append(f"{reason} It continues in the session another app server had started.")
             return
         try:
             restored = self._restore()
@@ -205,12 +216,15 @@ class AgentCoreSandbox:
             reason + " Files created by code in the old session are lost unless they were saved to the workspace."
         )
 
-    def _drop_session(self, reason: str | None) -> None:
-        """Forget the session (stopping it if it still runs); the next call starts a new one."""
+    def _drop_session(self, reason: str | None, *, stop: bool = True) -> None:
+        """Forget the session, stopping it if it still runs (or leaving it to others); the next call starts anew."""
         if self._session_id is None:
             return
         self._session_id = None
         self._restart_reason = reason
+        if not stop:
+            self.interpreter.session_id = None
+            return
         with contextlib.suppress(Exception):  # a dead or unreachable session times out by itself
             self.interpreter.stop()
 
@@ -280,7 +294,10 @@ class AgentCoreSandbox:
             if (refused := self._begin()) is not None:
                 return refused
             started = time.monotonic()
-            parsed = self._call("executeCode", {"code": code, "language": language}, prelude=language == "python")
+            arguments = {"code": code, "language": language}
+            if language != "python":  # ToolArguments.runtime: the same runtime whatever AgentCore's default
+                arguments["runtime"] = self.settings.agentcore_js_runtime
+            parsed = self._call("executeCode", arguments, prelude=language == "python")
             limit = self.settings.max_output_chars
             result = execution_result(parsed, language=language, limit=limit, duration=time.monotonic() - started)
             if language == "python":
@@ -424,6 +441,20 @@ class AgentCoreSandbox:
                 raise file_error(parsed, relative, "remove")
             self._forget(relative)
 
+    def copy_to_workspace(self, paths: list[str]) -> list[Copied]:
+        """Copy sandbox files into the workspace mounted in the session (``workspace_folder``), under their names.
+
+        Returns:
+            One outcome per path: its workspace name and size, or why it was not copied.
+
+        """
+        plan, refused = copy_plan(paths)
+        if not plan:
+            return refused
+        with self._lock:
+            parsed = self._call("executeCommand", {"command": copy_command(self.workspace_folder, plan)})
+        return refused + copy_outcome(parsed, plan)
+
     def preload(self, name: str, data: bytes) -> list[str]:
         """Put an upload in the working folder; a ZIP is checked here, then unpacked there keeping its folders."""
         if len(data) > self.settings.max_upload_mb * MB:
@@ -486,21 +517,31 @@ class AgentCoreSandbox:
             "install them with pip in the session."
             if self.settings.sandbox_packages
             else "",
+            persists=persistence(self.settings, self.starter.mount),
         )
 
     def sleep(self, idle_seconds: float | None = None) -> bool:
-        """Stop the AgentCore session (it is billed while it runs); the next call starts a new one with the files."""
+        """Stop the AgentCore session (it is billed while it runs); the next call starts a new one with the files.
+
+        A session another replica reattached since is left running for it; this one only lets go of it.
+        """
         with self._lock:
             if self._session_id is None or self.background.running():  # a background command keeps it awake
                 return False
             minutes = max(round(idle_seconds / 60), 1) if idle_seconds is not None else 0
             why = f"idle for {minutes} minute{'s' * (minutes != 1)}" if idle_seconds is not None else "idle"
-            self._drop_session(f"The AgentCore session was stopped while {why} and was restarted: variables were lost.")
+            reason = f"The AgentCore session was stopped while {why} and was restarted: variables were lost."
+            holds = self.starter.holds(self._session_id)  # else another replica uses it now: it is left running
+            self._drop_session(reason if holds else None, stop=holds)
             return True
 
     def close(self) -> None:
-        """Stop the AgentCore session; later calls raise ``SandboxClosed``."""
+        """Stop the AgentCore session, or let go of it when it is kept with its conversation; later calls raise.
+
+        A kept session stays for the next replica (or this app after a restart) until its timeout; later calls
+        raise ``SandboxClosed``.
+        """
         with self._lock:
             if not self.closed:
-                self._drop_session(None)
+                self._drop_session(None, stop=not self.starter.shared)  # a kept session waits for the next replica
                 self.closed = True

@@ -65,6 +65,8 @@ class IsolationReport:
         limits: Each limit in force and what enforces it.
         warnings: What is weaker than the defaults promise, for the UI to show.
         packages: The admin packages every sandbox sees (see ``core/sandbox/local/packages.py``).
+        persists: What the sandbox keeps between calls (variables, files, packages, processes), for the tool
+            descriptions and the side panel.
 
     """
 
@@ -73,6 +75,7 @@ class IsolationReport:
     limits: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     packages: str = ""
+    persists: str = ""
 
     @property
     def reduced(self) -> bool:
@@ -379,6 +382,18 @@ class Isolation:
             limits=self.limits.describe(),
             warnings=warnings,
             packages=self.packages.describe(),
+            persists=self.persistence(),
+        )
+
+    def persistence(self) -> str:
+        """What a local sandbox keeps between calls, said plainly (tool descriptions, the side panel)."""
+        idle = self.settings.idle_timeout
+        return (
+            "Kept between calls: Python variables, and JavaScript/TypeScript ones (one Deno kernel for both), until "
+            f"the session sleeps after {idle:,.0f} s unused or its kernel restarts; Python's are then saved and "
+            "restored (those too large or not picklable are not), JavaScript's are lost. Files in the sandbox folder "
+            "and packages installed with pip stay with the conversation. Processes a command leaves in the "
+            "background end when that command ends."
         )
 
     def start(self) -> None:
