@@ -393,7 +393,7 @@ class Isolation:
             f"the session sleeps after {idle:,.0f} s unused or its kernel restarts; Python's are then saved and "
             "restored (those too large or not picklable are not), JavaScript's are lost. Files in the sandbox folder "
             "and packages installed with pip stay with the conversation. Processes a command leaves in the "
-            "background end when that command ends."
+            "background end when that command ends (execute_command with background=true keeps one running)."
         )
 
     def start(self) -> None:
