@@ -10,6 +10,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -155,3 +156,24 @@ class ActiveTurn:
         """The turn now."""
         with self.changed:
             return TurnSnapshot(list(self.events), self.partial_text, self.live_step, self.done, self.version)
+
+    def text_growth(self, shown: str, *, every: float, quiet_for: float, longest: float) -> Iterator[str]:
+        """The answer text each time it has grown past ``shown``, at most once every ``every`` seconds.
+
+        For a page that updates one text element instead of redrawing the turn. It ends when only text no longer
+        streams (the turn ended, a step started, the text was taken into an event), when nothing came for
+        ``quiet_for`` seconds, or after ``longest`` seconds: then the page redraws the turn as a whole.
+        """
+        deadline = time.monotonic() + longest
+        last_change = time.monotonic()
+        while time.monotonic() < deadline:
+            with self.changed:
+                self.changed.wait_for(lambda: self.done or self.live_step is not None, timeout=every)
+                text, writing_text = self.partial_text, not self.done and self.live_step is None
+            if not writing_text or not text.startswith(shown):
+                return
+            if text != shown:
+                shown, last_change = text, time.monotonic()
+                yield text
+            elif time.monotonic() - last_change > quiet_for:
+                return

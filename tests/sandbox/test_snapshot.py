@@ -170,7 +170,8 @@ def test_variables_saved_after_a_stop_button_press(
     sandbox.interrupt()  # the Stop button's interrupt stays in force until the next turn
     sandbox.sleep()
     sandbox.clear_interrupt()
-    assert sandbox.execute("print(kept)").stdout.strip() == "yes"
+    result = sandbox.execute("print(kept)")
+    assert result.stdout.strip() == "yes", f"notes {result.notes}, error {result.error}"
 
 
 def test_what_the_sandbox_writes_is_read_defensively(tmp_path: Path) -> None:
