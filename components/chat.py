@@ -27,6 +27,22 @@ from core.types import ToolRecord
 TOOL_TITLES = {
     "execute_code": ("Ran {language} code", "Running {language} code", "Writing {language} code"),
     "execute_command": ("Ran a shell command", "Running a shell command", "Writing a shell command"),
+    "execute_command_background": (
+        "Started a shell command in the background",
+        "Starting a shell command in the background",
+        "Writing a shell command",
+    ),
+    "command_task": (
+        "Checked background command {task_id}",
+        "Following background command {task_id}",
+        "Checking a background command",
+    ),
+    "command_task_stop": (
+        "Stopped background command {task_id}",
+        "Stopping background command {task_id}",
+        "Stopping a background command",
+    ),
+    "command_task_list": ("Listed the background commands",) * 3,
     "file_operations": ("File operation: {operation}", "File operation: {operation}", "Preparing a file operation"),
     "ci_push_to_workspace": ("Saved files to the workspace", "Saving files to the workspace", "Choosing files"),
     "workspace_list": ("Listed the workspace", "Listing the workspace", "Listing the workspace"),
@@ -49,6 +65,17 @@ def tool_code(tool: str, tool_input: dict[str, Any]) -> tuple[str, str]:
     return json.dumps(tool_input, indent=2, ensure_ascii=False), "json"
 
 
+def _title_kind(tool: str, tool_input: dict[str, Any]) -> str:
+    """Which titles a step gets: a background start, a check, a stop and a listing of tasks differ."""
+    if tool == "execute_command" and str(tool_input.get("background", "")).strip().lower() in ("true", "1", "yes"):
+        return "execute_command_background"
+    if tool == "command_task":
+        if not tool_input.get("task_id"):
+            return "command_task_list"
+        return "command_task_stop" if tool_input.get("action") == "stop" else "command_task"
+    return tool
+
+
 def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, tense: str = "done") -> str:
     """A short title for a tool step, safe to show as Markdown (its values come from the model).
 
@@ -59,9 +86,9 @@ def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, t
         tense: ``done``, ``running`` or ``writing`` (the model is still writing the call).
 
     """
-    templates = TOOL_TITLES.get(tool)
+    templates = TOOL_TITLES.get(_title_kind(tool, tool_input))
     template = templates[TENSES[tense]] if templates else tool
-    values = {"language": "python", "operation": "?", "path": "a file"} | {
+    values = {"language": "python", "operation": "?", "path": "a file", "task_id": ""} | {
         k: str(v)[:80] for k, v in tool_input.items()
     }
     try:
