@@ -29,6 +29,7 @@ HOST_ONLY = {
     "core/models/scripted.py": 1,  # the scripted model's steps file, named by the operator
     "core/sandbox/local/certificates.py": 3,  # the operator's CA file, the system's; the bundle in the runtime folder
     "core/sandbox/local/isolation.py": 4,  # session folders' creation; identity files in the host-only runtime
+    "core/sandbox/local/jobs.py": 1,  # /proc/<pid>/task/<pid>/children of a background command's bubblewrap
     "core/sandbox/local/kernel.py": 4,  # fresh files in the host-only runtime folder (O_EXCL | O_NOFOLLOW)
     "core/sandbox/local/limits.py": 27,  # cgroup files
     "core/sandbox/local/network.py": 1,  # the host's /etc/resolv.conf

@@ -229,3 +229,17 @@ def test_a_job_has_no_log_path_to_swap_and_its_output_stays_bounded(
     assert len(ended.result.stdout) < 30_000 and any("too long" in note for note in ended.result.notes)
     assert sorted(p.name for p in sandbox.dirs.runtime.iterdir()) == runtime_before
     assert sorted(f.path for f in sandbox.list_files(".")) == ["cmd-1.log"]  # only what the job made itself
+
+
+def test_a_run_does_not_wait_for_a_background_command_s_processes(make_sandbox: Callable[..., LocalSandbox]) -> None:
+    """A run ends when its own processes are gone; those a background command keeps starting are not its own."""
+    from core.sandbox.local.limits import EXIT_SECONDS
+
+    sandbox = make_sandbox()
+    if not sandbox.isolation.limits.groups:
+        pytest.skip("no cgroup here: a run does not wait for processes at its end")
+    sandbox.start_task("while true; do sleep 0.01; done")
+    wait_for(lambda: sandbox.jobs.process_ids(), "the background command's processes")
+    assert sandbox.jobs.process_ids() <= sandbox.isolation.limits.process_ids()
+    result = sandbox.run_command("echo quick")
+    assert result.stdout == "quick\n" and result.duration < EXIT_SECONDS

@@ -47,7 +47,21 @@ class Job:
         self.collector = OutputCollector(output_limit)
         self.stopped: StopReason | None = None
         self.done = threading.Event()
+        self._namespace: str | None = None
         self._lock = threading.Lock()
+
+    def namespace(self) -> str:
+        """The job's process namespace (``pid:[...]``): its bubblewrap's first child's; empty when unknown."""
+        if self._namespace is None:
+            try:
+                with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as children:
+                    first = children.read().split()[0]
+                self._namespace = os.readlink(f"/proc/{first}/ns/pid")
+                if self._namespace == os.readlink("/proc/self/ns/pid"):
+                    self._namespace = ""  # no namespace of its own (reduced isolation): nothing tells its processes
+            except (OSError, IndexError):
+                return ""
+        return self._namespace
 
     def snapshot(self) -> CommandTask:
         """The task as it stands now (a copy the caller may keep)."""
@@ -182,6 +196,16 @@ class JobRunner:
     def all(self) -> list[CommandTask]:
         """Every task this sandbox remembers, oldest first."""
         return [job.snapshot() for job in list(self._jobs.values())]
+
+    def process_ids(self) -> set[int]:
+        """Host ids of the processes of the running jobs: those in a job's own process namespace (bubblewrap's)."""
+        spaces = {space for job in list(self._jobs.values()) if not job.done.is_set() and (space := job.namespace())}
+        found = set()
+        for pid in self.isolation.limits.process_ids() if spaces else ():
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/ns/pid") in spaces:
+                    found.add(pid)
+        return found
 
     def running(self) -> bool:
         """Whether a task runs now."""

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core.config import Settings
@@ -166,15 +167,19 @@ class ResourceLimits:
             return {int(pid) for pid in (group / "cgroup.procs").read_text().split()} if group else set()
         return set()
 
-    def wait_until_gone(self, earlier: set[int], timeout: float = EXIT_SECONDS) -> bool:
+    def wait_until_gone(
+        self, earlier: set[int], timeout: float = EXIT_SECONDS, others: Callable[[], set[int]] | None = None
+    ) -> bool:
         """Wait until the cgroup holds no process but ``earlier`` ones; False if some were still there at the end.
+
+        ``others`` names processes that do not belong to the run either (a background command's, which come and go).
 
         A sandboxed run's processes die after its first process has ended (bubblewrap stops the others as it
         exits), and until they are gone they may still be refused a fork or killed for memory. Once they are, the
         cgroup's event counters tell the whole story of the run.
         """
         deadline = time.monotonic() + timeout
-        while self.process_ids() - earlier:
+        while (self.process_ids() - earlier) - (others() if others is not None else set()):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.002)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 from core.sandbox.local.isolation import Isolation
@@ -37,6 +38,8 @@ class ProcessRunner:
     """
 
     def __init__(self, isolation: Isolation, output_limit: int, cancel: threading.Event | None = None) -> None:
+        self.background: Callable[[], set[int]] | None = None
+        """The processes of the sandbox's background commands now (not waited for at a run's end)."""
         self.isolation = isolation
         self.cancel = cancel or threading.Event()
         self.output_limit = output_limit
@@ -97,7 +100,9 @@ class ProcessRunner:
         for pump in pumps:
             pump.join(timeout=10)
         self._running = None
-        limits.wait_until_gone(earlier)  # then the cgroup's counters (memory, processes) are final
+        limits.wait_until_gone(
+            earlier, others=self.background
+        )  # then the cgroup's counters (memory, processes) are final
         if stopped is None and self._interrupted:
             stopped = StopReason.INTERRUPTED
         if limits.oom_kills() > oom_before:

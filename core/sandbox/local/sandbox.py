@@ -100,6 +100,7 @@ class LocalSandbox:
         self.cancel = threading.Event()
         self.runner = ProcessRunner(self.isolation, settings.max_output_chars, self.cancel)
         self.jobs = JobRunner(self.isolation, settings.max_output_chars)
+        self.runner.background = self.jobs.process_ids  # a run does not wait for a background command's processes
         self._kernels: dict[str, JupyterKernel] = {}
         self.life = KernelLife(settings, lambda: self.variables)
         self._lock = threading.RLock()
