@@ -243,3 +243,21 @@ def test_a_run_does_not_wait_for_a_background_command_s_processes(make_sandbox: 
     assert sandbox.jobs.process_ids() <= sandbox.isolation.limits.process_ids()
     result = sandbox.run_command("echo quick")
     assert result.stdout == "quick\n" and result.duration < EXIT_SECONDS
+
+
+def test_an_agentcore_task_keeps_its_session_awake_and_is_lost_with_it(
+    emulator: FakeAgentCoreDataPlane, tmp_path: Path
+) -> None:
+    from core.sandbox.agentcore.session import AgentCoreSandbox
+
+    sandbox = AgentCoreSandbox(agentcore_settings(tmp_path / "ac"), "lost", interpreter=fake_interpreter(emulator))
+    try:
+        task = sandbox.start_task("sleep 604.5")
+        assert sandbox.sleep(idle_seconds=3600) is False  # the idle reaper leaves a session with a running task
+        assert emulator.invocations("startCommandExecution")[-1]["command"].endswith("sleep 604.5'; fi")
+        emulator.expire()
+        lost = sandbox.task(task.task_id)
+        assert lost.state is TaskState.FAILED and "session ended" in lost.result.notes[-1]
+        wait_for(lambda: not host_processes_running("604.5"), "the emulated session's task to end with it")
+    finally:
+        sandbox.close()
