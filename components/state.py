@@ -19,7 +19,7 @@ from core.chat.registry import EngineRegistry
 from core.config import Settings
 from core.errors import InterpreterError
 from core.models import ModelChoice, build_model, describe_choice, effective_choice
-from core.session import Session, open_session
+from core.session import Session, discard_session, open_session
 
 QUERY_KEY = "c"
 TAB_KEY = "tab_state"
@@ -109,7 +109,8 @@ def new_conversation() -> None:
 
 def delete_conversation(conversation_id: str) -> None:
     """Delete a conversation and everything of it; close its engine first."""
-    engine_registry().close(current_user_id(), conversation_id)
+    if not engine_registry().close(current_user_id(), conversation_id, for_good=True):
+        discard_session(conversation_id, app_settings(), user_id=current_user_id())
     conversation_store().delete(conversation_id)
     if st.query_params.get(QUERY_KEY) == conversation_id:
         del st.query_params[QUERY_KEY]

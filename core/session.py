@@ -158,6 +158,11 @@ class Session:
         self.sandbox.close()
         _OPEN_SESSIONS.discard(self)
 
+    def discard(self) -> None:
+        """Close for good, the conversation being deleted: a cloud sandbox kept for other replicas is stopped too."""
+        self.sandbox.discard()
+        _OPEN_SESSIONS.discard(self)
+
 
 _OPEN_SESSIONS: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -185,6 +190,15 @@ def open_session(conversation_id: str, settings: Settings | None = None, *, user
     session = Session(conversation_id, settings, user_id=user_id)
     _IdleReaper.ensure_running()  # woken too: this session's timeout may end before the reaper's next sweep
     return session
+
+
+def discard_session(conversation_id: str, settings: Settings, *, user_id: str = "local") -> None:
+    """Stop what a deleted conversation left running that no open session holds.
+
+    That is an AgentCore session kept for other replicas; a local sandbox leaves nothing running once closed.
+    """
+    if settings.sandbox_backend == "agentcore":
+        Session(conversation_id, settings, user_id=user_id).discard()
 
 
 def user_usage(settings: Settings, user_id: str) -> tuple[int, int]:

@@ -90,13 +90,21 @@ class EngineRegistry:
             self._engines[(user_id, conversation_id)] = engine
         return engine
 
-    def close(self, user_id: str, conversation_id: str) -> None:
-        """Close a conversation's engine and its session (its files stay)."""
+    def close(self, user_id: str, conversation_id: str, *, for_good: bool = False) -> bool:
+        """Close a conversation's engine and its session (its files stay); returns whether one was open.
+
+        ``for_good`` (the conversation is deleted) also stops a cloud sandbox kept for other replicas.
+        """
         with self._lock:
             engine = self._engines.pop((user_id, conversation_id), None)
-        if engine is not None:
-            engine.close()
+        if engine is None:
+            return False
+        engine.close()
+        if for_good:
+            engine.session.discard()
+        else:
             engine.session.close()
+        return True
 
     def engines(self, user_id: str | None = None) -> list[ChatEngine]:
         """The open engines (of one person, if given)."""

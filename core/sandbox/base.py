@@ -105,3 +105,7 @@ class Sandbox(Protocol):
     def close(self) -> None:
         """Stop every process of the sandbox; its files stay."""
         ...
+
+    def discard(self) -> None:
+        """Close for good, its conversation being deleted: nothing is left running for later (a kept session)."""
+        ...

@@ -19,13 +19,14 @@ from streamlit.testing.v1 import AppTest
 
 from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
+from core.chat.registry import EngineRegistry
 from core.config import Settings
 from core.errors import CloudError
 from core.models.scripted import ScriptedModel
 from core.sandbox.agentcore.session import AgentCoreSandbox
 from core.sandbox.agentcore.start import RECORD_NAME, client_token
 from core.sandbox.local.isolation import bubblewrap_works
-from core.session import Session
+from core.session import Session, discard_session
 from tests.conftest import BUCKET, finish, text_of, tools_by_name
 from tests.prerequisites import requires
 from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
@@ -282,6 +283,27 @@ def test_an_app_restart_reattaches_the_session_it_left(
     assert reopened.sandbox.execute("print(kept)").stdout == "across restarts\n"
     operations = [operation for operation, _ in emulator.calls]
     assert operations.count("StartCodeInterpreterSession") == 1 and "StopCodeInterpreterSession" not in operations
+
+
+def test_deleting_a_conversation_stops_its_kept_session_on_any_replica(
+    emulator: FakeAgentCoreDataPlane, replica: Callable[..., Settings], replicas: Callable[..., Session]
+) -> None:
+    left = replicas("a", "c-deleted-elsewhere")
+    left.sandbox.execute("x = 1")
+    left.close()  # kept for the other replicas ...
+    assert len(emulator.running()) == 1
+    discard_session("c-deleted-elsewhere", replica("b"))  # ... until one deletes the conversation, unopened there
+    assert emulator.running() == []
+
+    registry = EngineRegistry(unwatched_turn_timeout=600, idle_timeout=600)
+    store = ConversationStore(replica("c"))
+    here = store.create().id
+    engine = registry.open("local", here, lambda: ChatEngine(replicas("c", here), None, "none", store), max_open=5)
+    engine.session.sandbox.execute("x = 1")
+    assert len(emulator.running()) == 1
+    assert registry.close("local", here, for_good=True)  # the page's Delete, with the engine open on this replica
+    assert emulator.running() == []
+    registry.close_all()
 
 
 # -- 1: the mounted workspace --------------------------------------------------------------------------------

@@ -535,6 +535,20 @@ class AgentCoreSandbox:
             self._drop_session(reason if holds else None, stop=holds)
             return True
 
+    def discard(self) -> None:
+        """Stop the conversation's AgentCore session even when it is kept for other replicas (it is deleted).
+
+        A session another replica started, or this app before a restart, is reattached to be stopped.
+        """
+        with self._lock:
+            if self.closed:
+                return
+            if self._session_id is None:
+                with contextlib.suppress(Exception):  # unreachable or gone: it times out by itself
+                    self._session_id = self.starter.attach()
+            self._drop_session(None, stop=True)
+            self.closed = True
+
     def close(self) -> None:
         """Stop the AgentCore session, or let go of it when it is kept with its conversation; later calls raise.
 

@@ -390,6 +390,10 @@ class LocalSandbox:
             self._kernels.clear()
             return stopped
 
+    def discard(self) -> None:
+        """Close for good (the conversation is deleted): here the same as :meth:`close`."""
+        self.close()
+
     def close(self) -> None:
         """Stop every process and release the runtime folder; files stay on disk."""
         with self._lock:
