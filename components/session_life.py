@@ -87,6 +87,9 @@ def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesRep
         if status.running:
             return f":material/hourglass_empty: Sandbox ready ({kernels} started): nothing has run yet."
         return ":material/hourglass_empty: Sandbox ready: nothing has run yet. A kernel starts at the first run."
+    jobs = sum(task.running for task in engine.session.sandbox.tasks())
+    if jobs:
+        return f":material/terminal: {jobs} background command{'s' * (jobs != 1)} running ({kernels or 'no kernel'})"
     if status.running:
         left = int(status.idle_timeout - status.idle_seconds)
         if left <= 0:

@@ -57,6 +57,7 @@ def test_a_background_command_shows_its_output_live_and_stop_ends_it(make_app: C
     assert "Started a shell command in the background" in titles
     text = shown_until(app, lambda t: "begun-2" in t and "Running in the background (cmd-1)" in t, "live output")
     assert "done-42" not in text and "It runs on." in text  # the turn ended; the command still runs
+    assert "1 background command running" in text  # the side panel does not call the sandbox idle
     (stop,) = [button for button in app.button if button.key == "stop_task_cmd-1"]
     stop.click().run()
     sandbox = sandbox_of(app)
@@ -64,6 +65,7 @@ def test_a_background_command_shows_its_output_live_and_stop_ends_it(make_app: C
     text = shown_until(app, lambda t: "Background command cmd-1 was stopped" in t, "the stopped command")
     assert "The run was stopped on request." in text
     assert not [button for button in app.button if button.key == "stop_task_cmd-1"]
+    assert "background command running" not in text
 
 
 def test_a_call_that_waits_shows_the_command_finishing(make_app: Callable[..., AppTest]) -> None:
