@@ -30,7 +30,7 @@ from core.session import Session, discard_session
 from tests.conftest import BUCKET, finish, text_of, tools_by_name
 from tests.prerequisites import requires
 from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
-from tests.sandbox.test_agentcore_fake import agentcore_settings, fake_interpreter, no_aws_network  # noqa: F401
+from tests.sandbox.test_agentcore_fake import agentcore_settings, fake, fake_interpreter, no_aws_network  # noqa: F401
 from tests.sandbox.test_ca_bundle import CA_NAME, HTTPS_ROUND_TRIP, authority  # noqa: F401
 
 pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
@@ -41,10 +41,9 @@ ACCESS_POINT = f"{FILE_SYSTEM}/access-point/fsap-0123456789abcdef0"
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[FakeAgentCoreDataPlane]:
-    fake = FakeAgentCoreDataPlane(tmp_path / "fake")
-    yield fake
-    fake.close()
+def emulator(fake: FakeAgentCoreDataPlane) -> FakeAgentCoreDataPlane:  # noqa: F811 (the imported fixture)
+    """The emulator of test_agentcore_fake, by the name these tests use."""
+    return fake
 
 
 @pytest.fixture

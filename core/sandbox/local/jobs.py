@@ -21,8 +21,7 @@ import time
 
 from core.errors import InterpreterError
 from core.sandbox.local.isolation import Isolation
-from core.sandbox.local.process import _pump
-from core.sandbox.local.spawn import spawn
+from core.sandbox.local.process import _pump, spawn_command
 from core.sandbox.output import OutputCollector
 from core.sandbox.tasks import MAX_KEPT_TASKS, MAX_RUNNING_TASKS, TASK_TIME_LIMIT, CommandTask, TaskState
 from core.types import STOP_EXPLANATIONS, StopReason
@@ -140,15 +139,7 @@ class JobRunner:
                     "Wait for one to finish or stop one with command_task(task_id=..., action='stop')."
                 )
             task_id = f"cmd-{next(self._numbers)}"
-            process = spawn(
-                self.isolation.command(argv),
-                env=self.isolation.environment(),
-                cwd=self.isolation.cwd(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+            process = spawn_command(self.isolation, argv)
             job = Job(task_id, command, process, self.output_limit)
             self._jobs[task_id] = job
             self._forget_old()

@@ -21,6 +21,19 @@ CHUNK = 64 * 1024
 POLL_SECONDS = 0.1
 
 
+def spawn_command(isolation: Isolation, argv: list[str], memory_rlimit: bool = True) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in the sandbox, in its own process group, its output on pipes and no input."""
+    return spawn(
+        isolation.command(argv, memory_rlimit=memory_rlimit),
+        env=isolation.environment(),
+        cwd=isolation.cwd(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
 def _pump(stream: IO[bytes], sink: OutputCollector, name: str) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while chunk := stream.read1(CHUNK):  # type: ignore[attr-defined]
@@ -70,15 +83,7 @@ class ProcessRunner:
         started = time.monotonic()
         limits = self.isolation.limits
         oom_before, earlier = limits.oom_kills(), limits.process_ids()
-        process = spawn(
-            self.isolation.command(argv, memory_rlimit=memory_rlimit),
-            env=self.isolation.environment(),
-            cwd=self.isolation.cwd(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        process = spawn_command(self.isolation, argv, memory_rlimit)
         self._running, self._interrupted = process, False
         collector = OutputCollector(self.output_limit, on_output)
         pumps = [
