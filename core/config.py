@@ -16,8 +16,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTERPRETER_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default=Path("data"), description="Where sessions, sandboxes and workspaces live.")
-    sandbox_network: Literal["none", "public"] = Field(
-        default="public", description="'public': internet reachable (not the host); 'none': no network."
+    sandbox_network: Literal["none", "allowlist", "public"] = Field(
+        default="public",
+        description="'public': internet reachable (not the host); 'allowlist': only the domains of "
+        "sandbox_allowed_domains, through a proxy; 'none': no network.",
+    )
+    sandbox_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With network 'allowlist': comma-separated host names sandbox code may reach over HTTP and "
+        "HTTPS ('*.example.com' for its subdomains, ':port' for a port other than 80 and 443).",
     )
     sandbox_allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -208,6 +215,28 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(
                     f"INTERPRETER_SANDBOX_ALLOWED_NETWORKS: {item!r} is not an IP network; write CIDRs separated "
+    @field_validator("sandbox_allowed_domains", mode="before")
+    @classmethod
+    def _domains(cls, value: object) -> object:
+        """Comma-separated host names (as in the environment) become a list of normalised entries."""
+        from core.sandbox.local.allowlist import parse_rule
+
+        items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value
+        domains: list[str] = []
+        for item in filter(None, items):
+            try:
+                domain = str(parse_rule(str(item)))
+            except ValueError as exc:
+                raise ValueError(
+                    f"INTERPRETER_SANDBOX_ALLOWED_DOMAINS: {exc}; write host names separated by commas, e.g. "
+                    "'pypi.org, *.pythonhosted.org, api.example.com:8443'."
+                ) from None
+            if domain not in domains:
+                domains.append(domain)
+        return domains
+
                     "by commas, e.g. '10.1.0.0/16, 192.168.5.7/32, fd12:3456::/48'."
                 ) from None
             if network not in networks:

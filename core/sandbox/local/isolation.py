@@ -206,7 +206,10 @@ class Isolation:
         self.use_bwrap = self._choose_bwrap(settings)
         self.limits = ResourceLimits(settings, sandbox_id)
         self.network = PrivateNetwork(
-            settings.sandbox_network, enabled=self.use_bwrap, allowed=settings.sandbox_allowed_networks
+            settings.sandbox_network,
+            enabled=self.use_bwrap,
+            allowed=settings.sandbox_allowed_networks,
+            domains=settings.sandbox_allowed_domains,
         )
         self.resolv_conf = dirs.runtime / "resolv.conf"
         self.resolv_conf.write_text(self.network.resolv_conf())
@@ -291,6 +294,7 @@ class Isolation:
         }
         if self.network.offline or self.settings.sandbox_network == "none":
             env.update({"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"})
+        env.update(self.network.environment())
         if self.ca_bundle is not None:
             env.update(dict.fromkeys(CA_VARIABLES, CA_BUNDLE_INSIDE if self.use_bwrap else str(self.ca_bundle)))
         return env

@@ -12,6 +12,11 @@ the namespace through ``nsenter``; bubblewrap then makes a nested user namespace
 capability over the namespace and so cannot change the routes. ``Settings.sandbox_allowed_networks`` lets an
 admin open ranges again (a longer prefix wins, so allowing ``169.254.0.0/16`` still keeps the metadata address).
 
+``"allowlist"``: a network namespace of the same kind, but with nothing in it except its loopback interface
+and, listening there on port 3128, the egress proxy (``core/sandbox/local/egress.py``), which reaches only the
+domains of ``Settings.sandbox_allowed_domains``. No slirp4netns, so there is no route out at all; programs find
+the proxy through ``HTTP_PROXY`` and ``HTTPS_PROXY``.
+
 Where such a namespace cannot be made (no slirp4netns, no user namespaces, no usable ``/dev/net/tun``), a
 ``"public"`` sandbox gets no network at all and :attr:`PrivateNetwork.warnings` says why and what to install.
 See ``docs/network.md``.
@@ -30,6 +35,8 @@ import subprocess
 from collections.abc import Iterable
 
 from core.errors import SandboxError
+from core.sandbox.local import egress
+from core.sandbox.local.allowlist import AllowList
 from core.sandbox.local.spawn import spawn
 
 METADATA_ADDRESS = "169.254.169.254"
@@ -134,8 +141,8 @@ class _Namespace:
         self.slirp: subprocess.Popen[bytes] | None = None
         self._exit_w: int | None = None
 
-    def open(self) -> None:
-        """Create the namespaces and wait for slirp4netns to configure ``tap0``.
+    def open(self, with_slirp: bool = True) -> None:
+        """Create the namespaces and wait for slirp4netns to configure ``tap0`` (when ``with_slirp``).
 
         Raises:
             SandboxError: If either cannot be made; the message says what failed.
@@ -150,6 +157,8 @@ class _Namespace:
             error = _stderr_of(self.holder)
             self.close()
             raise SandboxError(f"'unshare --user --net' failed: {error or 'no answer'}")
+        if not with_slirp:
+            return
         pid = self.holder.pid
         ready_r, ready_w = os.pipe()
         exit_r, self._exit_w = os.pipe()
@@ -231,17 +240,27 @@ def _stderr_of(process: subprocess.Popen[bytes] | None) -> str:
 
 
 @functools.cache
-def private_network_problem() -> str | None:
-    """Why no private network can be made for sandboxes here, or ``None`` when it can (checked once, for real)."""
-    for program, package in (("slirp4netns", "slirp4netns"), ("unshare", "util-linux"), ("nsenter", "util-linux")):
+def private_network_problem(slirp: bool = True) -> str | None:
+    """Why no private network can be made for sandboxes here, or ``None`` when it can (checked once, for real).
+
+    Args:
+        slirp: Whether the network needs slirp4netns (``public``) or only a namespace with the proxy
+            (``allowlist``).
+
+    """
+    programs = (("slirp4netns", "slirp4netns"),) if slirp else ()
+    for program, package in (*programs, ("unshare", "util-linux"), ("nsenter", "util-linux")):
         if shutil.which(program) is None:
             return f"{program} is not installed (Debian package {package})"
     if shutil.which("ip") is None:
         return "ip is not installed (Debian package iproute2)"
     namespace = _Namespace()
     try:
-        namespace.open()
-        namespace.fence(())
+        namespace.open(slirp)
+        if slirp:
+            namespace.fence(())
+        else:
+            egress.listen_inside(namespace.enter()).close()
         if shutil.which("bwrap"):  # the sandbox's own user namespace is nested in the network's
             nested = ["bwrap", "--unshare-all", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--proc", "/proc"]
             done = subprocess.run([*namespace.enter(), *nested, "true"], capture_output=True, text=True, timeout=20)
@@ -258,20 +277,34 @@ class PrivateNetwork:
     """The network of one sandbox.
 
     Args:
-        mode: ``"none"`` or ``"public"``.
+        mode: ``"none"``, ``"allowlist"`` or ``"public"``.
         enabled: Whether the sandbox runs under bubblewrap (without it there is no namespace to set up).
         allowed: Networks (CIDR) sandbox code may reach although they lie in a blocked range.
+        domains: With ``"allowlist"``: the hosts the proxy lets sandbox code reach.
 
     """
 
-    def __init__(self, mode: str, *, enabled: bool, allowed: Iterable[str] = ()) -> None:
+    def __init__(self, mode: str, *, enabled: bool, allowed: Iterable[str] = (), domains: Iterable[str] = ()) -> None:
         self.mode = mode
         self.enabled = enabled
         self.allowed = list(allowed)
+        self.domains = list(domains)
         self.warnings: list[str] = []
-        self.problem = private_network_problem() if enabled and mode == "public" else None
-        self.namespaced = enabled and mode == "public" and self.problem is None
-        if self.problem:
+        namespaced = enabled and mode in ("public", "allowlist")
+        self.problem = None
+        if namespaced:
+            self.problem = private_network_problem() if mode == "public" else private_network_problem(slirp=False)
+        self.namespaced = namespaced and self.problem is None
+        self.gate: egress.EgressGate | None = None
+        if self.problem and mode == "allowlist":
+            self.warnings.append(
+                f"The sandbox has no network: not even the allowed domains, as a private network cannot be made "
+                f"here ({self.problem}). Install util-linux and iproute2 (sudo apt-get install util-linux iproute2) "
+                "and allow unprivileged user namespaces (sysctl user.max_user_namespaces above 0; on Debian also "
+                "kernel.unprivileged_userns_clone=1, on Ubuntu 23.10 and newer "
+                "kernel.apparmor_restrict_unprivileged_userns=0); then restart the app."
+            )
+        elif self.problem:
             self.warnings.append(
                 f"The sandbox has no network: not even the internet, as a private network cannot be made here "
                 f"({self.problem}). "
@@ -283,9 +316,9 @@ class PrivateNetwork:
                 "everyone (mode 0666, Debian's default); then restart the app. Set INTERPRETER_SANDBOX_NETWORK=none "
                 "to choose no network on purpose."
             )
-        if mode == "none" and not enabled:
+        if mode in ("none", "allowlist") and not enabled:
             self.warnings.append(
-                "The sandbox can use the network: the setting INTERPRETER_SANDBOX_NETWORK=none takes effect only "
+                f"The sandbox can use the network: the setting INTERPRETER_SANDBOX_NETWORK={mode} takes effect only "
                 "with bubblewrap, which is not in use. Install bubblewrap (sudo apt-get install bubblewrap)."
             )
         self._namespace = _Namespace()
@@ -317,6 +350,8 @@ class PrivateNetwork:
         """The ``/etc/resolv.conf`` the sandbox sees."""
         if self.offline:
             return "# This sandbox has no network.\n"
+        if self.namespaced and self.mode == "allowlist":
+            return "# No DNS here: the egress proxy (HTTP_PROXY, HTTPS_PROXY) resolves names.\n"
         if self.namespaced:
             return f"nameserver {SLIRP_DNS}\n"
         with contextlib.suppress(OSError), open("/etc/resolv.conf") as stream:
@@ -327,6 +362,10 @@ class PrivateNetwork:
         """The network setup in a few words."""
         if self.mode == "none":
             return "none (no network at all)" if self.enabled else "host network (isolation reduced)"
+        if self.mode == "allowlist" and self.namespaced:
+            return f"allow-list (only {', '.join(self.domains) or 'nothing'}, over HTTP and HTTPS through a proxy)"
+        if self.mode == "allowlist" and not self.problem:
+            return "allow-list not in force (shares the host's network: isolation reduced)"
         if self.problem:
             return "none (a private network cannot be made here, see the warning)"
         if not self.namespaced:
@@ -344,11 +383,16 @@ class PrivateNetwork:
         if not self.namespaced or self._namespace.holder is not None:
             return
         try:
-            self._namespace.open()
+            self._namespace.open(with_slirp=self.mode == "public")
         except SandboxError as exc:
             raise SandboxError(f"Could not start the sandbox's network: {exc}") from exc
         try:
-            self._namespace.fence(self.allowed)
+            if self.mode == "public":
+                self._namespace.fence(self.allowed)
+            else:
+                listener = egress.listen_inside(self._namespace.enter())
+                rules = AllowList(self.domains, self.allowed, blocked_networks(self.allowed))
+                self.gate = egress.egress_proxy().open_gate(listener, rules)
         except SandboxError as exc:
             self.close()
             raise SandboxError(f"Could not fence in the sandbox's network: {exc}") from exc
@@ -357,6 +401,22 @@ class PrivateNetwork:
         """A command prefix that enters the namespace (empty when bubblewrap handles the network)."""
         return self._namespace.enter() if self._namespace.holder is not None else []
 
+    def environment(self) -> dict[str, str]:
+        """The variables that send programs' HTTP and HTTPS through the egress proxy (only with ``"allowlist"``)."""
+        if self.gate is None:
+            return {}
+        proxy = f"http://127.0.0.1:{egress.PROXY_PORT}"
+        local = "localhost,127.0.0.1,::1"
+        names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+        return {**dict.fromkeys(names, proxy), "NO_PROXY": local, "no_proxy": local, "NODE_USE_ENV_PROXY": "1"}
+
+    def blocked(self) -> list[str]:
+        """The hosts the egress proxy refused since the last call (empty without an allow-list)."""
+        return self.gate.take_blocked() if self.gate is not None else []
+
     def close(self) -> None:
-        """Stop slirp4netns and release the namespace."""
+        """Stop the proxy's gate and slirp4netns, and release the namespace."""
+        if self.gate is not None:
+            self.gate.close()
+            self.gate = None
         self._namespace.close()

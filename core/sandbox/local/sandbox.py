@@ -243,6 +243,13 @@ class LocalSandbox:
     def _finish(self, result: ExecutionResult, limit_hits: int | None = None) -> ExecutionResult:
         result.notes[:0] = self.pending_notes
         self.pending_notes = []
+        blocked = self.isolation.network.blocked()
+        if blocked:
+            result.notes.append(
+                f"Network access blocked by the allow-list: {', '.join(blocked)}. Sandbox code reaches only "
+                f"{', '.join(self.settings.sandbox_allowed_domains) or 'no domain'} (over HTTP and HTTPS); ask the "
+                "operator to add a domain to INTERPRETER_SANDBOX_ALLOWED_DOMAINS."
+            )
         if limit_hits is not None and self._process_limit_hits() > limit_hits:
             result.notes.append(
                 f"The sandbox's limit of {self.settings.max_processes} processes was reached, so some processes "
