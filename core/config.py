@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     max_tool_calls_per_turn: int = Field(
         default=25, ge=1, description="Most tool calls in one turn; then the turn ends and the agent is told."
     )
+    mcp_servers: SecretStr = Field(
+        default=SecretStr(""),
+        description="MCP servers whose tools the agent may use: a JSON object of server names to a stdio "
+        "{'command', 'args', 'env', 'cwd'} or a streamable HTTP {'url', 'headers'}, or a JSON file's path "
+        "(docs/mcp.md). Header and env values are secrets; '${NAME}' in them is read from the environment.",
+    )
+    mcp_connect_timeout: float = Field(
+        default=15,
+        gt=0,
+        description="Seconds an MCP server may take to connect and list its tools; then its tools are left out.",
+    )
+    mcp_call_timeout: float = Field(
+        default=120, gt=0, description="Seconds one MCP tool call may take; then it ends with an error."
+    )
     aws_region: str = Field(default="", description="AWS region for Bedrock; empty for the AWS configuration's.")
     openai_base_url: str = Field(
         default="", description="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."

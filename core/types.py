@@ -174,6 +174,7 @@ class ToolRecord:
         saved_files: Workspace names written by this call.
         changed_files: Sandbox paths this call created or changed (see ``core/files/changes.py``).
         task_id: The background command this call started, checked or stopped (see ``core/sandbox/tasks.py``).
+        server: The MCP server whose tool this was (``core/mcp/``); empty for the sandbox's own tools.
 
     """
 
@@ -185,6 +186,7 @@ class ToolRecord:
     saved_files: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     task_id: str = ""
+    server: str = ""
 
 
 @dataclass

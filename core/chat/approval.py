@@ -1,7 +1,8 @@
 """Ask before running code: each code or shell step the agent proposes waits for the person, with Strands' interrupts.
 
 With the conversation's switch on, a ``BeforeToolCallEvent`` hook raises a Strands interrupt for every
-``execute_code`` and ``execute_command`` call: the agent stops with ``stop_reason == "interrupt"``, and the step
+``execute_code`` and ``execute_command`` call and every call of an MCP server's tool (``core/mcp/``; its
+arguments, as JSON, are what the person may edit): the agent stops with ``stop_reason == "interrupt"``, and the step
 waits, its code shown, until the person answers. The answer goes back to the agent as Strands' interrupt
 response (``agent.stream_async([{"interruptResponse": ...}])``) and the same hook then lets the step run, runs
 the edited code instead, or cancels the call with the person's reason as its result. Strands' session managers
@@ -11,6 +12,7 @@ switch is kept in the agent's state the same way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,23 +38,29 @@ class PendingStep:
 
     Attributes:
         interrupt_id: Strands' id of the interrupt (opaque; it answers the step).
-        tool: ``execute_code`` or ``execute_command``.
+        tool: ``execute_code``, ``execute_command`` or an MCP server's tool.
         input: The arguments the agent gave.
+        server: The MCP server of an MCP tool (empty for the code tools).
 
     """
 
     interrupt_id: str
     tool: str
     input: dict[str, Any]
+    server: str = ""
 
     @property
     def code(self) -> str:
-        """The code or command the step would run."""
+        """The code or command the step would run (an MCP tool's arguments as JSON)."""
+        if self.server:
+            return json.dumps(self.input, indent=2, ensure_ascii=False)
         return str(self.input.get(ASKED_TOOLS.get(self.tool, "code"), ""))
 
     @property
     def language(self) -> str:
-        """The language of :attr:`code` (``bash`` for a shell command)."""
+        """The language of :attr:`code` (``bash`` for a shell command, ``json`` for an MCP tool's arguments)."""
+        if self.server:
+            return "json"
         return "bash" if self.tool == "execute_command" else str(self.input.get("language") or "python")
 
 
@@ -83,6 +91,19 @@ def skipped_text(reason: str) -> str:
     if reason == NEW_MESSAGE_REASON:
         return f"Not run. {reason}"
     return "Not run: the user skipped this step. " + (f"Their reason: {reason}" if reason else "They gave no reason.")
+
+
+def _edited_input(tool: str, server: str, tool_input: dict[str, Any], code: Any) -> dict[str, Any] | None:
+    """The input a step runs with after the person edited it; None when the edit cannot be used."""
+    if not isinstance(code, str):
+        return None
+    if not server:
+        return {**tool_input, ASKED_TOOLS[tool]: code}
+    try:
+        edited = json.loads(code)
+    except json.JSONDecodeError:
+        return None
+    return edited if isinstance(edited, dict) else None
 
 
 class StepApproval(HookProvider):
@@ -125,7 +146,12 @@ class StepApproval(HookProvider):
         if state is None or not state.activated:
             return []
         return [
-            PendingStep(interrupt.id, str(interrupt.reason.get("tool", "")), dict(interrupt.reason.get("input") or {}))
+            PendingStep(
+                interrupt.id,
+                str(interrupt.reason.get("tool", "")),
+                dict(interrupt.reason.get("input") or {}),
+                str(interrupt.reason.get("server") or ""),
+            )
             for interrupt in state.interrupts.values()
             if interrupt.name == INTERRUPT_NAME and interrupt.response is None and isinstance(interrupt.reason, dict)
         ]
@@ -138,19 +164,25 @@ class StepApproval(HookProvider):
 
     def _before_tool(self, event: BeforeToolCallEvent) -> None:
         tool = str(event.tool_use["name"])
-        if tool not in ASKED_TOOLS or not self.asking:
+        server = str(getattr(event.selected_tool, "mcp_server", "") or "")  # an MCP server's tool (core/mcp/)
+        if (tool not in ASKED_TOOLS and not server) or not self.asking:
             return
-        tool_input = dict(event.tool_use.get("input") or {})
-        answer = event.interrupt(INTERRUPT_NAME, reason={"tool": tool, "input": tool_input})
+        raw_input = event.tool_use.get("input")
+        tool_input = dict(raw_input) if isinstance(raw_input, dict) else {}
+        answer = event.interrupt(INTERRUPT_NAME, reason={"tool": tool, "input": tool_input, "server": server})
         action = answer.get("action") if isinstance(answer, dict) else "skip"
-        if action == "edit" and isinstance(answer.get("code"), str):
-            event.tool_use = {**event.tool_use, "input": {**tool_input, ASKED_TOOLS[tool]: answer["code"]}}
+        edited = _edited_input(tool, server, tool_input, answer.get("code")) if action == "edit" else None
+        if edited is not None:
+            event.tool_use = {**event.tool_use, "input": edited}
             self._edited[str(event.tool_use["toolUseId"])] = answer["code"]
-            self.add_event(ChatEvent(kind="notice", text="You edited the agent's code before running it."))
+            what = "the tool's arguments" if server else "the agent's code"
+            self.add_event(ChatEvent(kind="notice", text=f"You edited {what} before running it."))
         elif action != "run":
             reason = str(answer.get("reason", "")) if isinstance(answer, dict) else ""
+            if action == "edit":
+                reason = "The edited arguments were not a JSON object."
             event.cancel_tool = skipped_text(reason)
-            record = ToolRecord(tool=tool, input=tool_input, status="skipped", text=event.cancel_tool)
+            record = ToolRecord(tool=tool, input=tool_input, status="skipped", text=event.cancel_tool, server=server)
             self.add_event(ChatEvent(kind="tool", tool=record))
 
     def _after_tool(self, event: AfterToolCallEvent) -> None:

@@ -26,6 +26,7 @@ from core.chat.notices import reopened_notice
 from core.chat.prompt import SYSTEM_PROMPT
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
+from core.mcp.hub import McpTools, hub_for
 from core.models import explain_model_error, how_to_configure
 from core.models.answers import AnswerReport
 from core.session import Session
@@ -76,9 +77,11 @@ class ChatEngine:
         self.agent: Agent | None = None
         self.approval = StepApproval(self.add_event)
         if model is not None:
+            hub = hub_for(session.settings)  # MCP servers an admin chose: their tools join at each turn's start
+            mcp: list[Any] = [McpTools(hub, session, self._mcp_notice)] if hub is not None else []
             self.agent = Agent(
                 model=model,
-                hooks=[self.approval],  # before _on_tool_start: a step the person edits is shown edited
+                hooks=[self.approval, *mcp],  # before _on_tool_start: a step the person edits is shown edited
                 tools=list[Any](session.tools),
                 system_prompt=SYSTEM_PROMPT,
                 session_manager=agent_memory(session),
@@ -310,6 +313,9 @@ class ChatEngine:
             self.add_event(ChatEvent(kind="notice", text="Stopped. The sandbox kept its files and variables."))
         elif not said and self._tool_calls == 0:
             self.add_event(ChatEvent(kind="notice", level="warning", text="The model returned an empty answer."))
+
+    def _mcp_notice(self, text: str) -> None:
+        self.add_event(ChatEvent(kind="notice", level="warning", text=text))
 
     def _on_history_reduced(self) -> None:
         text = "The conversation was too long for the model: its oldest messages were set aside and it tried again."
