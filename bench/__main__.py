@@ -8,7 +8,8 @@ while its steps take half a second; ``--quick``: fewer repetitions):
 Prints the machine and the table on stdout, progress on stderr, and writes every figure (with samples and
 details) to the JSON file. Each part also runs on its own: ``python -m bench.engine``, ``bench.sessions``,
 ``bench.side_panel``, ``bench.chat_turn``, ``bench.browser`` (a real ``streamlit run`` driven in Chromium),
-``bench.first_load`` (the first page loads, in Chromium), ``bench.watching`` (the server's CPU while a tab
+``bench.first_load`` (the first page loads, in Chromium), ``bench.egress`` (requests through the egress allow-list's
+proxy), ``bench.watching`` (the server's CPU while a tab
 watches), ``bench.transfers`` (server memory through large uploads
 and downloads, in Chromium).
 Everything started (sessions, kernels, the kernel pool, the browser benchmark's server and browser, temporary
@@ -28,6 +29,7 @@ from pathlib import Path
 from bench import (
     browser,
     chat_turn,
+    egress,
     engine,
     file_door,
     first_load,
@@ -52,6 +54,7 @@ BENCHMARKS = (
     watching.bench_watching,
     variables.bench_variables,
     previews.bench_previews,
+    egress.bench_egress,
     transfers.bench_transfers,
 )
 
