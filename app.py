@@ -39,6 +39,7 @@ from core.sandbox.local.isolation import isolation_refusal, note_login_configure
 from core.sandbox.local.pool import pool_for
 from core.session import close_all_sessions
 from core.web.content_policy import ContentPolicy
+from core.web.preview_proxy import PreviewProxy, preview_route
 from core.web.privacy import make_data_private
 from core.web.web_guard import HostGuard, startup_refusal
 
@@ -59,6 +60,7 @@ def guarded_middleware() -> list[Middleware]:
     return [
         Middleware(ContentPolicy, base_url_path=st.get_option("server.baseUrlPath")),
         Middleware(HostGuard, allowed=settings.allowed_hosts),
+        Middleware(PreviewProxy, domain=settings.preview_domain),
     ]
 
 
@@ -76,9 +78,10 @@ def warm_up(settings: Settings) -> None:
 
 
 def server_routes() -> list[BaseRoute]:
-    """The routes the app adds to Streamlit's: large downloads, written to disk and streamed (``/download/…``).
+    """The routes the app adds to Streamlit's: large downloads (``/download/…``) and live previews (``/preview/…``).
 
-    A download link answers only the person it was offered to (their login cookie, :func:`requester_id`).
+    Downloads are written to disk and streamed; a preview link goes to the preview's own host. Both answer only
+    the person they were offered to (their login cookie, :func:`requester_id`).
     """
     settings = Settings()
     route = download_route(
@@ -87,7 +90,10 @@ def server_routes() -> list[BaseRoute]:
         requester=requester_id,
         disk_bytes=settings.download_disk_mb * 1024 * 1024,
     )
-    return [route]
+    preview = preview_route(
+        st.get_option("server.baseUrlPath"), requester=requester_id, domain=settings.preview_domain
+    )
+    return [route, preview]
 
 
 @contextlib.asynccontextmanager

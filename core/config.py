@@ -148,6 +148,13 @@ class Settings(BaseSettings):
         description="Disk the files of large downloads (archives, big files) being prepared or sent may take "
         "together, in MB; a download that would pass it stops with a message.",
     )
+    preview_domain: str = Field(
+        default="localhost",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
+        description="Domain under which live previews of apps in a sandbox are served, each on a host name of its "
+        "own (PORT-TOKEN.DOMAIN); beyond this machine it needs a wildcard DNS name (and certificate) and "
+        "'*.DOMAIN' in INTERPRETER_ALLOWED_HOSTS.",
+    )
     admin_emails: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="With login: the e-mail addresses (comma-separated) of the people who may change the model.",

@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from components.app_preview import render_app_previews
 from components.approval import render_ask_switch, render_pending_steps
 from components.chat import render_events, render_live_step
 from components.conversations import render_conversations
@@ -252,6 +253,7 @@ with st.sidebar:
     if not _is_empty(engine):  # nothing to export before something happened
         render_export_buttons(engine)
 
+    render_app_previews(engine.session, "side")  # Open preview for apps the sandbox's code serves
 history_box, live_box = st.container(), st.container()  # the live turn always has the same place
 with history_box:
     st.caption(f"Model: {escape_markdown(engine.model_label)}")
@@ -278,3 +280,4 @@ if _turn_state(engine)[1]:
     _render_queue(engine)
 render_background_tasks(engine.session.sandbox)  # commands started with background=true, live, with a Stop
 prefetch_result_code()
+render_app_previews(engine.session, "chat")

@@ -1,0 +1,79 @@
+"""Open preview: links to the web apps a conversation's sandbox serves, and word when one stopped.
+
+While code in the sandbox listens on a TCP port (a Streamlit, Dash or Gradio app, ``python -m http.server``),
+this fragment, redrawn every few seconds, offers **Open preview** for it: a link to the app's own
+``/preview/<token>/<port>``, which checks the login and opens the app on a host name of its own in a new tab
+(:mod:`core.web.preview_proxy`). A port seen listening that no longer does is reported as stopped.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core.sandbox.local.ports import sandbox_ports
+from core.session import Session
+from core.web.previews import PREVIEWS, preview_path
+
+REFRESH_SECONDS = 2.0
+
+
+def _keep_awake(session: Session) -> None:
+    """A preview in use counts as use of the sandbox: it does not fall asleep under the app."""
+    if hasattr(session.sandbox, "last_used"):
+        session.sandbox.last_used = time.monotonic()
+
+
+def preview_links(session: Session) -> tuple[list[tuple[int, str]], list[int]]:
+    """The sandbox's servers now: (port, link) of each listening one, and the ports seen before that stopped.
+
+    Args:
+        session: The conversation's engine session.
+
+    Returns:
+        Both empty for a sandbox whose servers cannot be reached (AgentCore, reduced isolation).
+
+    """
+    ports = sandbox_ports(session.sandbox)
+    if ports is None:
+        return [], []
+    target = PREVIEWS.offer(session.user_id, session.conversation_id, ports)
+    target.keep_awake = lambda: _keep_awake(session)
+    try:
+        listening = ports.listening()
+    except OSError:
+        listening = []
+    target.seen.update(listening)
+    base = str(st.get_option("server.baseUrlPath") or "")
+    links = [(port, preview_path(base, target.token, port)) for port in listening]
+    return links, sorted(target.seen - set(listening))
+
+
+def app_previews(session: Session, place: str) -> None:
+    """Draw the Open preview links and the stopped servers (nothing when the sandbox serves nothing)."""
+    links, stopped = preview_links(session)
+    if not links and not stopped:
+        return
+    with st.container(border=True, key=f"app_previews_{place}"):
+        st.markdown("**Apps served in the sandbox**")
+        for port, link in links:
+            st.link_button(
+                f"Open preview · port {port}",
+                link,
+                icon=":material/open_in_new:",
+                help="Opens the app in a new tab, for you only.",
+            )
+        for port in stopped:
+            st.caption(f"The app on port {port} has stopped: nothing in the sandbox listens there any more.")
+
+
+def render_app_previews(session: Session, place: str) -> None:
+    """Show the previews of the sandbox's apps, redrawn alone every few seconds.
+
+    Args:
+        session: The conversation's engine session.
+        place: Where on the page (``"side"``, ``"chat"``): keys the drawn elements.
+
+    """
+    st.fragment(app_previews, run_every=REFRESH_SECONDS)(session, place)

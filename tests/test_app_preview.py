@@ -1,0 +1,177 @@
+"""Live previews through the proxy: a real server in a real sandbox, reached over real HTTP on 127.0.0.1.
+
+The app's route and the preview hosts' proxy are served by uvicorn on loopback; requests name the preview host in
+their ``Host`` header (as a browser does for ``PORT-TOKEN.localhost``). The sandbox has no network at all
+(``none``): the proxy still reaches its server, inside the sandbox's own namespace.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from core.config import Settings
+from core.sandbox.local.isolation import bubblewrap_works
+from core.sandbox.local.ports import sandbox_ports
+from core.sandbox.local.sandbox import LocalSandbox
+from core.web.preview_proxy import NOT_YOURS, PreviewProxy, preview_route, stopped_text
+from core.web.previews import COOKIE, Previews, parse_host, preview_host, preview_path
+from tests.conftest import wait_for
+from tests.prerequisites import requires
+
+pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
+SERVER = "python -m http.server {port} --bind 127.0.0.1 --directory /sandbox"
+
+
+def who(cookies: Mapping[str, str]) -> str | None:
+    """The test's login: the ``who`` cookie names the person (None: logged out)."""
+    return cookies.get("who") or None
+
+
+@contextmanager
+def serving(previews: Previews) -> Iterator[int]:
+    """The app's preview route and proxy on uvicorn at 127.0.0.1, in a thread: its port."""
+    app = Starlette(
+        routes=[preview_route("", previews, requester=who, domain="localhost")],
+        middleware=[Middleware(PreviewProxy, previews=previews, domain="localhost")],
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), "the test server to start", 30)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def request(port: int, path: str, host: str = "", cookie: str = "") -> tuple[int, dict[str, str], bytes]:
+    """GET ``path`` from the test server with this ``Host`` and ``Cookie``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Host": host or f"127.0.0.1:{port}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, {key.lower(): value for key, value in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def sandbox(make_settings: Callable[..., Settings]) -> Iterator[LocalSandbox]:
+    settings = make_settings(sandbox_network="none")
+    made = LocalSandbox(settings, settings.sessions_dir / "alice" / "c1")
+    yield made
+    made.close()
+
+
+def start_server(sandbox: LocalSandbox, port: int) -> str:
+    """Start ``python -m http.server`` in the sandbox's background and wait until it listens; its task id."""
+    sandbox.write_file("hello.txt", b"hello from the sandbox")
+    task = sandbox.start_task(SERVER.format(port=port))
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    wait_for(lambda: port in ports.listening(), f"port {port} to listen in the sandbox", 30)
+    return task.task_id
+
+
+def open_preview(port: int, previews: Previews, token: str, inner: int, person: str = "alice") -> str:
+    """Click Open preview as ``person``: follow the app's redirect and the ticket; the preview host's cookie."""
+    status, headers, _ = request(port, preview_path("", token, inner), cookie=f"who={person}")
+    assert status == 303, status
+    link = urlsplit(headers["location"])
+    assert link.hostname == preview_host(inner, token) and link.port == port
+    status, headers, _ = request(port, f"{link.path}?{link.query}", host=link.netloc)
+    assert status == 303 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    assert cookie.startswith(COOKIE + "=") and "httponly" in cookie.lower()
+    return cookie.split(";")[0]
+
+
+def test_the_owner_reaches_a_server_in_a_sandbox_without_network(sandbox: LocalSandbox) -> None:
+    previews = Previews()
+    start_server(sandbox, 8765)
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    target = previews.offer("alice", "c1", ports)
+    with serving(previews) as port:
+        cookie = open_preview(port, previews, target.token, 8765)
+        host = f"{preview_host(8765, target.token)}:{port}"
+        status, _, body = request(port, "/hello.txt", host=host, cookie=f"{cookie}; _streamlit_user=secret")
+    assert status == 200 and body == b"hello from the sandbox"
+    assert parse_host(host) == (8765, target.token)
+
+
+def test_nobody_else_gets_anything(sandbox: LocalSandbox) -> None:
+    previews = Previews()
+    start_server(sandbox, 8766)
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    target = previews.offer("alice", "c1", ports)
+    host_of = preview_host(8766, target.token)
+    with serving(previews) as port:
+        host = f"{host_of}:{port}"
+        # Another person, or nobody logged in, at the app's link: refused before any ticket is made.
+        for cookie in ("who=bob", ""):
+            status, _, body = request(port, preview_path("", target.token, 8766), cookie=cookie)
+            assert status == 403 and body.decode() == NOT_YOURS
+        # The preview host without its cookie, with a made-up one, or with the app's login cookie only.
+        for cookie in ("", f"{COOKIE}=guess", "who=alice"):
+            status, _, body = request(port, "/hello.txt", host=host, cookie=cookie)
+            assert status == 403 and b"hello" not in body
+        # A wrong token, a ticket used twice or for another port.
+        other = preview_host(8766, "0" * 32)
+        assert request(port, "/hello.txt", host=f"{other}:{port}")[0] == 404
+        for wrong_first in (True, False):  # a ticket tried at another port's host is spent as well
+            _, headers, _ = request(port, preview_path("", target.token, 8766), cookie="who=alice")
+            ticket = urlsplit(headers["location"]).query
+            if wrong_first:
+                wrong = f"{preview_host(8765, target.token)}:{port}"
+                assert request(port, f"/.preview-login?{ticket}", host=wrong)[0] == 403
+            assert request(port, f"/.preview-login?{ticket}", host=host)[0] == (403 if wrong_first else 303)
+            assert request(port, f"/.preview-login?{ticket}", host=host)[0] == 403
+        # A cookie of one conversation's preview does not open another's.
+        other_target = previews.offer("alice", "c2", ports)
+        cookie = open_preview(port, previews, target.token, 8766)
+        other_host = f"{preview_host(8766, other_target.token)}:{port}"
+        assert request(port, "/hello.txt", host=other_host, cookie=cookie)[0] == 403
+
+
+def test_a_stopped_server_is_reported(sandbox: LocalSandbox) -> None:
+    previews = Previews()
+    task_id = start_server(sandbox, 8767)
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    target = previews.offer("alice", "c1", ports)
+    with serving(previews) as port:
+        cookie = open_preview(port, previews, target.token, 8767)
+        host = f"{preview_host(8767, target.token)}:{port}"
+        assert request(port, "/hello.txt", host=host, cookie=cookie)[0] == 200
+        sandbox.stop_task(task_id)
+        wait_for(lambda: 8767 not in ports.listening(), "the server to stop", 30)
+        status, _, body = request(port, "/hello.txt", host=host, cookie=cookie)
+        assert status == 502 and body.decode() == stopped_text(8767)
+        status, _, body = request(port, preview_path("", target.token, 8767), cookie="who=alice")
+        assert status == 404 and body.decode() == stopped_text(8767)
+    assert 8767 in target.seen
+
+
+TOKEN = "a" * 32
+OTHER_HOSTS = ["8765-ABC.localhost", f"0-{TOKEN}.localhost", f"99999-{TOKEN}.localhost", f"8765-{TOKEN}.example.com",
+               f"x.8765-{TOKEN}.localhost", "localhost", f"8765-{TOKEN}.localhost.evil"]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", OTHER_HOSTS)
+def test_other_host_names_are_no_preview(host: str) -> None:
+    assert parse_host(host) is None
