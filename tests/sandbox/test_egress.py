@@ -174,7 +174,7 @@ def test_the_proxy_refuses_names_not_listed_private_answers_and_raw_addresses(
     assert ask(proxy, b"GET ftp://files.test/ HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400")
     blocked = opened.take_blocked()
     assert blocked[0] == "example.com" and blocked[1] == f"files.test:{web_server + 1}"
-    assert blocked[2] == f"private.test:{web_server} (it resolves to 10.9.8.8, a private address)"
+    assert blocked[2] == f"private.test:{web_server} (it resolves to 10.9.8.8, not a public address)"
     assert blocked[3] == f"127.0.0.2:{web_server}" and opened.take_blocked() == []
 
 
@@ -186,7 +186,7 @@ def test_a_name_rebound_to_loopback_is_refused(monkeypatch: pytest.MonkeyPatch, 
     try:
         refused = ask(listener.getsockname()[1], f"CONNECT rebound.test:{web_server} HTTP/1.1\r\n\r\n".encode())
         assert refused.startswith(b"HTTP/1.1 403")
-        assert opened.take_blocked() == [f"rebound.test:{web_server} (it resolves to 127.0.0.1, a private address)"]
+        assert opened.take_blocked() == [f"rebound.test:{web_server} (it resolves to 127.0.0.1, not a public address)"]
     finally:
         opened.close()
 
@@ -285,7 +285,10 @@ def test_sandbox_code_reaches_allowed_names_only_through_the_proxy(
         assert run[0] == 0 and "hello from the fake host" in run[1] and not run[2], run
     assert runs[3][1].strip() == "403"
     assert runs[3][2] and "blocked by the allow-list: example.com" in runs[3][2][0], runs[3]
-    assert runs[4][1].strip() == "403" and "private.example.test" in runs[4][2][0] and "private" in runs[4][2][0]
+    assert (
+        runs[4][1].strip() == "403"
+        and "private.example.test:8765 (it resolves to 10.9.8.8, not a public" in runs[4][2][0]
+    )
     reached = connections(runs[5][1])
     assert len(reached) == 3 and all("unreachable" in result for result in reached.values()), reached
     assert "tap0" not in runs[6][1] and "no-dns" in runs[6][1]

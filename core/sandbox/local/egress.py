@@ -136,7 +136,7 @@ class EgressGate:
             return None
         usable = [a for a in addresses if not self.allow.refuses_address(a)] if ip_of(host) is None else addresses
         if not usable:
-            await self._refuse(writer, f"{shown} (it resolves to {addresses[0]}, a private address)", shown)
+            await self._refuse(writer, f"{shown} (it resolves to {addresses[0]}, not a public address)", shown)
             return None
         upstream_reader, upstream = await self._connect(writer, usable, port, shown)
         if upstream is None:
