@@ -18,8 +18,10 @@ SWITCH_HELP = (
 
 
 def skipped_title(tool: str, language: str) -> str:
-    """The title of a step the person skipped."""
+    """The title of a step the person skipped (``language`` ``json``: a call of an MCP server's tool)."""
     what = "a shell command" if tool == "execute_command" else f"{language} code"
+    if language == "json":
+        what = f"a call to {tool}"
     return escape_markdown(f"Skipped by you: {what[:80]}")
 
 
@@ -59,15 +61,17 @@ def _step_key(step: PendingStep) -> str:
 def render_pending_step(engine: ChatEngine, step: PendingStep) -> None:
     """One waiting step: its code, and Run, Edit then run, or Skip with a reason."""
     key = _step_key(step)
-    what = "this shell command" if step.tool == "execute_command" else f"this {step.language} code"
+    what = "run this shell command" if step.tool == "execute_command" else f"run this {step.language} code"
+    if step.server:
+        what = f"call the tool {step.tool[:80]} of the MCP server {step.server} with these arguments"
     with st.chat_message("assistant"), st.container(border=True):
-        st.markdown(f":material/front_hand: **Waiting for you:** the agent wants to run {escape_markdown(what)}.")
+        st.markdown(f":material/front_hand: **Waiting for you:** the agent wants to {escape_markdown(what)}.")
         st.code(step.code, language=step.language)
         run, edit, skip = st.columns(3)
         run.button("Run", key=f"{key}_run", type="primary", icon=":material/play_arrow:",
                    on_click=_answer, args=(engine, step, "run", key))  # fmt: skip
         with edit.popover("Edit then run", icon=":material/edit:"):
-            st.text_area("Code", value=step.code, key=f"{key}_code", height=220)
+            st.text_area("Arguments (JSON)" if step.server else "Code", value=step.code, key=f"{key}_code", height=220)
             st.button("Run the edited code", key=f"{key}_edit", type="primary",
                       on_click=_answer, args=(engine, step, "edit", key))  # fmt: skip
         with skip.popover("Skip", icon=SKIPPED_ICON):

@@ -48,6 +48,8 @@ TOOL_TITLES = {
     "workspace_list": ("Listed the workspace", "Listing the workspace", "Listing the workspace"),
     "workspace_read": ("Read {path} from the workspace", "Reading {path}", "Choosing a workspace file"),
 }
+OTHER_TOOL_TITLES = ("Called {tool}", "Calling {tool}", "Writing a call to {tool}")
+"""Titles of the tools of MCP servers (``core/mcp/``), whose names the server chose."""
 TENSES = {"done": 0, "running": 1, "writing": 2}
 EDITOR_STYLE = """<style>
 [class*="st-key-code_editor_"] textarea {
@@ -86,8 +88,8 @@ def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, t
         tense: ``done``, ``running`` or ``writing`` (the model is still writing the call).
 
     """
-    templates = TOOL_TITLES.get(_title_kind(tool, tool_input))
-    template = templates[TENSES[tense]] if templates else tool
+    templates = TOOL_TITLES.get(_title_kind(tool, tool_input), OTHER_TOOL_TITLES)  # MCP tools: the other titles
+    template = templates[TENSES[tense]].replace("{tool}", tool[:80])
     values = {"language": "python", "operation": "?", "path": "a file", "task_id": ""} | {
         k: str(v)[:80] for k, v in tool_input.items()
     }
@@ -154,6 +156,8 @@ def render_tool_step(
     skipped, failed = record.status == "skipped", record.status not in ("success", "skipped")
     icon = SKIPPED_ICON if skipped else ":material/error:" if failed else ":material/check_circle:"
     title = skipped_title(record.tool, language) if skipped else tool_title(record.tool, record.input, direct=direct)
+    if record.server and not skipped:
+        title += escape_markdown(f" · MCP server {record.server}")
     with st.expander(title, expanded=True, icon=icon):
         st.code(code, language=language, wrap_lines=True)
         if rerun is not None and key and record.tool in ("execute_code", "execute_command"):

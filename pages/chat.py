@@ -18,6 +18,7 @@ from components.approval import render_ask_switch, render_pending_steps
 from components.chat import render_events, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
+from components.mcp_panel import render_mcp_servers
 from components.results import prefetch_result_code
 from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
@@ -30,6 +31,7 @@ from core.chat.transcript import ChatEvent
 from core.chat.turn import ActiveTurn
 from core.errors import InterpreterError
 from core.files.outputs import SessionFiles
+from core.mcp.hub import hub_for
 from core.models import how_to_configure
 from core.text import escape_markdown, safe_markdown
 
@@ -248,6 +250,7 @@ with st.sidebar:
     render_conversations(conversation_id)
     render_uploader(engine)
     render_isolation(engine.session.sandbox.isolation_report())
+    render_mcp_servers(hub_for(engine.session.settings))
     render_session_life(engine)
     render_side_panel(engine.session, conversation_title(engine))
     if not _is_empty(engine):  # nothing to export before something happened
