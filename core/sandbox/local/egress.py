@@ -26,6 +26,13 @@ from core.sandbox.local.allowlist import AllowList, ip_of, normalise_host
 
 PROXY_PORT = 3128
 """The port the proxy listens on inside each sandbox's namespace (on its own loopback interface)."""
+_PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
+PROXY_ENVIRONMENT = {
+    **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"), _PROXY_URL),
+    **dict.fromkeys(("NO_PROXY", "no_proxy"), "localhost,127.0.0.1,::1"),
+    "NODE_USE_ENV_PROXY": "1",  # Node 24 (and 22.21+) reads the proxy variables only with it
+}
+"""What sandbox processes find the proxy by: pip, requests, urllib, curl, git, Deno and Node read these."""
 MAX_HEADER_BYTES = 64 * 1024
 MAX_CONNECTIONS = 128
 """Connections one sandbox may hold through the proxy at once (each costs the app two file descriptors)."""

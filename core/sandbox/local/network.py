@@ -403,12 +403,7 @@ class PrivateNetwork:
 
     def environment(self) -> dict[str, str]:
         """The variables that send programs' HTTP and HTTPS through the egress proxy (only with ``"allowlist"``)."""
-        if self.gate is None:
-            return {}
-        proxy = f"http://127.0.0.1:{egress.PROXY_PORT}"
-        local = "localhost,127.0.0.1,::1"
-        names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
-        return {**dict.fromkeys(names, proxy), "NO_PROXY": local, "no_proxy": local, "NODE_USE_ENV_PROXY": "1"}
+        return dict(egress.PROXY_ENVIRONMENT) if self.gate is not None else {}
 
     def blocked(self) -> list[str]:
         """The hosts the egress proxy refused since the last call (empty without an allow-list)."""
