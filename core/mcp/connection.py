@@ -84,6 +84,7 @@ class McpConnection:
         self.ready = threading.Event()
         self._client: MCPClient | None = None
         self._attempt = 0
+        self._pending: dict[int, MCPClient] = {}  # clients still connecting, by attempt
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -113,7 +114,7 @@ class McpConnection:
     def _connect(self, attempt: int) -> None:
         client: MCPClient | None = None
         try:
-            client = self._client_for()
+            client = self._pending[attempt] = self._client_for()
             client.start()
             tools = list(client.list_tools_sync())
         except Exception as exc:  # any failure to connect is the server's state, in plain words
@@ -121,11 +122,16 @@ class McpConnection:
                 _stop_later(client)
             self._finish(attempt, None, [], connect_failure(exc, self.config, self.connect_timeout))
             return
+        finally:
+            self._pending.pop(attempt, None)
         self._finish(attempt, client, tools, "")
 
     def _deadline(self, attempt: int) -> None:
         if not self.ready.wait(self.connect_timeout + 0.5):
             self._finish(attempt, None, [], f"it did not answer within {self.connect_timeout:g} s")
+            pending = self._pending.get(attempt)
+            if pending is not None:  # it hangs after connecting (listing its tools): end it (a stdio process exits)
+                _stop_later(pending)
 
     def _finish(self, attempt: int, client: MCPClient | None, tools: list[MCPAgentTool], reason: str) -> None:
         with self._lock:

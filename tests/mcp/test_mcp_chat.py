@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from core.chat.approval import Answer
 from core.chat.engine import ChatEngine
 from core.models.scripted import ScriptedModel
-from tests.conftest import finish, text_of, tool_results
+from tests.conftest import finish, text_of, tool_results, wait_for
 from tests.mcp.conftest import HANGING_SERVER, servers_setting, stdio_server
 
 
@@ -96,3 +96,15 @@ def test_a_skipped_mcp_step_is_not_run(make_engine: Callable[..., ChatEngine]) -
     skipped = [event.tool for event in events if event.tool is not None]
     assert [(s.status, s.server) for s in skipped if s is not None] == [("skipped", "t")]
     assert engine.agent is not None and "t_add" in engine.agent.tool_names  # the server did not crash
+
+
+def test_stop_ends_a_hung_mcp_call_at_once(make_engine: Callable[..., ChatEngine]) -> None:
+    engine = engine_with(make_engine, [{"tool": "t_hang", "input": {}}, {"text": "Never."}], t=stdio_server())
+    turn = engine.start_turn("Hang.")
+    wait_for(lambda: turn.live_step is not None and turn.live_step.tool == "t_hang", "the hung call to start")
+    stopped_at = time.monotonic()
+    engine.stop()
+    events = finish(turn)
+    assert time.monotonic() - stopped_at < 5
+    [step] = [event.tool for event in events if event.tool is not None]
+    assert step.status == "error" and step.text.startswith("Stopped: the user pressed Stop")
