@@ -222,20 +222,6 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("sandbox_allowed_networks", mode="before")
-    @classmethod
-    def _networks(cls, value: object) -> object:
-        """Comma-separated CIDRs (as in the environment) become a list of normalised networks; others are refused."""
-        items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
-        if not isinstance(items, list):
-            return value
-        networks: list[str] = []
-        for item in filter(None, items):
-            try:
-                network = str(ipaddress.ip_network(str(item), strict=False))
-            except ValueError:
-                raise ValueError(
-                    f"INTERPRETER_SANDBOX_ALLOWED_NETWORKS: {item!r} is not an IP network; write CIDRs separated "
     @field_validator("sandbox_allowed_domains", mode="before")
     @classmethod
     def _domains(cls, value: object) -> object:
@@ -258,6 +244,20 @@ class Settings(BaseSettings):
                 domains.append(domain)
         return domains
 
+    @field_validator("sandbox_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Comma-separated CIDRs (as in the environment) become a list of normalised networks; others are refused."""
+        items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value
+        networks: list[str] = []
+        for item in filter(None, items):
+            try:
+                network = str(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"INTERPRETER_SANDBOX_ALLOWED_NETWORKS: {item!r} is not an IP network; write CIDRs separated "
                     "by commas, e.g. '10.1.0.0/16, 192.168.5.7/32, fd12:3456::/48'."
                 ) from None
             if network not in networks:
