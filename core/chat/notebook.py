@@ -26,6 +26,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.files.archive import add_workspace
 from core.files.outputs import link_answer
+from core.text import fence
 from core.types import PLOTLY_JSON, STDERR, STOP_EXPLANATIONS, TABLE_JSON, ExecutionResult, RichOutput, ToolRecord
 from core.workspace.base import Workspace
 
@@ -38,6 +39,8 @@ LANGUAGE_INFO = {"name": "python", "mimetype": "text/x-python", "file_extension"
 MATERIAL_ICON = re.compile(r":material/[a-z0-9_]+:\s*")
 LEGACY_SESSION_NOTICES = ("The conversation was reopened:", "The sandbox was restored:")
 TEXT_FALLBACKS = {PLOTLY_JSON: "<Plotly figure>", "image/png": "<Figure>", "image/jpeg": "<Figure>"}
+NOTEBOOK_MCP_CHARS = 20_000
+"""The most of an MCP tool's result (untrusted text) a notebook keeps."""
 
 
 def is_session_notice(event: ChatEvent) -> bool:
@@ -218,6 +221,11 @@ def _other_step(record: ToolRecord, cells: _Cells) -> None:
         line = "Listed the workspace"
     elif record.tool == "workspace_read":
         line = f"Read `{args.get('path', '?')}` from the workspace"
+    elif record.server:  # an MCP server's tool: its result, untrusted, in a fenced block
+        said = "failed" if failed else "answered"
+        cells.markdown(_italic(f"Called `{record.tool}` of the MCP server `{record.server}`; it {said}:\n\n")
+                       + fence(record.text[:NOTEBOOK_MCP_CHARS]))  # fmt: skip
+        return
     else:
         line = f"Tool `{record.tool}`"
     reason = (record.text.strip().splitlines() or ["it failed"])[0] if failed else ""

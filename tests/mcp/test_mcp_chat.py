@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from core.chat.approval import Answer
 from core.chat.engine import ChatEngine
+from core.chat.notebook import transcript_to_notebook
 from core.models.scripted import ScriptedModel
 from tests.conftest import finish, text_of, tool_results, wait_for
 from tests.mcp.conftest import HANGING_SERVER, servers_setting, stdio_server
@@ -34,6 +35,13 @@ def test_the_agent_calls_an_mcp_tool_and_the_call_is_a_step(make_engine: Callabl
     assert step.input == {"a": 2, "b": 3}
     assert engine.agent is not None and [text_of(r) for r in tool_results(engine.agent.messages)] == ["5"]
     assert "t_echo" in engine.agent.tool_names and "execute_code" in engine.agent.tool_names
+    cells = transcript_to_notebook(engine.transcript.events()).cells
+    assert any(
+        cell.cell_type == "markdown"
+        and "*Called `t_add` of the MCP server `t`; it answered:*" in cell.source
+        and "```text\n5\n```" in cell.source
+        for cell in cells
+    ), [cell.source for cell in cells]
 
 
 def test_failed_and_hung_servers_are_left_out_with_a_notice_and_the_chat_goes_on(

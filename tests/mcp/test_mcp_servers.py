@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from typing import Any
@@ -160,3 +161,19 @@ def test_header_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         '{"mcpServers": {"a": {"url": "http://y/mcp?k=1", "headers": {"A": "Bearer ${MCP_TEST_TOKEN}"}}}}'
     )
     assert server.headers == {"A": "Bearer abc"} and server.where == "http://y/mcp" and "abc" not in repr(server)
+
+
+def test_header_values_never_reach_the_logs(
+    settings: Settings, http_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    servers = {
+        "web": {"url": http_server, "headers": {"Authorization": f"Bearer {TOKEN}"}},
+        "wrong": {"url": http_server, "headers": {"Authorization": "Bearer wrong-secret-value"}},
+    }
+    mcp = hub(settings, servers)
+    assert mcp.wait_ready(30)
+    host = Host(settings)
+    assert call(mcp, host, "web_add", {"a": 1, "b": 2})["status"] == "success"
+    assert mcp.statuses()[1].state == "failed"
+    assert caplog.records and TOKEN not in caplog.text and "wrong-secret-value" not in caplog.text
