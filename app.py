@@ -59,7 +59,8 @@ def guarded_middleware() -> list[Middleware]:
     warm_up(settings)
     return [
         Middleware(ContentPolicy, base_url_path=st.get_option("server.baseUrlPath")),
-        Middleware(HostGuard, allowed=settings.allowed_hosts),
+        # Preview hosts (PORT-TOKEN.localhost): the proxy answers them, and only them, of that domain.
+        Middleware(HostGuard, allowed=[*settings.allowed_hosts, f"*.{settings.preview_domain}"]),
         Middleware(PreviewProxy, domain=settings.preview_domain),
     ]
 
@@ -90,9 +91,7 @@ def server_routes() -> list[BaseRoute]:
         requester=requester_id,
         disk_bytes=settings.download_disk_mb * 1024 * 1024,
     )
-    preview = preview_route(
-        st.get_option("server.baseUrlPath"), requester=requester_id, domain=settings.preview_domain
-    )
+    preview = preview_route(st.get_option("server.baseUrlPath"), requester=requester_id, domain=settings.preview_domain)
     return [route, preview]
 
 

@@ -152,8 +152,8 @@ class Settings(BaseSettings):
         default="localhost",
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
         description="Domain under which live previews of apps in a sandbox are served, each on a host name of its "
-        "own (PORT-TOKEN.DOMAIN); beyond this machine it needs a wildcard DNS name (and certificate) and "
-        "'*.DOMAIN' in INTERPRETER_ALLOWED_HOSTS.",
+        "own (PORT-TOKEN.DOMAIN, answered by the preview proxy only); beyond this machine it needs a wildcard "
+        "DNS name and certificate for '*.DOMAIN' that reach the app.",
     )
     admin_emails: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

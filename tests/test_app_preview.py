@@ -133,6 +133,8 @@ def test_nobody_else_gets_anything(sandbox: LocalSandbox) -> None:
         # A wrong token, a ticket used twice or for another port.
         other = preview_host(8766, "0" * 32)
         assert request(port, "/hello.txt", host=f"{other}:{port}")[0] == 404
+        # Other names below the previews' domain get nothing either: not the app, not a preview.
+        assert request(port, preview_path("", target.token, 8766), host=f"app.localhost:{port}")[0] == 404
         for wrong_first in (True, False):  # a ticket tried at another port's host is spent as well
             _, headers, _ = request(port, preview_path("", target.token, 8766), cookie="who=alice")
             ticket = urlsplit(headers["location"]).query

@@ -33,7 +33,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import ConnectionClosed
 
-from core.web.previews import COOKIE, LOGIN_PATH, PASS_SECONDS, PREVIEWS, Previews, parse_host, preview_host
+from core.web.previews import (
+    COOKIE,
+    LOGIN_PATH,
+    PASS_SECONDS,
+    PREVIEWS,
+    Previews,
+    in_domain,
+    parse_host,
+    preview_host,
+)
 
 Requester = Callable[[dict[str, str]], str | None]
 """Who sends a request, from its cookies (``components.auth.requester_id``)."""
@@ -169,9 +178,13 @@ class PreviewProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a preview host's request, or pass any other on."""
-        parsed = parse_host(_header(scope, b"host"), self.domain) if scope["type"] in ("http", "websocket") else None
+        host = _header(scope, b"host") if scope["type"] in ("http", "websocket") else ""
+        parsed = parse_host(host, self.domain) if host else None
         if parsed is None:
-            await self.app(scope, receive, send)
+            if host and in_domain(host, self.domain):  # the previews' domain serves previews only, never the app
+                await self._refuse(scope, receive, send, _text(GONE, 404))
+            else:
+                await self.app(scope, receive, send)
             return
         port, token = parsed
         websocket = scope["type"] == "websocket"

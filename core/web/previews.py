@@ -65,6 +65,16 @@ def preview_host(port: int, token: str, domain: str = "localhost") -> str:
     return f"{port}-{token}.{domain.strip('.').lower()}"
 
 
+def _name(host: str) -> str:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.strip().lower().rstrip(".")
+
+
+def in_domain(host: str, domain: str = "localhost") -> bool:
+    """Whether a ``Host`` header names a host below the previews' domain (a preview host or not)."""
+    return _name(host).endswith("." + domain.strip(".").lower())
+
+
 def parse_host(host: str, domain: str = "localhost") -> tuple[int, str] | None:
     """The port and token of a preview host name (a ``Host`` header, maybe with a port), or None for any other.
 
@@ -73,8 +83,7 @@ def parse_host(host: str, domain: str = "localhost") -> tuple[int, str] | None:
         domain: The previews' domain.
 
     """
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip().lower().rstrip(".")
+    name = _name(host)
     suffix = "." + domain.strip(".").lower()
     if not name.endswith(suffix):
         return None
