@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         description="With network 'allowlist': comma-separated host names sandbox code may reach over HTTP and "
         "HTTPS ('*.example.com' for its subdomains, ':port' for a port other than 80 and 443).",
     )
+    sandbox_domain_headers: SecretStr = Field(
+        default=SecretStr(""),
+        description="With network 'allowlist': a JSON object of hosts to headers the proxy adds to their plain-HTTP "
+        'requests, sent on over HTTPS, e.g. \'{"api.example.com": {"Authorization": "Bearer ..."}}\'; '
+        "sandbox code calls http://api.example.com/ and never sees the values.",
+    )
     sandbox_allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="With network 'public': comma-separated CIDRs sandbox code may reach although they are blocked "

@@ -33,7 +33,8 @@ def _pem(certificate: x509.Certificate) -> bytes:
 
 
 def _certificate(subject: str, issuer: x509.Name | None, key: ec.EllipticCurvePrivateKey,
-                 signer: ec.EllipticCurvePrivateKey, *, ca: bool) -> x509.Certificate:  # fmt: skip
+                 signer: ec.EllipticCurvePrivateKey, *, ca: bool,
+                 names: list[x509.GeneralName] | None = None) -> x509.Certificate:  # fmt: skip
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (
@@ -47,7 +48,7 @@ def _certificate(subject: str, issuer: x509.Name | None, key: ec.EllipticCurvePr
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        names = names or [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(signer, hashes.SHA256())
 

@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,14 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
+from core.errors import SandboxError
 from core.sandbox.local import egress, isolation, network
-from core.sandbox.local.allowlist import AllowList, parse_rule
+from core.sandbox.local.allowlist import AllowList, parse_headers, parse_rule
 from tests.conftest import page_text, send
 from tests.prerequisites import missing, requires
+from tests.sandbox.test_ca_bundle import _certificate, _pem
 from tests.sandbox.test_network import FAKE_HOST, FAKE_PORT, NOBODY, REPO, connect_command, connections
 
 PROBLEM = ("bubblewrap cannot run here" if not isolation.bubblewrap_works() else None) or (
@@ -311,3 +317,98 @@ def test_the_step_says_what_the_allow_list_blocked(
     text = page_text(app)
     assert "blocked by the allow-list: example.com" in text, text
     assert "pypi.org" in text and "It was refused." in text
+
+
+# -- secret headers per host (optional part of the issue) ----------------------------------------------------
+
+SECRET = "Bearer s3cret-9f8e7d"
+API = "api.example.test"
+
+
+def test_domain_headers_are_read_and_a_wrong_one_is_named_without_its_value(
+    make_sandbox: Callable[..., Any],
+) -> None:
+    assert parse_headers(json.dumps({API: {"Authorization": SECRET}})) == {API: {"Authorization": SECRET}}
+    assert parse_headers("") == {}
+    for wrong in ("[]", "{", json.dumps({API: "x"}), json.dumps({API: {"Bad Name": SECRET}})):
+        with pytest.raises(ValueError) as raised:
+            parse_headers(wrong)
+        assert SECRET not in str(raised.value)
+    with pytest.raises(SandboxError, match="INTERPRETER_SANDBOX_DOMAIN_HEADERS: header 'X-Key'") as refused:
+        make_sandbox(sandbox_network="allowlist", sandbox_domain_headers=json.dumps({API: {"X-Key": SECRET + "\n"}}))
+    assert "s3cret" not in str(refused.value)
+    rules = AllowList([], headers={f"*.{API}": {"X-Key": "k"}})
+    assert rules.permits(f"v1.{API}", 80) and rules.headers_for(f"v1.{API}", 80) == {"X-Key": "k"}
+    assert rules.headers_for("other.test", 80) == {}
+
+
+@pytest.fixture(scope="module")
+def api_certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed for ``api.example.test`` with its key, as files."""
+    folder = tmp_path_factory.mktemp("api-tls")
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("Egress Test CA", None, ca_key, ca_key, ca=True)
+    server = _certificate(API, ca.subject, key, ca_key, ca=False, names=[x509.DNSName(API)])
+    paths = folder / "ca.pem", folder / "server.pem", folder / "key.pem"
+    paths[0].write_bytes(_pem(ca))
+    paths[1].write_bytes(_pem(server))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+@pytest.fixture
+def api_server(api_certificates: tuple[Path, Path, Path]) -> Iterator[tuple[int, list[dict[str, str]]]]:
+    """An HTTPS server on 127.0.0.1 that records the headers it got and answers only whether the key was right."""
+    seen: list[dict[str, str]] = []
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            body = b"authorized" if self.headers.get("Authorization") == SECRET else b"refused"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(api_certificates[1], api_certificates[2])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield server.server_address[1], seen
+    server.shutdown()
+    server.server_close()
+
+
+@needs_namespace
+def test_the_proxy_adds_a_host_s_secret_that_never_enters_the_sandbox(
+    make_sandbox: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    api_certificates: tuple[Path, Path, Path],
+    api_server: tuple[int, list[dict[str, str]]],
+) -> None:
+    port, seen = api_server
+    monkeypatch.setattr(egress, "RESOLVE", lambda host, _port: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "TLS_CONTEXT", lambda: ssl.create_default_context(cafile=api_certificates[0]))
+    headers = json.dumps({f"{API}:{port}": {"Authorization": SECRET}})
+    sandbox = make_sandbox(
+        "secret",
+        sandbox_network="allowlist",
+        sandbox_allowed_networks="127.0.0.1/32",  # the test's API server is on this machine's loopback
+        sandbox_domain_headers=headers,
+    )
+    url = f"http://{API}:{port}/v1/models"
+    called = sandbox.run_command(f"curl -sS -H 'Authorization: my-guess' {url}")
+    assert called.exit_code == 0 and called.stdout == "authorized", called
+    assert seen[-1]["Authorization"] == SECRET and "my-guess" not in json.dumps(seen)
+    tunnelled = sandbox.run_command(f"curl -sS --proxytunnel -k https://{API}:{port}/ -o /dev/null -w '%{{http_code}}'")
+    assert tunnelled.stdout == "200" and "Authorization" not in seen[-1]  # no secret inside a tunnel
+    places = "/etc /run /home /tmp /sandbox /proc/[0-9]*/environ /proc/[0-9]*/cmdline"
+    looked = sandbox.run_command(f"env; grep -rsl s3cret {places} || echo not-found")
+    assert "s3cret" not in looked.stdout and "not-found" in looked.stdout, looked.stdout
+    assert not [part for part in sandbox.isolation.command(["true"]) if "s3cret" in part]

@@ -9,13 +9,19 @@ that resolves (or is rebound) to such an address is refused even though it is li
 ``INTERPRETER_SANDBOX_ALLOWED_NETWORKS`` are reachable by name, as in the ``public`` mode (a longer prefix wins, so
 the metadata addresses stay closed unless named exactly). An IP address the sandbox gives instead of a name is
 refused unless the list holds exactly that address; a listed address is the admin's choice and is not checked.
+
+Per-host headers (``INTERPRETER_SANDBOX_DOMAIN_HEADERS``, :func:`parse_headers`) are secrets the proxy adds to
+plain-HTTP requests for that host, which it then sends on over HTTPS (port 80 becomes 443): sandbox code calls
+``http://api.example.com/`` and never sees the key, and the key never crosses a network unencrypted.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_PORTS = (80, 443)
@@ -101,6 +107,36 @@ def parse_rule(entry: str) -> Rule:
     return Rule(host, wildcard, int(port) if port else None)
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def parse_headers(text: str) -> dict[str, dict[str, str]]:
+    """Read ``INTERPRETER_SANDBOX_DOMAIN_HEADERS``: a JSON object of host entries to objects of header values.
+
+    Raises:
+        ValueError: If it is not such an object; the message names the entry or header, never a value.
+
+    """
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("it is not JSON (an object of hosts to objects of headers)") from None
+    if not isinstance(data, dict):
+        raise ValueError("it must be a JSON object of hosts to objects of headers")
+    headers: dict[str, dict[str, str]] = {}
+    for entry, values in data.items():
+        rule = parse_rule(str(entry))
+        if not isinstance(values, dict):
+            raise ValueError(f"the headers of {entry!r} must be an object of names to values")
+        for name, value in values.items():
+            if not _TOKEN.match(str(name)) or not isinstance(value, str) or "\r" in value or "\n" in value:
+                raise ValueError(f"header {name!r} of {entry!r} is not a header name with one line of text")
+        headers[str(rule)] = {str(name): value for name, value in values.items()}
+    return headers
+
+
 @functools.cache
 def _blocked_by_network(extra_blocks: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(item.split("%")[0], strict=False) for item in (*ALWAYS_BLOCKED, *extra_blocks))
@@ -117,8 +153,15 @@ class AllowList:
 
     """
 
-    def __init__(self, entries: Iterable[str], open_networks: Iterable[str] = (), blocked: Iterable[str] = ()) -> None:
-        self.rules = [parse_rule(entry) for entry in entries]
+    def __init__(
+        self,
+        entries: Iterable[str],
+        open_networks: Iterable[str] = (),
+        blocked: Iterable[str] = (),
+        headers: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.secrets = [(parse_rule(entry), dict(values)) for entry, values in (headers or {}).items()]
+        self.rules = [parse_rule(entry) for entry in entries] + [rule for rule, _ in self.secrets]
         self.open_networks = [ipaddress.ip_network(network, strict=False) for network in open_networks]
         self.blocked = _blocked_by_network(tuple(blocked))
 
@@ -133,6 +176,11 @@ class AllowList:
             host = str(address)
             return any(not rule.wildcard and rule.host == host and rule.matches(host, port) for rule in self.rules)
         return any(rule.matches(host, port) for rule in self.rules if ip_of(rule.host) is None)
+
+    def headers_for(self, host: str, port: int) -> dict[str, str]:
+        """The secret headers the proxy adds to a plain-HTTP request for ``host`` on ``port`` (empty: none)."""
+        host = normalise_host(host)
+        return next((values for rule, values in self.secrets if rule.matches(host, port)), {})
 
     def listed_address(self, host: str) -> bool:
         """Whether ``host`` is an IP address the list names (then it is reached without the address check)."""

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -51,6 +52,8 @@ def _system_resolve(host: str, port: int) -> list[str]:
 
 RESOLVE: Callable[[str, int], list[str]] = _system_resolve
 """How the proxy resolves names. Tests replace it to map a name to an address of a namespace they made."""
+TLS_CONTEXT: Callable[[], ssl.SSLContext] = ssl.create_default_context
+"""The certificates the proxy trusts when it sends a request with secret headers on over HTTPS (tests replace it)."""
 
 
 class EgressGate:
@@ -145,13 +148,15 @@ class EgressGate:
         if not usable:
             await self._refuse(writer, f"{shown} (it resolves to {addresses[0]}, not a public address)", shown)
             return None
-        upstream_reader, upstream = await self._connect(writer, usable, port, shown)
+        secrets = self.allow.headers_for(host, port) if method != "CONNECT" else {}
+        tls = (host, 443 if port == 80 else port) if secrets else None
+        upstream_reader, upstream = await self._connect(writer, usable, tls[1] if tls else port, shown, tls)
         if upstream is None:
             return None
         if method == "CONNECT":
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         else:
-            upstream.write(_forwarded_head(method, path, version, lines[1:]))
+            upstream.write(_forwarded_head(method, path, version, lines[1:], secrets))
         await _pipe(reader, writer, upstream_reader, upstream)
         return upstream
 
@@ -169,12 +174,14 @@ class EgressGate:
             return []
 
     async def _connect(
-        self, writer: asyncio.StreamWriter, addresses: list[str], port: int, shown: str
+        self, writer: asyncio.StreamWriter, addresses: list[str], port: int, shown: str, tls: tuple[str, int] | None
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter | None]:
         error: BaseException | None = None
+        context = TLS_CONTEXT() if tls else None
         for address in addresses:
             try:
-                opened = asyncio.open_connection(address, port, limit=CHUNK)
+                hostname = tls[0] if tls else None
+                opened = asyncio.open_connection(address, port, limit=CHUNK, ssl=context, server_hostname=hostname)
                 return await asyncio.wait_for(opened, CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as exc:
                 error = exc
@@ -182,11 +189,15 @@ class EgressGate:
         return asyncio.StreamReader(), None
 
 
-def _forwarded_head(method: str, path: str, version: str, headers: list[str]) -> bytes:
-    """The request as the server gets it: origin-form, no proxy or hop-by-hop headers, one request only."""
-    hop = ("proxy-connection", "proxy-authorization", "connection", "keep-alive")
-    kept = [line for line in headers if line and line.split(":", 1)[0].strip().lower() not in hop]
-    lines = [f"{method} {path} {version}", *kept, "Connection: close", "", ""]
+def _forwarded_head(method: str, path: str, version: str, headers: list[str], secrets: dict[str, str]) -> bytes:
+    """The request as the server gets it: origin-form, without proxy or hop-by-hop headers, one request only.
+
+    The host's secret headers replace any the sandbox sent under their names.
+    """
+    dropped = {"proxy-connection", "proxy-authorization", "connection", "keep-alive", *map(str.lower, secrets)}
+    kept = [line for line in headers if line and line.split(":", 1)[0].strip().lower() not in dropped]
+    added = [f"{name}: {value}" for name, value in secrets.items()]
+    lines = [f"{method} {path} {version}", *kept, *added, "Connection: close", "", ""]
     return "\r\n".join(lines).encode("latin-1")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import SandboxError
+from core.sandbox.local.allowlist import parse_headers
 from core.sandbox.local.certificates import CA_BUNDLE_INSIDE, CA_VARIABLES, write_ca_bundle
 from core.sandbox.local.limits import ResourceLimits
 from core.sandbox.local.network import PrivateNetwork
@@ -210,6 +211,7 @@ class Isolation:
             enabled=self.use_bwrap,
             allowed=settings.sandbox_allowed_networks,
             domains=settings.sandbox_allowed_domains,
+            headers=self._domain_headers(settings),
         )
         self.resolv_conf = dirs.runtime / "resolv.conf"
         self.resolv_conf.write_text(self.network.resolv_conf())
@@ -221,6 +223,17 @@ class Isolation:
             self.binds.append(Bind(self.ca_bundle, CA_BUNDLE_INSIDE, writable=False))
         self.layer = layer_for(settings)
         self.layer.ensure()
+
+    @staticmethod
+    def _domain_headers(settings: Settings) -> dict[str, dict[str, str]]:
+        """The secret headers per host; a wrong setting stops the sandbox with a message that shows no value.
+
+        (Checked here, not in :class:`Settings`: pydantic's errors quote the value they refuse.)
+        """
+        try:
+            return parse_headers(settings.sandbox_domain_headers.get_secret_value())
+        except ValueError as exc:
+            raise SandboxError(f"INTERPRETER_SANDBOX_DOMAIN_HEADERS: {exc}.") from None
 
     @staticmethod
     def _choose_bwrap(settings: Settings) -> bool:

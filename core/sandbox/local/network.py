@@ -32,7 +32,7 @@ import os
 import select
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from core.errors import SandboxError
 from core.sandbox.local import egress
@@ -281,14 +281,24 @@ class PrivateNetwork:
         enabled: Whether the sandbox runs under bubblewrap (without it there is no namespace to set up).
         allowed: Networks (CIDR) sandbox code may reach although they lie in a blocked range.
         domains: With ``"allowlist"``: the hosts the proxy lets sandbox code reach.
+        headers: With ``"allowlist"``: secret headers per host, added by the proxy (never seen by sandbox code).
 
     """
 
-    def __init__(self, mode: str, *, enabled: bool, allowed: Iterable[str] = (), domains: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        mode: str,
+        *,
+        enabled: bool,
+        allowed: Iterable[str] = (),
+        domains: Iterable[str] = (),
+        headers: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.mode = mode
         self.enabled = enabled
         self.allowed = list(allowed)
         self.domains = list(domains)
+        self._headers = dict(headers or {})
         self.warnings: list[str] = []
         namespaced = enabled and mode in ("public", "allowlist")
         self.problem = None
@@ -391,7 +401,7 @@ class PrivateNetwork:
                 self._namespace.fence(self.allowed)
             else:
                 listener = egress.listen_inside(self._namespace.enter())
-                rules = AllowList(self.domains, self.allowed, blocked_networks(self.allowed))
+                rules = AllowList(self.domains, self.allowed, blocked_networks(self.allowed), self._headers)
                 self.gate = egress.egress_proxy().open_gate(listener, rules)
         except SandboxError as exc:
             self.close()
