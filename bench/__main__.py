@@ -9,9 +9,9 @@ Prints the machine and the table on stdout, progress on stderr, and writes every
 details) to the JSON file. Each part also runs on its own: ``python -m bench.engine``, ``bench.sessions``,
 ``bench.side_panel``, ``bench.chat_turn``, ``bench.browser`` (a real ``streamlit run`` driven in Chromium),
 ``bench.first_load`` (the first page loads, in Chromium), ``bench.egress`` (requests through the egress allow-list's
-proxy), ``bench.mcp`` (MCP tool calls against direct calls), ``bench.watching`` (the server's CPU while a tab
-watches), ``bench.transfers`` (server memory through large uploads
-and downloads, in Chromium).
+proxy), ``bench.preview_proxy`` (a live preview's first byte through its proxy), ``bench.mcp`` (MCP tool
+calls against direct calls), ``bench.watching`` (the server's CPU while a tab watches), ``bench.transfers``
+(server memory through large uploads and downloads, in Chromium).
 Everything started (sessions, kernels, the kernel pool, the browser benchmark's server and browser, temporary
 folders) is stopped and removed.
 """
@@ -34,6 +34,7 @@ from bench import (
     file_door,
     first_load,
     mcp,
+    preview_proxy,
     previews,
     sessions,
     side_panel,
@@ -55,6 +56,7 @@ BENCHMARKS = (
     watching.bench_watching,
     variables.bench_variables,
     previews.bench_previews,
+    preview_proxy.bench_preview_proxy,
     egress.bench_egress,
     mcp.bench_mcp,
     transfers.bench_transfers,

@@ -182,17 +182,21 @@ class SandboxPorts:
 
     def _open_namespaces(self) -> dict[int, int]:
         """Descriptors of the sandbox's network namespaces other than the app's own, by inode (caller closes)."""
-        own, found = _own_namespace(), {}
+        own, opened = _own_namespace(), {}
         for pid in sorted(self.process_ids()):
             try:
                 fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 continue
+            opened[pid] = fd
+        still = self.process_ids()  # a pid that left (and maybe went to another process) is not trusted
+        found: dict[int, int] = {}
+        for pid, fd in opened.items():
             inode = os.fstat(fd).st_ino
-            if inode == own or inode in found or pid not in self.process_ids():
+            if inode == own or inode in found or pid not in still:
                 os.close(fd)
-                continue
-            found[inode] = fd
+            else:
+                found[inode] = fd
         return found
 
     def _refresh(self) -> list[NamespaceDoor]:
@@ -231,11 +235,15 @@ class SandboxPorts:
         """
         valid_port(port)
         with self._lock:
-            doors = self._refresh()
+            known = [] if self.closed else [door for door in self._doors.values() if door.alive]
+        for door in known:  # the namespaces seen last time first: no look at the sandbox's processes
+            with contextlib.suppress(OSError, SandboxError):
+                return door.connect(port)
+        with self._lock:
+            doors = [door for door in self._refresh() if door not in known]
         for door in doors:
-            with contextlib.suppress(OSError):
-                if port in door.ports():
-                    return door.connect(port)
+            with contextlib.suppress(OSError, SandboxError):
+                return door.connect(port)
         raise PortClosed(f"Nothing in the sandbox listens on port {port}.")
 
     def close(self) -> None:
