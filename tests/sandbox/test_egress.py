@@ -33,7 +33,7 @@ from core.config import Settings
 from core.errors import SandboxError
 from core.sandbox.local import egress, isolation, network
 from core.sandbox.local.allowlist import AllowList, parse_headers, parse_rule
-from tests.conftest import page_text, send
+from tests.conftest import page_text, send, wait_for
 from tests.prerequisites import missing, requires
 from tests.sandbox.test_ca_bundle import _certificate, _pem
 from tests.sandbox.test_network import FAKE_HOST, FAKE_PORT, NOBODY, REPO, connect_command, connections
@@ -412,3 +412,18 @@ def test_the_proxy_adds_a_host_s_secret_that_never_enters_the_sandbox(
     looked = sandbox.run_command(f"env; grep -rsl s3cret {places} || echo not-found")
     assert "s3cret" not in looked.stdout and "not-found" in looked.stdout, looked.stdout
     assert not [part for part in sandbox.isolation.command(["true"]) if "s3cret" in part]
+
+
+def test_one_sandbox_holds_at_most_its_share_of_the_proxy_s_connections(gate: tuple[egress.EgressGate, int]) -> None:
+    opened, proxy = gate
+    held = [socket.create_connection(("127.0.0.1", proxy), timeout=10) for _ in range(egress.MAX_CONNECTIONS)]
+    try:
+        wait_for(lambda: len(opened.tasks) == egress.MAX_CONNECTIONS, "the proxy to take every connection")
+        with socket.create_connection(("127.0.0.1", proxy), timeout=10) as one_more:
+            assert one_more.recv(1) == b""  # closed at once
+        held.pop().close()
+        wait_for(lambda: len(opened.tasks) < egress.MAX_CONNECTIONS, "a connection to end")
+        assert ask(proxy, b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 403")
+    finally:
+        for connection in held:
+            connection.close()
