@@ -14,11 +14,16 @@ import os
 import re
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, Literal
 
+import anyio
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_agent_tool import MCPAgentTool
 
@@ -28,6 +33,7 @@ State = Literal["connecting", "connected", "failed"]
 MAX_TOOLS = 64
 """The most tools one server may offer; more are left out (and the side panel says so)."""
 CLOSED_WORDS = ("Connection closed", "connection closed", "ClosedResourceError", "BrokenResourceError")
+ABORT_POLL_SECONDS = 0.25
 TIMEOUT_SETTING = "INTERPRETER_MCP_CALL_TIMEOUT"
 TOOL_NAME_CHARS = 64
 UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -85,6 +91,7 @@ class McpConnection:
         self._client: MCPClient | None = None
         self._attempt = 0
         self._pending: dict[int, MCPClient] = {}  # clients still connecting, by attempt
+        self._aborts: dict[int, threading.Event] = {}  # set: that attempt's transport is torn down
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -95,26 +102,31 @@ class McpConnection:
             self.state, self.reason, self.tools, self.left_out = "connecting", "", [], ""
             self.ready.clear()
             old, self._client = self._client, None
+        for earlier in [each for each in list(self._aborts) if each < attempt]:
+            self._abort(earlier)
         if old is not None:
             _stop_later(old)
         threading.Thread(target=self._connect, args=(attempt,), name=f"mcp-{self.config.name}", daemon=True).start()
         threading.Thread(target=self._deadline, args=(attempt,), name="mcp-deadline", daemon=True).start()
 
-    def _client_for(self) -> MCPClient:
+    def _client_for(self, abort: threading.Event) -> MCPClient:
         config = self.config
         startup = max(int(self.connect_timeout + 0.999), 1)
+        opener: Callable[[], AbstractAsyncContextManager[Any]]
         if config.url:
-            return MCPClient(url=config.url, headers=dict(config.headers) or None, startup_timeout=startup)
-        parameters = StdioServerParameters(
-            command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd or None
-        )
-        transport: Any = lambda: stdio_client(parameters, errlog=_devnull())  # noqa: E731 - Strands' transport type
+            opener = partial(_http_transport, config.url, dict(config.headers))
+        else:
+            parameters = StdioServerParameters(
+                command=config.command, args=list(config.args), env=dict(config.env) or None, cwd=config.cwd or None
+            )
+            opener = partial(stdio_client, parameters, errlog=_devnull())
+        transport: Any = partial(_abortable, opener, abort)
         return MCPClient(transport, startup_timeout=startup)
 
     def _connect(self, attempt: int) -> None:
         client: MCPClient | None = None
         try:
-            client = self._pending[attempt] = self._client_for()
+            client = self._pending[attempt] = self._client_for(self._aborts.setdefault(attempt, threading.Event()))
             client.start()
             tools = list(client.list_tools_sync())
         except Exception as exc:  # any failure to connect is the server's state, in plain words
@@ -129,9 +141,7 @@ class McpConnection:
     def _deadline(self, attempt: int) -> None:
         if not self.ready.wait(self.connect_timeout + 0.5):
             self._finish(attempt, None, [], f"it did not answer within {self.connect_timeout:g} s")
-            pending = self._pending.get(attempt)
-            if pending is not None:  # it hangs after connecting (listing its tools): end it (a stdio process exits)
-                _stop_later(pending)
+            self._abort(attempt)  # its transport closes: a stdio server's process ends, a hung request too
 
     def _finish(self, attempt: int, client: MCPClient | None, tools: list[MCPAgentTool], reason: str) -> None:
         with self._lock:
@@ -145,6 +155,14 @@ class McpConnection:
                 self.left_out = f"{len(tools) - MAX_TOOLS} tools left out: a server may offer {MAX_TOOLS}."
             self.state, self.reason = ("failed", reason) if reason else ("connected", "")
             self.ready.set()
+
+    def _abort(self, attempt: int) -> None:
+        abort = self._aborts.pop(attempt, None)
+        if abort is not None:
+            abort.set()
+        pending = self._pending.pop(attempt, None)
+        if pending is not None:
+            _stop_later(pending)
 
     def fail(self, reason: str) -> None:
         """Mark the server failed (its process ended, say); its tools are left out from the next turn on."""
@@ -200,6 +218,8 @@ class McpConnection:
         with self._lock:
             self._attempt += 1
             client, self._client = self._client, None
+        for attempt in list(self._aborts):
+            self._abort(attempt)
         if client is not None:
             _stop_later(client)
 
@@ -230,6 +250,44 @@ def connect_failure(error: BaseException, config: ServerConfig, timeout: float) 
     if "Connection closed" in texts:
         return "it closed the connection before it answered" if config.url else "its process ended before it answered"
     return "it could not be started"
+
+
+class TransportAborted(Exception):
+    """The connection was given up (its deadline passed, or it was closed): its transport is torn down."""
+
+
+@contextlib.asynccontextmanager
+async def _abortable(
+    opener: Callable[[], AbstractAsyncContextManager[Any]], abort: threading.Event
+) -> AsyncIterator[Any]:
+    """A transport that ends, whatever the server does, once ``abort`` is set.
+
+    Strands' own start-up timeout stops waiting but leaves a server that never answers the handshake running (its
+    thread waits for it); here a watcher raises inside the transport's task group, which cancels the session and
+    closes the transport: a stdio server's process is ended, an HTTP request is dropped.
+    """
+    async with opener() as streams, anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while not abort.is_set():
+                await anyio.sleep(ABORT_POLL_SECONDS)
+            raise TransportAborted("the connection was given up")
+
+        group.start_soon(watch)
+        try:
+            yield streams
+        finally:
+            group.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def _http_transport(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+    """The streamable HTTP transport of ``mcp`` 2, with the headers on every request."""
+    async with (
+        create_mcp_http_client(headers=headers or None) as http_client,
+        streamable_http_client(url=url, http_client=http_client) as streams,
+    ):
+        yield streams
 
 
 def _error(text: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``python -m tests.mcp.server`` serves stdio; ``--http PORT`` serves streamable HTTP on loopback (path ``/mcp``)
 and, with ``--token T``, refuses requests without ``Authorization: Bearer T``. Its tools: ``add`` (the function
 the benchmark also calls directly), ``echo``, ``shout`` (an oversized result), ``crash`` (the process exits in the
-middle of the call) and ``hang`` (never answers).
+middle of the call) and ``hang`` (never answers). With ``--hang-listing`` it answers the handshake and never the
+list of its tools.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import os
 import time
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 
 server = MCPServer("test-tools")
@@ -58,7 +60,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int, default=0)
     parser.add_argument("--token", default="")
+    parser.add_argument("--hang-listing", action="store_true", help="answer the handshake, never the tool list")
     arguments = parser.parse_args()
+    if arguments.hang_listing:
+
+        async def never() -> list[object]:
+            await anyio.sleep_forever()
+            return []
+
+        server.list_tools = never  # type: ignore[method-assign,assignment]
     if not arguments.http:
         server.run("stdio")
         return

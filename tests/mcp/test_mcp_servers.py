@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+import psutil
 import pytest
 from pydantic import SecretStr
 
@@ -16,6 +17,7 @@ from core.mcp.config import McpConfigError, parse_servers
 from core.mcp.hub import McpHub
 from core.mcp.tools import McpTool, agent_name
 from core.types import ToolRecord
+from tests.conftest import wait_for
 from tests.mcp.conftest import HANGING_SERVER, TOKEN, servers_setting, stdio_server
 
 
@@ -91,12 +93,21 @@ def test_hanging_servers_are_left_out_at_their_deadline(settings: Settings, sile
     servers = {
         "stuck": {"command": sys.executable, "args": ["-c", HANGING_SERVER]},
         "silent": {"url": f"http://127.0.0.1:{silent_port}/mcp"},
+        "mute": stdio_server(args=["-m", "tests.mcp.server", "--hang-listing"]),
     }
     started = time.monotonic()
-    mcp = hub(settings, servers, mcp_connect_timeout=1.5)
+    mcp = hub(settings, servers, mcp_connect_timeout=3)
     assert mcp.wait_ready(10)
-    assert time.monotonic() - started < 5
-    assert [(s.state, s.reason) for s in mcp.statuses()] == [("failed", "it did not answer within 1.5 s")] * 2
+    assert time.monotonic() - started < 6
+    assert [(s.state, s.reason) for s in mcp.statuses()] == [("failed", "it did not answer within 3 s")] * 3
+    listing = mcp.connections[2]
+    wait_for(lambda: not listing._pending, "the server that hangs while listing to be stopped")
+
+    def hung_children() -> list[str]:
+        children = psutil.Process().children(recursive=True)
+        return [" ".join(c.cmdline()) for c in children if "--hang-listing" in c.cmdline() or "-c" in c.cmdline()]
+
+    wait_for(lambda: not hung_children(), "the hung stdio servers' processes to end", 15)
 
 
 def test_a_server_that_crashes_mid_call_is_marked_failed(settings: Settings) -> None:
