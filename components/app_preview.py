@@ -1,9 +1,9 @@
 """Open preview: links to the web apps a conversation's sandbox serves, and word when one stopped.
 
 While code in the sandbox listens on a TCP port (a Streamlit, Dash or Gradio app, ``python -m http.server``),
-this fragment, redrawn every few seconds, offers **Open preview** for it: a link to the app's own
-``/preview/<token>/<port>``, which checks the login and opens the app on a host name of its own in a new tab
-(:mod:`core.web.preview_proxy`). A port seen listening that no longer does is reported as stopped.
+the side panel's fragment, redrawn every few seconds, and the step of a running background command offer
+**Open preview** for it: a link to the app's own ``/preview/<token>/<port>``, which checks the login and opens
+the app on a host name of its own in a new tab (:mod:`core.web.preview_proxy`). A port seen listening that no longer does is reported as stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from core.session import Session
 from core.web.previews import PREVIEWS, preview_path
 
 REFRESH_SECONDS = 2.0
+OPEN_ICON = ":material/open_in_new:"
 
 
 def _keep_awake(session: Session) -> None:
@@ -61,11 +62,32 @@ def app_previews(session: Session, place: str) -> None:
             st.link_button(
                 f"Open preview · port {port}",
                 link,
-                icon=":material/open_in_new:",
+                icon=OPEN_ICON,
                 help="Opens the app in a new tab, for you only.",
             )
         for port in stopped:
             st.caption(f"The app on port {port} has stopped: nothing in the sandbox listens there any more.")
+
+
+def render_step_previews(sandbox: object) -> None:
+    """Open preview links inside a running background command's step, for the ports its sandbox listens on.
+
+    Args:
+        sandbox: The conversation's sandbox (its preview token was offered by the page's side panel).
+
+    """
+    ports = sandbox_ports(sandbox)
+    target = PREVIEWS.target_of(ports) if ports is not None else None
+    if ports is None or target is None:
+        return
+    try:
+        listening = ports.listening()
+    except OSError:
+        return
+    target.seen.update(listening)
+    base = str(st.get_option("server.baseUrlPath") or "")
+    for port in listening:
+        st.link_button(f"Open preview · port {port}", preview_path(base, target.token, port), icon=OPEN_ICON)
 
 
 def render_app_previews(session: Session, place: str) -> None:

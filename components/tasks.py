@@ -11,6 +11,7 @@ from typing import Literal
 
 import streamlit as st
 
+from components.app_preview import render_step_previews
 from components.results import render_result
 from components.state import first_delivery
 from core.errors import InterpreterError
@@ -68,6 +69,7 @@ def render_task(sandbox: Sandbox, task: CommandTask) -> None:
         else:
             st.caption("No output yet." if task.running else "No output.")
         if task.running:
+            render_step_previews(sandbox)  # a web app this command serves: Open preview
             st.button(
                 "Stop",
                 key=f"stop_task_{task.task_id}",

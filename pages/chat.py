@@ -283,4 +283,3 @@ if _turn_state(engine)[1]:
     _render_queue(engine)
 render_background_tasks(engine.session.sandbox)  # commands started with background=true, live, with a Stop
 prefetch_result_code()
-render_app_previews(engine.session, "chat")

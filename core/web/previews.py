@@ -127,6 +127,11 @@ class Previews:
         with self._lock:
             return self._targets.get(token)
 
+    def target_of(self, ports: PortSource) -> Target | None:
+        """The target already offered for a sandbox's ports (None before its conversation's page offered one)."""
+        with self._lock:
+            return next((target for target in self._targets.values() if target.ports is ports), None)
+
     def forget(self, owner: str, conversation: str) -> None:
         """Drop a conversation's previews (it was deleted): its token and cookies stop working."""
         with self._lock:
