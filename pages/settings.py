@@ -13,9 +13,11 @@ from typing import Any
 import streamlit as st
 
 from components.auth import login_configured, may_change_model
+from components.mcp_panel import render_mcp_servers
 from components.state import app_settings
 from core.config import Settings
 from core.errors import ModelConfigError
+from core.mcp.hub import hub_for
 from core.models import (
     DEFAULT_ANTHROPIC_MODEL_ID,
     DEFAULT_BEDROCK_MODEL_ID,
@@ -265,3 +267,11 @@ with current_box:
 
 with st.expander("How to configure each provider"):
     st.markdown(how_to_configure())
+
+st.subheader("MCP tools")
+mcp_hub = hub_for(settings)
+if mcp_hub is None:
+    st.caption("No MCP servers are configured: an admin lists them in INTERPRETER_MCP_SERVERS (see docs/mcp.md).")
+else:
+    st.caption("The servers of INTERPRETER_MCP_SERVERS (set where the app starts); their tools join the agent's.")
+    render_mcp_servers(mcp_hub)

@@ -133,6 +133,7 @@ class McpTools(HookProvider):
                     self._told.add((name, reason))
                     self.notify(f"The MCP server {name!r} is not available ({reason}): its tools are left out.")
                 continue
+            self._told = {told for told in self._told if told[0] != name}  # a later failure is told again
             offered = {key: tools[key] for key in mine}
             for key in mine:
                 del tools[key]

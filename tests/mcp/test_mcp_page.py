@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.text import escape_markdown
-from tests.conftest import page_text, run_until_idle, send
+from tests.conftest import page_text, run_until_idle, send, wait_for
 from tests.mcp.conftest import TOKEN, servers_setting, stdio_server
 
 SHOWN = ("markdown", "code", "info", "caption", "expander", "error", "warning")
@@ -63,3 +63,13 @@ def test_ask_before_running_waits_for_an_mcp_call(mcp_app: AppTest) -> None:
     button = next(b for b in app.button if b.key and b.key.startswith("approve_") and b.key.endswith("_run"))
     run_until_idle(button.click().run())
     assert HOSTILE in [str(code.value) for code in app.code] and "Echoed." in page_text(app, "markdown")
+
+
+def test_the_settings_page_lists_the_servers(make_app: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERPRETER_MCP_SERVERS", servers_setting({"gone": {"command": "no-such-mcp-program"}}))
+    app = make_app(script="pages/settings.py")
+    app.run()
+    wait_for(lambda: "failed" in page_text(app.run(), "markdown"), "the server to fail")
+    text = page_text(app, "markdown", "caption", "expander")
+    assert "MCP tools: 0 of 1 servers connected" in text
+    assert "**gone** · failed: the command 'no-such-mcp-program' was not found" in text
