@@ -3,7 +3,8 @@
 While code in the sandbox listens on a TCP port (a Streamlit, Dash or Gradio app, ``python -m http.server``),
 the side panel's fragment, redrawn every few seconds, and the step of a running background command offer
 **Open preview** for it: a link to the app's own ``/preview/<token>/<port>``, which checks the login and opens
-the app on a host name of its own in a new tab (:mod:`core.web.preview_proxy`). A port seen listening that no longer does is reported as stopped.
+the app on a host name of its own in a new tab (:mod:`core.web.preview_proxy`). A port seen listening that no
+longer does is reported as stopped.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from core.config import Settings
 from core.errors import InterpreterError
 from core.models import ModelChoice, build_model, describe_choice, effective_choice
 from core.session import Session, discard_session, open_session
+from core.web.previews import PREVIEWS
 
 QUERY_KEY = "c"
 TAB_KEY = "tab_state"
@@ -112,6 +113,7 @@ def delete_conversation(conversation_id: str) -> None:
     if not engine_registry().close(current_user_id(), conversation_id, for_good=True):
         discard_session(conversation_id, app_settings(), user_id=current_user_id())
     conversation_store().delete(conversation_id)
+    PREVIEWS.forget(current_user_id(), conversation_id)  # its preview links and passes stop working
     if st.query_params.get(QUERY_KEY) == conversation_id:
         del st.query_params[QUERY_KEY]
     if st.session_state.get(CURRENT_KEY) == conversation_id:

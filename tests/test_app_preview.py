@@ -177,3 +177,24 @@ OTHER_HOSTS = ["8765-ABC.localhost", f"0-{TOKEN}.localhost", f"99999-{TOKEN}.loc
 @pytest.mark.parametrize("host", OTHER_HOSTS)
 def test_other_host_names_are_no_preview(host: str) -> None:
     assert parse_host(host) is None
+
+
+class _NoServers:
+    """A sandbox's ports with nothing listening (a :class:`core.web.previews.PortSource`)."""
+
+    def listening(self) -> list[int]:
+        return []
+
+    def connect(self, port: int) -> object:
+        raise OSError("nothing listens")
+
+
+def test_a_deleted_conversation_s_previews_stop_working() -> None:
+    previews, ports = Previews(), _NoServers()
+    target = previews.offer("alice", "c1", ports)
+    assert previews.offer("alice", "c1", ports) is target and previews.offer("bob", "c1", ports) is not target
+    value = previews.redeem(previews.ticket(target.token, 8000), target.token, 8000)
+    assert value is not None and previews.admits(value, target.token)
+    previews.forget("alice", "c1")
+    assert previews.find(target.token) is None and not previews.admits(value, target.token)
+    assert previews.offer("alice", "c1", ports).token != target.token

@@ -28,4 +28,8 @@ Rules:
 6. Files the user uploads are already in the sandbox's working directory: use them directly.
 7. Save results the user should keep (charts, tables, reports) with output_filename or ci_push_to_workspace.
 8. Office and PDF files: openpyxl (.xlsx), python-docx (.docx), python-pptx (.pptx), fpdf2 and pypdf (.pdf).
+9. A web app for the user to try (Streamlit, Dash, Gradio, python -m http.server): start its server with
+   execute_command(background=true), listening on a port of 127.0.0.1 or 0.0.0.0 (streamlit run app.py
+   --server.port 8501 --server.headless true). On this machine's sandboxes the user then gets Open preview in
+   the step and the side panel; a localhost address would be the sandbox's, not theirs, so do not send one.
 """
