@@ -8,6 +8,7 @@ their ``Host`` header (as a browser does for ``PORT-TOKEN.localhost``). The sand
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -111,6 +112,37 @@ def test_the_owner_reaches_a_server_in_a_sandbox_without_network(sandbox: LocalS
         status, _, body = request(port, "/hello.txt", host=host, cookie=f"{cookie}; _streamlit_user=secret")
     assert status == 200 and body == b"hello from the sandbox"
     assert parse_host(host) == (8765, target.token)
+
+
+ECHO = """import http.server, json
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"cookie": self.headers.get("Cookie"), "host": self.headers.get("Host")}).encode()
+        self.send_response(200)
+        self.send_header("Set-Cookie", "inner=1; Domain=localhost; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", 8768), Echo).serve_forever()
+"""
+
+
+def test_only_the_previewed_app_s_own_cookies_reach_it(sandbox: LocalSandbox) -> None:
+    previews = Previews()
+    sandbox.write_file("echo.py", ECHO.encode())
+    sandbox.start_task("python echo.py")
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    wait_for(lambda: 8768 in ports.listening(), "the echo server to listen", 30)
+    target = previews.offer("alice", "c1", ports)
+    with serving(previews) as port:
+        cookie = open_preview(port, previews, target.token, 8768)
+        host = f"{preview_host(8768, target.token)}:{port}"
+        sent = f"{cookie}; _streamlit_user=secret; _streamlit_user__1=more; _streamlit_xsrf=inner; theme=dark"
+        status, headers, body = request(port, "/", host=host, cookie=sent)
+    assert status == 200
+    assert json.loads(body) == {"cookie": "_streamlit_xsrf=inner; theme=dark", "host": "127.0.0.1:8768"}
+    assert headers["set-cookie"] == "inner=1; Path=/"  # kept on the preview's own host
 
 
 def test_nobody_else_gets_anything(sandbox: LocalSandbox) -> None:

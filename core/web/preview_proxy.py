@@ -8,7 +8,7 @@ forwards HTTP requests and WebSocket connections to the port inside the sandbox 
 sandbox's network namespace (``core.sandbox.local.ports``). Nothing from the request chooses where it goes but
 the port number in the host name, checked to be a TCP port, inside that conversation's sandbox.
 
-The app's login cookie and the preview cookie are never forwarded; ``Set-Cookie`` loses any ``Domain``, so a
+The app's login cookie and the preview's pass are never forwarded; ``Set-Cookie`` loses any ``Domain``, so a
 preview's cookies stay on its own host. The app's content policy (:mod:`core.web.content_policy`) is added to
 every answer by the middleware around this one, so the previewed page loads nothing from elsewhere. When
 nothing listens on the port any more, the answer is a page that says the server inside stopped (HTTP 502).
@@ -47,6 +47,8 @@ from core.web.previews import (
 Requester = Callable[[dict[str, str]], str | None]
 """Who sends a request, from its cookies (``components.auth.requester_id``)."""
 
+USER_COOKIE = b"_streamlit_user"
+"""The app's login cookie (``st.login``; split into ``_streamlit_user__1``... when long)."""
 MAX_BODY = 64 * 1024 * 1024
 """The largest request body forwarded to a previewed app."""
 HOP_BY_HOP = {
@@ -92,13 +94,17 @@ def _cookies(scope: Scope) -> dict[str, str]:
 
 
 def _forwarded_cookie(scope: Scope) -> bytes:
-    """The request's cookies minus the preview's own and the app's (``_streamlit…``): those stay with the app."""
+    """The request's cookies minus the preview's pass and the app's login (``_streamlit_user…``).
+
+    Streamlit sets its login cookie for the app's host only, so a browser should never send it to a preview host;
+    should one do so all the same, it stays here. The previewed app's own cookies go on.
+    """
     kept = [
         part.strip()
         for key, value in scope.get("headers", [])
         if key == b"cookie"
         for part in value.split(b";")
-        if part.strip() and not part.strip().startswith((COOKIE.encode(), b"_streamlit"))
+        if part.strip() and not part.strip().startswith((COOKIE.encode(), USER_COOKIE))
     ]
     return b"; ".join(kept)
 
