@@ -2,8 +2,9 @@
 
 The scripted model starts ``streamlit run`` in the sandbox's background; the page offers Open preview, which opens
 the app in a new tab on a host name of its own (``PORT-TOKEN.localhost``), where its page loads and its WebSocket
-works (a button click changes the text). The preview tab holds none of the app's cookies; another browser without
-the ticket gets nothing; once the server is stopped, the tab and the side panel say so.
+works (a button click changes the text), under the app's content policy (its scripts cannot reach the app).
+The preview tab holds none of the app's cookies; another browser without the ticket gets nothing; once the
+server is stopped, the tab and the side panel say so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from core.web.content_policy import PAGE_POLICY
 from core.web.previews import COOKIE, parse_host
 from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
 from tests.servers import running_app
@@ -94,6 +96,14 @@ def test_a_streamlit_app_in_the_sandbox_opens_in_its_own_origin(browser: Any, ap
     app_cookies = context.cookies(app_url)
     assert app_cookies and all(cookie["value"] not in readable for cookie in app_cookies)  # not the app's
     assert COOKIE not in readable  # nor the preview's pass (HttpOnly)
+
+    # The app's content policy holds in the preview: its scripts reach their own origin only, not the app.
+    reloaded = preview.reload()
+    assert reloaded is not None and reloaded.headers["content-security-policy"] == PAGE_POLICY
+    expect(preview.get_by_text("Hello from the sandbox")).to_be_visible()
+    reach = "url => fetch(url, {credentials: 'include'}).then(() => 'reached', () => 'blocked')"
+    assert preview.evaluate(reach, f"{app_url}/_stcore/health") == "blocked"
+    assert preview.evaluate(reach, "/_stcore/health") == "reached"
 
     stranger = browser.new_context()
     try:
