@@ -84,5 +84,5 @@ def test_no_ports_without_a_namespace_of_its_own_or_once_closed(make_sandbox: Ca
     helpers = [door.process for door in ports._doors.values()]
     assert helpers
     sandbox.close()
+    assert ports.closed and all(helper.poll() is not None for helper in helpers)  # ended with the sandbox
     assert sandbox_ports(sandbox) is None
-    assert ports.closed and all(helper.poll() is not None for helper in helpers)

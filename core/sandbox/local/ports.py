@@ -281,6 +281,11 @@ _PORTS: dict[int, SandboxPorts] = {}
 _PORTS_LOCK = threading.Lock()
 
 
+def close_ports(sandbox: object) -> None:
+    """End the helpers of a sandbox that closes (its namespaces go with its processes)."""
+    _forget(id(sandbox))
+
+
 def _forget(key: int) -> None:
     with _PORTS_LOCK:
         ports = _PORTS.pop(key, None)

@@ -23,6 +23,7 @@ from core.sandbox.local.isolation import SANDBOX_TMP, Isolation, IsolationReport
 from core.sandbox.local.jobs import JobRunner
 from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
+from core.sandbox.local.ports import close_ports
 from core.sandbox.local.process import ProcessRunner
 from core.sandbox.local.snapshot import VariableStore
 from core.sandbox.output import OutputListener
@@ -410,4 +411,5 @@ class LocalSandbox:
             self.sleep()
             self.runner.interrupt()
             self.jobs.close()
+            close_ports(self)  # the helpers that reach its servers for previews
             self._release()
