@@ -69,6 +69,17 @@ def request(port: int, path: str, host: str = "", cookie: str = "") -> tuple[int
         connection.close()
 
 
+def post(port: int, path: str, body: bytes, host: str, cookie: str) -> tuple[int, bytes]:
+    """POST ``body`` to ``path`` of the test server with this ``Host`` and ``Cookie``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", path, body=body, headers={"Host": host, "Cookie": cookie})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
 @pytest.fixture
 def sandbox(make_settings: Callable[..., Settings]) -> Iterator[LocalSandbox]:
     settings = make_settings(sandbox_network="none")
@@ -123,6 +134,12 @@ class Echo(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[::-1])
 http.server.HTTPServer(("127.0.0.1", 8768), Echo).serve_forever()
 """
 
@@ -140,9 +157,11 @@ def test_only_the_previewed_app_s_own_cookies_reach_it(sandbox: LocalSandbox) ->
         host = f"{preview_host(8768, target.token)}:{port}"
         sent = f"{cookie}; _streamlit_user=secret; _streamlit_user__1=more; _streamlit_xsrf=inner; theme=dark"
         status, headers, body = request(port, "/", host=host, cookie=sent)
+        posted = post(port, "/form", b"a" * 100_000 + b"end", host=host, cookie=cookie)
     assert status == 200
     assert json.loads(body) == {"cookie": "_streamlit_xsrf=inner; theme=dark", "host": "127.0.0.1:8768"}
     assert headers["set-cookie"] == "inner=1; Path=/"  # kept on the preview's own host
+    assert posted == (201, b"dne" + b"a" * 100_000)  # a request body goes through whole
 
 
 def test_nobody_else_gets_anything(sandbox: LocalSandbox) -> None:
