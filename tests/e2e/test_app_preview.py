@@ -19,7 +19,7 @@ import pytest
 from core.web.content_policy import PAGE_POLICY
 from core.web.previews import COOKIE, parse_host
 from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
-from tests.servers import running_app
+from tests.servers import get, running_app
 
 pytestmark = needs_chromium
 PORT = 8599
@@ -120,3 +120,12 @@ def test_a_streamlit_app_in_the_sandbox_opens_in_its_own_origin(browser: Any, ap
     expect(preview.get_by_text(f"The app on port {PORT} in the sandbox has stopped")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "preview-stopped.png"))
     context.close()
+
+
+def test_names_below_the_preview_domain_are_never_the_app(app_url: str) -> None:
+    """The real server lets ``*.localhost`` through its host guard for previews only: any other name there is 404."""
+    port = int(urlsplit(app_url).port or 0)
+    assert get(port, "/_stcore/health", host=f"localhost:{port}") == (200, b"ok")
+    for host in (f"app.localhost:{port}", f"{PORT}-{'0' * 32}.localhost:{port}", f"{PORT}-x.localhost:{port}"):
+        status, body = get(port, "/_stcore/health", host=host)
+        assert status == 404 and body != b"ok", host
