@@ -249,3 +249,47 @@ def test_a_deleted_conversation_s_previews_stop_working() -> None:
     previews.forget("alice", "c1")
     assert previews.find(target.token) is None and not previews.admits(value, target.token)
     assert previews.offer("alice", "c1", ports).token != target.token
+
+
+STREAM = """import http.server, threading
+released = threading.Event()
+class Stream(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path == "/release":
+            released.set()
+            self.send_response(204)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for part in (b"data: first\\n\\n", b"data: second\\n\\n"):
+            self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(part), part))
+            self.wfile.flush()
+            released.wait()
+        self.wfile.write(b"0\\r\\n\\r\\n")
+http.server.ThreadingHTTPServer(("127.0.0.1", 8769), Stream).serve_forever()
+"""
+
+
+def test_an_answer_streams_through_as_the_server_writes_it(sandbox: LocalSandbox) -> None:
+    """Server-sent events (as Gradio uses): the first event arrives while the server still holds the second."""
+    previews = Previews()
+    sandbox.write_file("stream.py", STREAM.encode())
+    sandbox.start_task("python stream.py")
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    wait_for(lambda: 8769 in ports.listening(), "the streaming server to listen", 30)
+    target = previews.offer("alice", "c1", ports)
+    with serving(previews) as port:
+        cookie = open_preview(port, previews, target.token, 8769)
+        host = f"{preview_host(8769, target.token)}:{port}"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a buffering proxy times out
+        connection.request("GET", "/events", headers={"Host": host, "Cookie": cookie})
+        response = connection.getresponse()
+        assert response.status == 200 and response.readline() == b"data: first\n"
+        assert request(port, "/release", host=host, cookie=cookie)[0] == 204
+        assert response.read() == b"\ndata: second\n\n"
+        connection.close()
