@@ -38,10 +38,10 @@ def who(cookies: Mapping[str, str]) -> str | None:
 
 
 @contextmanager
-def serving(previews: Previews) -> Iterator[int]:
+def serving(previews: Previews, requester: Callable[[Mapping[str, str]], str | None] = who) -> Iterator[int]:
     """The app's preview route and proxy on uvicorn at 127.0.0.1, in a thread: its port."""
     app = Starlette(
-        routes=[preview_route("", previews, requester=who, domain="localhost")],
+        routes=[preview_route("", previews, requester=requester, domain="localhost")],
         middleware=[Middleware(PreviewProxy, previews=previews, domain="localhost")],
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))

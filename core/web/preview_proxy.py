@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -44,7 +44,7 @@ from core.web.previews import (
     preview_host,
 )
 
-Requester = Callable[[dict[str, str]], str | None]
+Requester = Callable[[Mapping[str, str]], str | None]
 """Who sends a request, from its cookies (``components.auth.requester_id``)."""
 
 USER_COOKIE = b"_streamlit_user"
@@ -147,7 +147,7 @@ def preview_route(
         target = previews.find(request.path_params["token"])
         if target is None:
             return _text(GONE, 404)
-        if requester(dict(request.cookies)) != target.owner:
+        if requester(request.cookies) != target.owner:
             return _text(NOT_YOURS, 403)
         port = int(request.path_params["port"])
         if not 1 <= port <= 65535:
