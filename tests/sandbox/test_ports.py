@@ -6,6 +6,8 @@ never listed nor reached through a sandbox, whatever port number is asked for.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 from collections.abc import Callable, Iterator
 
@@ -13,7 +15,7 @@ import pytest
 
 from core.sandbox.local.isolation import bubblewrap_works
 from core.sandbox.local.network import private_network_problem
-from core.sandbox.local.ports import PortClosed, SandboxPorts, sandbox_ports, valid_port
+from core.sandbox.local.ports import MAX_NAMESPACES, PortClosed, SandboxPorts, sandbox_ports, valid_port
 from core.sandbox.local.sandbox import LocalSandbox
 from tests.conftest import wait_for
 from tests.prerequisites import requires
@@ -86,3 +88,21 @@ def test_no_ports_without_a_namespace_of_its_own_or_once_closed(make_sandbox: Ca
     sandbox.close()
     assert ports.closed and all(helper.poll() is not None for helper in helpers)  # ended with the sandbox
     assert sandbox_ports(sandbox) is None
+
+
+def _namespaces(sandbox: LocalSandbox) -> set[int]:
+    """The network namespaces of the sandbox's processes now."""
+    found = set()
+    for pid in sandbox.isolation.limits.process_ids():
+        with contextlib.suppress(OSError):
+            found.add(os.stat(f"/proc/{pid}/ns/net").st_ino)
+    return found
+
+
+def test_a_sandbox_that_makes_many_namespaces_gets_a_few_helpers(make_sandbox: Callable[..., LocalSandbox]) -> None:
+    sandbox = make_sandbox(sandbox_network="public")
+    ports = _ports(sandbox)
+    sandbox.start_task("for i in $(seq 12); do unshare -rn sleep 60 & done; wait")
+    wait_for(lambda: len(_namespaces(sandbox)) > MAX_NAMESPACES, "the namespaces to be made", 30)
+    ports.listening()
+    assert 1 < len(ports._doors) <= MAX_NAMESPACES

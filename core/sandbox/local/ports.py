@@ -82,6 +82,9 @@ while True:
 """The helper that runs inside one network namespace (argv: the namespace's fd, the socket pair's fd)."""
 
 TIMEOUT = 10.0
+MAX_NAMESPACES = 8
+"""The most network namespaces of one sandbox that get a helper: code could make many (``unshare -rn``), and each
+helper is a process of the app's; the sandbox's first processes (its kernels, its commands) come first."""
 
 
 class PortClosed(SandboxError):
@@ -182,12 +185,17 @@ class SandboxPorts:
 
     def _open_namespaces(self) -> dict[int, int]:
         """Descriptors of the sandbox's network namespaces other than the app's own, by inode (caller closes)."""
-        own, opened = _own_namespace(), {}
+        own, opened, inodes = _own_namespace(), {}, set()
         for pid in sorted(self.process_ids()):
             try:
                 fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 continue
+            inode = os.fstat(fd).st_ino
+            if inode in inodes or inode == own or len(inodes) >= MAX_NAMESPACES:
+                os.close(fd)
+                continue
+            inodes.add(inode)
             opened[pid] = fd
         still = self.process_ids()  # a pid that left (and maybe went to another process) is not trusted
         found: dict[int, int] = {}
