@@ -185,7 +185,7 @@ class SandboxPorts:
 
     def _open_namespaces(self) -> dict[int, int]:
         """Descriptors of the sandbox's network namespaces other than the app's own, by inode (caller closes)."""
-        own, opened, inodes = _own_namespace(), {}, set()
+        own, opened, inodes = _own_namespace(), dict[int, int](), set[int]()
         for pid in sorted(self.process_ids()):
             try:
                 fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
