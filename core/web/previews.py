@@ -156,6 +156,7 @@ class Previews:
             found = self._tickets.pop(ticket, None)
             if found is None or found[:2] != (token, port) or found[2] <= now or token not in self._targets:
                 return None
+            self._passes = {key: kept for key, kept in self._passes.items() if kept[1] > now}  # expired ones go
             value = secrets.token_urlsafe(24)
             self._passes[value] = (token, now + PASS_SECONDS)
             return value
