@@ -26,13 +26,14 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_agent_tool import MCPAgentTool
+from strands.types.exceptions import MCPClientInitializationError
 
 from core.mcp.config import ServerConfig
 
 State = Literal["connecting", "connected", "failed"]
 MAX_TOOLS = 64
 """The most tools one server may offer; more are left out (and the side panel says so)."""
-CLOSED_WORDS = ("Connection closed", "connection closed", "ClosedResourceError", "BrokenResourceError")
+CLOSED_WORDS = ("Connection closed", "connection closed", "was closed", "ClosedResourceError", "BrokenResourceError")
 ABORT_POLL_SECONDS = 0.25
 TIMEOUT_SETTING = "INTERPRETER_MCP_CALL_TIMEOUT"
 TOOL_NAME_CHARS = 64
@@ -88,6 +89,8 @@ class McpConnection:
         self.tools: list[MCPAgentTool] = []
         self.left_out = ""
         self.ready = threading.Event()
+        self.in_flight = 0
+        """Calls waiting for the server's answer now."""
         self._client: MCPClient | None = None
         self._attempt = 0
         self._pending: dict[int, MCPClient] = {}  # clients still connecting, by attempt
@@ -187,15 +190,22 @@ class McpConnection:
         if client is None or self.state != "connected":
             return _error(f"The MCP server {self.config.name!r} is not connected ({self.reason or 'it is starting'}).")
         started = time.monotonic()
-        result: dict[str, Any] = dict(
-            await client.call_tool_async(
-                tool_use_id=tool_use_id,
-                name=tool.mcp_tool.name,
-                arguments=arguments,
-                read_timeout_seconds=timedelta(seconds=self.call_timeout),
-                cancel_signal=cancel,
+        self.in_flight += 1
+        try:
+            result: dict[str, Any] = dict(
+                await client.call_tool_async(
+                    tool_use_id=tool_use_id,
+                    name=tool.mcp_tool.name,
+                    arguments=arguments,
+                    read_timeout_seconds=timedelta(seconds=self.call_timeout),
+                    cancel_signal=cancel,
+                )
             )
-        )
+        except MCPClientInitializationError:  # its session ended since (an HTTP server gone, say)
+            self.fail("its connection ended")
+            return _error(f"The MCP server {self.config.name!r} is no longer connected; its tools are left out.")
+        finally:
+            self.in_flight -= 1
         if result.get("status") == "error" and not result.get("cancelled"):
             text = " ".join(str(block.get("text", "")) for block in result.get("content", []))
             if any(words in text for words in CLOSED_WORDS):

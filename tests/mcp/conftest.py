@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,12 @@ def fresh_hubs() -> Iterator[None]:
     close_hubs()
 
 
-@pytest.fixture(scope="module")
-def http_server() -> Iterator[str]:
-    """The test server over streamable HTTP on loopback, requiring ``Authorization: Bearer TOKEN``; its URL."""
+@contextmanager
+def serving_http(token: str = "") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The test server over streamable HTTP on loopback (with ``token``: requiring ``Authorization: Bearer``)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.mcp.server", "--http", str(port), "--token", TOKEN],
+        [sys.executable, "-m", "tests.mcp.server", "--http", str(port), "--token", token],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -57,10 +58,17 @@ def http_server() -> Iterator[str]:
 
     try:
         wait_for(listening, "the MCP test server to listen", 30)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/mcp", process
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[str]:
+    """The test server over HTTP, requiring ``Authorization: Bearer TOKEN``; its URL."""
+    with serving_http(TOKEN) as (url, _):
+        yield url
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from core.chat.approval import Answer
 from core.chat.engine import ChatEngine
 from core.chat.notebook import transcript_to_notebook
+from core.mcp.hub import hub_for
 from core.models.scripted import ScriptedModel
 from tests.conftest import finish, text_of, tool_results, wait_for
 from tests.mcp.conftest import HANGING_SERVER, servers_setting, stdio_server
@@ -109,7 +110,9 @@ def test_a_skipped_mcp_step_is_not_run(make_engine: Callable[..., ChatEngine]) -
 def test_stop_ends_a_hung_mcp_call_at_once(make_engine: Callable[..., ChatEngine]) -> None:
     engine = engine_with(make_engine, [{"tool": "t_hang", "input": {}}, {"text": "Never."}], t=stdio_server())
     turn = engine.start_turn("Hang.")
-    wait_for(lambda: turn.live_step is not None and turn.live_step.tool == "t_hang", "the hung call to start")
+    hub = hub_for(engine.session.settings)
+    assert hub is not None
+    wait_for(lambda: hub.connections[0].in_flight, "the hung call to reach the server")
     stopped_at = time.monotonic()
     engine.stop()
     events = finish(turn)

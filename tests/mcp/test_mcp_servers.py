@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -18,7 +19,7 @@ from core.mcp.hub import McpHub
 from core.mcp.tools import McpTool, agent_name
 from core.types import ToolRecord
 from tests.conftest import wait_for
-from tests.mcp.conftest import HANGING_SERVER, TOKEN, servers_setting, stdio_server
+from tests.mcp.conftest import HANGING_SERVER, TOKEN, servers_setting, serving_http, stdio_server
 
 
 class Host:
@@ -104,8 +105,12 @@ def test_hanging_servers_are_left_out_at_their_deadline(settings: Settings, sile
     wait_for(lambda: not listing._pending, "the server that hangs while listing to be stopped")
 
     def hung_children() -> list[str]:
-        children = psutil.Process().children(recursive=True)
-        return [" ".join(c.cmdline()) for c in children if "--hang-listing" in c.cmdline() or "-c" in c.cmdline()]
+        found = []
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # it may end meanwhile
+                if {"--hang-listing", "-c"} & set(child.cmdline()):
+                    found.append(" ".join(child.cmdline()))
+        return found
 
     wait_for(lambda: not hung_children(), "the hung stdio servers' processes to end", 15)
 
@@ -122,6 +127,24 @@ def test_a_server_that_crashes_mid_call_is_marked_failed(settings: Settings) -> 
     mcp.reconnect("t")
     assert mcp.wait_ready(30) and mcp.statuses()[0].state == "connected"
     assert call(mcp, host, "t_add", {"a": 1, "b": 1})["content"][0]["text"] == "2"
+
+
+def test_an_http_server_that_goes_away_is_marked_failed(settings: Settings) -> None:
+    with serving_http() as (url, process):
+        mcp = hub(settings, {"w": {"url": url}})
+        assert mcp.wait_ready(30)
+        host = Host(settings)
+        assert call(mcp, host, "w_add", {"a": 1, "b": 1})["content"][0]["text"] == "2"
+        process.kill()
+        process.wait()
+        result = call(mcp, host, "w_add", {"a": 1, "b": 2})
+    assert result["status"] == "error" and result["content"][0]["text"] in (
+        "The MCP server 'w' stopped during the call; its tools are left out.",
+        "The MCP server 'w' is no longer connected; its tools are left out.",
+    )
+    assert mcp.statuses()[0].state == "failed"
+    again = call(mcp, host, "w_add", {"a": 1, "b": 3})["content"][0]["text"]
+    assert again.startswith("The MCP server 'w' is not connected (")
 
 
 def test_a_hung_call_ends_at_its_timeout_with_a_plain_error(settings: Settings) -> None:
