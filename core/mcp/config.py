@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.errors import InterpreterError
 
@@ -60,9 +61,12 @@ class ServerConfig:
 
     @property
     def where(self) -> str:
-        """What the UI may show of it: the program's name, or the address without its query (no secrets)."""
+        """What the UI may show of it: the program's name, or the address without credentials or query."""
         if self.url:
-            return self.url.split("?", 1)[0].split("#", 1)[0]
+            parts = urlsplit(self.url)
+            host = parts.hostname or ""
+            host = f"[{host}]" if ":" in host else host
+            return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
         return Path(self.command).name
 
 

@@ -195,6 +195,8 @@ def test_header_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         '{"mcpServers": {"a": {"url": "http://y/mcp?k=1", "headers": {"A": "Bearer ${MCP_TEST_TOKEN}"}}}}'
     )
     assert server.headers == {"A": "Bearer abc"} and server.where == "http://y/mcp" and "abc" not in repr(server)
+    (server,) = parse_servers('{"a": {"url": "https://user:pw@h.example:8443/mcp?key=k#f"}}')
+    assert server.where == "https://h.example:8443/mcp"
 
 
 def test_header_values_never_reach_the_logs(
