@@ -12,8 +12,8 @@ from core.text import escape_markdown
 
 SKIPPED_ICON = ":material/skip_next:"
 SWITCH_HELP = (
-    "When on, each code or shell step the agent proposes waits for you: run it, edit it first, or skip it "
-    "with a reason the agent receives. Code you send yourself always runs."
+    "When on, each code or shell step (and each MCP tool call) the agent proposes waits for you: run it, edit it "
+    "first, or skip it with a reason the agent receives. Code you send yourself always runs."
 )
 
 
