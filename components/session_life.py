@@ -47,8 +47,17 @@ def _step_subject(tool: str, tool_input: dict[str, object]) -> str:
         language = str(tool_input.get("language") or "python")
         return f"{KERNEL_LANGUAGES.get(language, language.capitalize())} code"
     if tool == "execute_command":
-        return "a shell command"
-    return tool.replace("_", " ")
+        return "a background shell command" if tool_input.get("background") else "a shell command"
+    return OWN_TOOL_SUBJECTS.get(tool, f"the tool “{tool}”")  # an MCP server's tool: by the name the model uses
+
+
+OWN_TOOL_SUBJECTS = {
+    "command_task": "a check of a background command",
+    "file_operations": "a file operation",
+    "ci_push_to_workspace": "a save to the workspace",
+    "workspace_list": "a look at the workspace",
+    "workspace_read": "a read from the workspace",
+}
 
 
 def activity(engine: ChatEngine) -> str:

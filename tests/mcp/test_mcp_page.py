@@ -60,6 +60,7 @@ def test_ask_before_running_waits_for_an_mcp_call(mcp_app: AppTest) -> None:
     send(app, "Echo it.")
     text = page_text(app, *SHOWN)
     assert "the agent wants to call the tool t\\_echo of the MCP server t with these arguments" in text
+    assert "Waiting for your approval to run the tool “t_echo”" in page_text(app)  # the side panel's activity
     button = next(b for b in app.button if b.key and b.key.startswith("approve_") and b.key.endswith("_run"))
     run_until_idle(button.click().run())
     assert HOSTILE in [str(code.value) for code in app.code] and "Echoed." in page_text(app, "markdown")
