@@ -1,7 +1,7 @@
 """The ports of a sandbox's servers: found in its own network namespaces only, reached there only.
 
-Real bubblewrap sandboxes (``none`` and ``public`` networks); a server the test runs on the host's loopback is
-never listed nor reached through a sandbox, whatever port number is asked for.
+Real bubblewrap sandboxes (``none``, ``allowlist`` and ``public`` networks); a server the test runs on the host's
+loopback is never listed nor reached through a sandbox, whatever port number is asked for.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ def _get(sock: socket.socket) -> bytes:
         return sock.recv(12)
 
 
-@pytest.mark.parametrize("network", ["none", "public"])
+@pytest.mark.parametrize("network", ["none", "allowlist", "public"])
 def test_a_background_server_is_found_and_reached_and_the_host_is_not(
     network: str, make_sandbox: Callable[..., LocalSandbox], host_server: int
 ) -> None:
-    if network == "public" and private_network_problem():
+    if network != "none" and private_network_problem():
         pytest.skip(f"no private network here: {private_network_problem()}")
     sandbox = make_sandbox(sandbox_network=network)
     ports = _ports(sandbox)
