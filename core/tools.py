@@ -411,8 +411,31 @@ def _file_operation(sandbox: Sandbox, operation: str, item: Any, limit: int) -> 
     return f"Removed {item}."
 
 
+R_DESCRIPTION = (
+    'R: language="r" runs R (IRkernel); its variables persist between calls. Base graphics and ggplot2 charts '
+    "(ggplot2 is installed) are captured as images, and a data.frame left as the last value is shown as a table."
+)
+
+
+def _offer_r(execute_code: Any) -> None:
+    """Offer R in execute_code's description and its ``language`` parameter (only where the sandbox runs R)."""
+    spec = execute_code.tool_spec
+    description = spec["description"].replace("Python, JavaScript or TypeScript", "Python, JavaScript, TypeScript or R")
+    schema = spec["inputSchema"]["json"]
+    language = schema["properties"]["language"]
+    language = {**language, "description": '"python" (default), "javascript", "typescript" or "r".'}
+    schema = {**schema, "properties": {**schema["properties"], "language": language}}
+    execute_code.tool_spec = {
+        **spec,
+        "description": f"{description}\n\n{R_DESCRIPTION}",
+        "inputSchema": {**spec["inputSchema"], "json": schema},
+    }
+
+
 def _describe_sandbox(sandbox: Sandbox, tools: list[Any]) -> None:
     """Add what this sandbox keeps between calls (and what runs JavaScript) to the tools' descriptions."""
+    if "r" in getattr(sandbox, "languages", ()):
+        _offer_r(tools[0])
     persists = sandbox.isolation_report().persists
     for each in tools if persists else []:
         spec = each.tool_spec

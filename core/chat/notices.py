@@ -59,18 +59,20 @@ def kernel_stopped_note(kind: str, *, idle_seconds: float | None, report: Variab
     """The note on the next run after a kernel was stopped on purpose (idleness or the sandbox being closed).
 
     Args:
-        kind: ``python`` or ``deno``.
+        kind: ``python``, ``deno`` or ``r``.
         idle_seconds: How long the session was idle, when that was the reason.
         report: For Python: what restoring the saved variables reported.
 
     """
-    label = "Python" if kind == "python" else "JavaScript/TypeScript"
+    label = {"python": "Python", "r": "R"}.get(kind, "JavaScript/TypeScript")
     if idle_seconds is not None:
         minutes = max(round(idle_seconds / 60), 1)
         why = f"This session was idle for {minutes} minute{'s' * (minutes != 1)}, so its {label} kernel was shut down"
         head = f"{why} to free memory; files were kept."
     else:
         head = f"A new {label} kernel was started; files were kept."
+    if kind == "r":
+        return f"{head} R variables are not kept when the R kernel stops."
     if kind != "python":
         return f"{head} JavaScript and TypeScript variables are not kept when their kernel stops."
     return f"{head} {variables_sentence(report, restored=True)}"

@@ -10,7 +10,8 @@ from core.sandbox.output import OutputListener
 from core.sandbox.tasks import CommandTask
 from core.types import ExecutionResult, FileInfo
 
-LANGUAGES = ("python", "javascript", "typescript")
+LANGUAGES = ("python", "javascript", "typescript", "r")
+"""Every language a sandbox may run; each backend says which it runs (``languages``; R only where installed)."""
 
 
 @runtime_checkable

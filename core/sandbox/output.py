@@ -241,6 +241,11 @@ def rich_output(data: dict[str, Any], display_id: str = "") -> RichOutput | None
         value = data[mime]
         if mime in (IMAGE_PNG, IMAGE_JPEG) and isinstance(value, str):
             value = base64.b64decode(value)
+        elif mime in (TABLE_JSON, PLOTLY_JSON) and isinstance(value, str):  # IRkernel sends JSON as text
+            try:
+                value = json.loads(value)
+            except ValueError:
+                continue
         elif isinstance(value, list):
             value = "".join(value)
         return RichOutput(mime_type=mime, data=value, text=text, display_id=display_id)

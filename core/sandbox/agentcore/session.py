@@ -67,6 +67,10 @@ from core.sandbox.output import OutputListener
 from core.sandbox.tasks import CommandTask
 from core.types import IMAGE_PNG, STOP_EXPLANATIONS, ExecutionResult, FileInfo, RichOutput, StopReason, guess_mime_type
 
+R_NOT_OFFERED = (
+    "R is not available on this app's AWS AgentCore sandbox: AgentCore's Code Interpreter runs Python, JavaScript "
+    "and TypeScript only. Use Python (pandas, matplotlib) instead."
+)
 UPLOAD_BATCH_BYTES = 64 * MB
 MIRROR_LIMIT = 512 * MB
 """How many bytes of written files are kept here to upload again after a session expired."""
@@ -277,6 +281,9 @@ class AgentCoreSandbox:
             return self._finish(ExecutionResult(stopped=stopped, notes=[STOP_EXPLANATIONS[stopped]]))
         return None
 
+    languages = tuple(language for language in LANGUAGES if language != "r")
+    """AgentCore's Code Interpreter runs Python, JavaScript and TypeScript, not R."""
+
     def execute(
         self,
         code: str,
@@ -288,8 +295,10 @@ class AgentCoreSandbox:
 
         AgentCore answers when the run ends, so ``on_output`` is not called: the output arrives all at once.
         """
-        if language not in LANGUAGES:
-            raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
+        if language == "r":
+            raise InterpreterError(R_NOT_OFFERED)
+        if language not in self.languages:
+            raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(self.languages)}.")
         with self._lock:
             if (refused := self._begin()) is not None:
                 return refused

@@ -49,6 +49,7 @@ ETC_ENTRIES = (
     "mime.types",
     "nsswitch.conf",
     "protocols",
+    "R",
     "services",
     "ssl/certs",
     "ssl/openssl.cnf",
@@ -302,6 +303,7 @@ class Isolation:
             "PLOTLY_RENDERER": "plotly_mimetype",
             "DENO_DIR": f"{home}/.cache/deno",
             "DENO_NO_UPDATE_CHECK": "1",
+            "R_LIBS_USER": f"{home}/.R/library",
             "NO_COLOR": "1",
             "SANDBOX_ROOT": self.root_in_sandbox,
         }

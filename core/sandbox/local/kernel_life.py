@@ -3,7 +3,7 @@
 A kernel stopped on purpose (idleness, the session being closed) first has its Python variables saved; the next
 Python run (or "Restore sandbox") loads them into the new kernel, and its result says which names came back and
 which could not, and why. A kernel that died (a crash, out of memory) could save nothing: the note says so.
-JavaScript and TypeScript variables are never kept.
+JavaScript, TypeScript and R variables are never kept.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ MB = 1024 * 1024
 UNLIMITED = 2**62
 RESTART_NOTES = {
     kind: f"A new {label} kernel was started: variables from earlier runs were lost; files were kept."
-    for kind, label in (("python", "Python"), ("deno", "JavaScript/TypeScript"))
+    for kind, label in (("python", "Python"), ("deno", "JavaScript/TypeScript"), ("r", "R"))
 }
 """The notes after a kernel died (nothing could be saved)."""
 
@@ -54,7 +54,7 @@ class KernelLife:
         return bool(self._ran)
 
     def ran(self, kind: str) -> None:
-        """Note that ``kind`` (``python``, ``deno`` or ``shell``) runs the person's code now."""
+        """Note that ``kind`` (``python``, ``deno``, ``r`` or ``shell``) runs the person's code now."""
         self._ran.add(kind)
 
     def started(self, kind: str) -> str:
@@ -65,6 +65,8 @@ class KernelLife:
         elif kind == "deno" and (self.store().take_script_variables_lost() or kind in self._stopped):
             # stopped on purpose here, or with an earlier sandbox of this conversation (the mark outlives it)
             note = kernel_stopped_note(kind, idle_seconds=self._stopped.pop(kind, None), report=None)
+        elif kind == "r" and kind in self._stopped:  # R variables are not saved: the next run says they are gone
+            note = kernel_stopped_note(kind, idle_seconds=self._stopped.pop(kind), report=None)
         if kind == "python":
             self._has_variables = False
         return note

@@ -25,6 +25,7 @@ from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
 from core.sandbox.local.ports import close_ports
 from core.sandbox.local.process import ProcessRunner
+from core.sandbox.local.r_kernel import RKernel, r_missing
 from core.sandbox.local.snapshot import VariableStore
 from core.sandbox.output import OutputListener
 from core.sandbox.paths import check_path_text
@@ -129,14 +130,21 @@ class LocalSandbox:
         with self._lock:
             self._ensure_kernel("python", warm=warm)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages ``execute`` runs here: Python, JavaScript and TypeScript, and R where it is installed."""
+        return LANGUAGES if not r_missing() else tuple(language for language in LANGUAGES if language != "r")
+
     def running_kernels(self) -> list[str]:
-        """The kernels running now: ``"python"`` and/or ``"deno"`` (JavaScript and TypeScript)."""
+        """The kernels running now: ``"python"``, ``"deno"`` (JavaScript and TypeScript) and/or ``"r"``."""
         return sorted(kind for kind, kernel in self._kernels.items() if kernel.alive)
 
     def _new_kernel(self, kind: str, warm: bool = False) -> JupyterKernel:
         limit = self.settings.max_output_chars
         if kind == "python":
             return PythonKernel(self.isolation, limit, self.cancel, warm=warm)
+        if kind == "r":
+            return RKernel(self.isolation, limit, self.cancel)
         return DenoKernel(self.isolation, limit, DENO, self.settings.memory_limit_mb, self.cancel)
 
     def _ensure_kernel(self, kind: str, warm: bool = False) -> JupyterKernel:
@@ -159,12 +167,14 @@ class LocalSandbox:
         timeout: float | None = None,
         on_output: OutputListener | None = None,
     ) -> ExecutionResult:
-        """Run Python or JavaScript/TypeScript; each keeps its variables between calls (JS and TS share theirs)."""
+        """Run Python, JavaScript/TypeScript or R; each keeps its variables between calls (JS and TS share theirs)."""
         if language not in LANGUAGES:
-            raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(LANGUAGES)}.")
+            raise InvalidPathError(f"Unknown language {language!r}; use one of: {', '.join(self.languages)}.")
+        if language == "r" and r_missing():
+            raise InterpreterError(r_missing())
         with self._lock:
             self.last_used = time.monotonic()
-            kind = "python" if language == "python" else "deno"
+            kind = language if language in ("python", "r") else "deno"
             kernel = self._ensure_kernel(kind)
             self.life.ran(kind)
             if language == "python":

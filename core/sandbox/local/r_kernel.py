@@ -1,0 +1,143 @@
+"""R in a local sandbox: IRkernel (Debian's ``r-cran-irkernel``), started inside the same bubblewrap sandbox as Python.
+
+IRkernel speaks Jupyter over IPC sockets like ipykernel, so the host reaches it the same way. It takes no
+``interrupt_request`` message, only SIGINT: the host sends that signal to the R process itself (found below the
+sandbox's first process), which bubblewrap would not forward. The prelude makes base graphics and ggplot2
+charts PNG outputs and data frames (and matrices) table JSON, as pandas' tables are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import threading
+
+from core.sandbox.local.isolation import Isolation
+from core.sandbox.local.kernel import JupyterKernel
+
+R_PACKAGES_HINT = "sudo apt-get install --no-install-recommends r-base-core r-cran-irkernel r-cran-ggplot2"
+R_PROCESS_NAME = "R"
+"""``/proc/<pid>/comm`` of R's binary (``/usr/bin/R`` is a shell script that execs it)."""
+
+R_PRELUDE = r"""
+local({
+  table_mime <- "application/vnd.dataresource+json"
+  field_type <- function(column) {
+    if (is.logical(column)) "boolean"
+    else if (is.integer(column) && !is.factor(column)) "integer"
+    else if (is.numeric(column)) "number"
+    else if (inherits(column, "Date")) "date"
+    else if (inherits(column, "POSIXt")) "datetime"
+    else "string"
+  }
+  table_json <- function(obj, ...) {
+    if (!is.data.frame(obj) && !(is.matrix(obj) && length(dim(obj)) == 2L)) return(NULL)
+    frame <- as.data.frame(utils::head(obj, 100L), stringsAsFactors = FALSE)
+    names(frame) <- make.unique(ifelse(nzchar(names(frame)), names(frame), "V"))
+    key <- if ("index" %in% names(frame)) "row" else "index"
+    automatic <- is.integer(attr(obj, "row.names")) || is.null(rownames(obj))
+    rows <- if (automatic) seq_len(nrow(frame)) else row.names(frame)
+    frame <- cbind(stats::setNames(data.frame(rows, stringsAsFactors = FALSE), key), frame)
+    fields <- lapply(names(frame), function(name) list(name = name, type = field_type(frame[[name]])))
+    jsonlite::toJSON(
+      list(schema = list(fields = fields, primaryKey = I(key)), data = frame),
+      dataframe = "rows", na = "null", digits = NA, auto_unbox = TRUE, POSIXt = "ISO8601", factor = "string"
+    )
+  }
+  mimes <- repr::mime2repr
+  mimes[[table_mime]] <- table_json
+  utils::assignInNamespace("mime2repr", mimes, "repr")
+  options(
+    jupyter.display_mimetypes = c("text/plain", table_mime, "image/png", "application/vnd.plotly.v1+json"),
+    jupyter.plot_mimetypes = c("text/plain", "image/png"),
+    repr.plot.width = 7, repr.plot.height = 5, repr.plot.res = 100,
+    width = 120, warn = 1
+  )
+  library_path <- Sys.getenv("R_LIBS_USER")
+  if (nzchar(library_path)) {
+    dir.create(library_path, recursive = TRUE, showWarnings = FALSE)
+    .libPaths(c(library_path, .libPaths()))
+  }
+  if (identical(unname(getOption("repos")["CRAN"]), "@CRAN@")) {
+    options(repos = c(CRAN = "https://cloud.r-project.org"))
+  }
+})
+"""
+
+
+@functools.cache
+def r_missing() -> str:
+    """Why R cannot run here, in plain words (``""`` when R and IRkernel are installed)."""
+    r = shutil.which("R")
+    if r is None:
+        return (
+            "R is not installed on this server, so language='r' cannot run. "
+            f"The operator can add it with: {R_PACKAGES_HINT}"
+        )
+    probe = [r, "--no-echo", "--vanilla", "-e", 'cat(nzchar(system.file(package = "IRkernel")))']
+    try:
+        answer = subprocess.run(probe, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        answer = ""
+    if answer.strip() != "TRUE":
+        return (
+            "R is installed on this server but its Jupyter kernel (IRkernel) is not, so language='r' cannot run. "
+            f"The operator can add it with: {R_PACKAGES_HINT}"
+        )
+    return ""
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, read from ``/proc`` (the host's; the sandbox cannot write there)."""
+    tree: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        with (
+            contextlib.suppress(OSError, ValueError, IndexError),
+            open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as handle,
+        ):
+            stat = handle.read()
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            tree.setdefault(parent, []).append(int(name))
+    return tree
+
+
+def r_processes(root: int) -> list[int]:
+    """The R processes among ``root`` and its descendants."""
+    tree, found, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        todo += tree.get(pid, [])
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            if handle.read().strip() == R_PROCESS_NAME:
+                found.append(pid)
+    return found
+
+
+class RKernel(JupyterKernel):
+    """R (IRkernel): variables persist between runs; charts, data frames and errors are captured."""
+
+    label = "R"
+    socket_prefix = "r"
+    prelude = R_PRELUDE
+
+    def __init__(self, isolation: Isolation, output_limit: int, cancel: threading.Event | None = None) -> None:
+        super().__init__(isolation, output_limit, cancel)
+        self.r = shutil.which("R") or "R"
+
+    def _argv(self, connection_file: str) -> list[str]:
+        return [self.r, "--no-echo", "--no-save", "--no-restore", "-e", "IRkernel::main()", "--args", connection_file]
+
+    def interrupt(self) -> None:
+        """Send SIGINT to the R process (IRkernel stops the running code and keeps its variables)."""
+        if self.client is None or self.process is None or not self.alive:
+            return
+        self.interrupt_requested = True
+        for pid in r_processes(self.process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
