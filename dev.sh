@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APP_PACKAGES=(bubblewrap slirp4netns iproute2 util-linux)
+# R (execute_code language="r"): R itself, its Jupyter kernel and ggplot2 for charts.
+APP_PACKAGES=(bubblewrap slirp4netns iproute2 util-linux r-base-core r-cran-irkernel r-cran-ggplot2)
 TEST_PACKAGES=(chromium)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -189,7 +189,7 @@ def render_live_step(step: LiveStep) -> None:
             render_result(step.result)
 
 
-LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "bash": "shell"}
+LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "r": "R", "bash": "shell"}
 
 
 def direct_run_summary(text: str) -> str | None:

@@ -34,6 +34,7 @@ KERNEL_LANGUAGES = {
     "deno": "JavaScript/TypeScript",
     "javascript": "JavaScript",
     "typescript": "TypeScript",
+    "r": "R",
 }
 
 

@@ -18,7 +18,7 @@ from core.sandbox.local.files import remove_host_tree
 
 DEFAULT_TITLE = "New conversation"
 FENCE = re.compile(r"```[A-Za-z]*")
-LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript"}
+LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "r": "R"}
 MAX_TITLE_LENGTH = 100
 
 

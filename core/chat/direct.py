@@ -9,13 +9,14 @@ FENCED_BLOCK = re.compile(r"^\s*```([A-Za-z]*)[ \t]*\n(.*?)\n?```\s*$", re.DOTAL
 LANGUAGE_ALIASES = {
     "": "python", "python": "python", "py": "python", "python3": "python", "javascript": "javascript",
     "js": "javascript", "typescript": "typescript", "ts": "typescript", "bash": "bash", "sh": "bash", "shell": "bash",
+    "r": "r",
 }  # fmt: skip
 
 
 def parse_direct_run(text: str) -> tuple[str, dict[str, Any]] | None:
     """Recognise a message the person wants run as it is, without the model.
 
-    A message that is exactly one fenced code block (python, javascript, typescript or bash) runs that code;
+    A message that is exactly one fenced code block (python, javascript, typescript, r or bash) runs that code;
     a message starting with ``!`` runs the rest as a shell command.
 
     Args:

@@ -38,6 +38,8 @@ LANGUAGE_NAMES = {
     "typescript": "typescript",
     "ts": "typescript",
     "deno": "typescript",
+    "r": "r",
+    "rscript": "r",
 }
 """Interpreter names Strands tools pass (``python3``, ``node``), and this project's language names."""
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from core.sandbox.local import r_kernel
+from core.sandbox.local import r_install
 from core.sandbox.local.isolation import bubblewrap_works
 from core.sandbox.local.sandbox import LocalSandbox
 from core.session import Session
@@ -15,7 +15,7 @@ from core.types import IMAGE_PNG, TABLE_JSON, StopReason
 from tests.conftest import text_of, tools_by_name, wait_for
 from tests.prerequisites import requires
 
-R_INSTALLED = not r_kernel.r_missing()
+R_INSTALLED = not r_install.r_missing()
 needs_r = requires(R_INSTALLED, "R and IRkernel are not installed (apt-get install r-base-core r-cran-irkernel)")
 pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -35,7 +35,7 @@ def test_variables_persist_and_errors_come_back_with_their_traceback(sandbox: Lo
     assert result.stdout.strip() == "[1] 7"
     assert result.error is not None
     assert "no luck" in result.error.value
-    assert "f(\"luck\")" in result.error.traceback
+    assert 'f("luck")' in result.error.traceback
     assert sandbox.running_kernels() == ["r"]  # Python did not start for it
 
 
@@ -106,8 +106,8 @@ def test_the_tool_offers_r_where_it_is_installed(session: Session) -> None:
 def test_without_r_the_tool_says_so_and_does_not_offer_it(
     open_sessions: Callable[..., Session], settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(r_kernel.shutil, "which", lambda name, *args, **kwargs: None)
-    r_kernel.r_missing.cache_clear()
+    monkeypatch.setattr(r_install.shutil, "which", lambda name, *args, **kwargs: None)
+    r_install.r_missing.cache_clear()
     try:
         session = open_sessions("no-r", settings)
         tools = tools_by_name(session)
@@ -119,4 +119,4 @@ def test_without_r_the_tool_says_so_and_does_not_offer_it(
         assert "apt-get install" in text_of(result)
     finally:
         monkeypatch.undo()
-        r_kernel.r_missing.cache_clear()
+        r_install.r_missing.cache_clear()

@@ -26,6 +26,7 @@ from core.sandbox.local.certificates import CA_BUNDLE_INSIDE, CA_VARIABLES, writ
 from core.sandbox.local.limits import ResourceLimits
 from core.sandbox.local.network import PrivateNetwork
 from core.sandbox.local.packages import LAYER_MOUNT, LayerState, layer_for
+from core.sandbox.local.r_install import r_missing
 
 SANDBOX_ROOT = "/sandbox"
 SANDBOX_HOME = "/home/sandbox"
@@ -407,10 +408,12 @@ class Isolation:
     def persistence(self) -> str:
         """What a local sandbox keeps between calls, said plainly (tool descriptions, the side panel)."""
         idle = self.settings.idle_timeout
+        r = "" if r_missing() else " and R ones"
         return (
-            "Kept between calls: Python variables, and JavaScript/TypeScript ones (one Deno kernel for both), until "
-            f"the session sleeps after {idle:,.0f} s unused or its kernel restarts; Python's are then saved and "
-            "restored (those too large or not picklable are not), JavaScript's are lost. Files in the sandbox folder "
+            f"Kept between calls: Python variables, and JavaScript/TypeScript ones (one Deno kernel for both){r}, "
+            f"until the session sleeps after {idle:,.0f} s unused or its kernel restarts; Python's are then saved and "
+            f"restored (those too large or not picklable are not), JavaScript's{' and R' if r else ''}'s are lost. "
+            "Files in the sandbox folder "
             "and packages installed with pip stay with the conversation. Processes a command leaves in the "
             "background end when that command ends (execute_command with background=true keeps one running)."
         )

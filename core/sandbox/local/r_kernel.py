@@ -9,17 +9,17 @@ charts PNG outputs and data frames (and matrices) table JSON, as pandas' tables 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import signal
-import subprocess
 import threading
+from typing import TYPE_CHECKING
 
-from core.sandbox.local.isolation import Isolation
 from core.sandbox.local.kernel import JupyterKernel
 
-R_PACKAGES_HINT = "sudo apt-get install --no-install-recommends r-base-core r-cran-irkernel r-cran-ggplot2"
+if TYPE_CHECKING:
+    from core.sandbox.local.isolation import Isolation
+
 R_PROCESS_NAME = "R"
 """``/proc/<pid>/comm`` of R's binary (``/usr/bin/R`` is a shell script that execs it)."""
 
@@ -67,28 +67,6 @@ local({
   }
 })
 """
-
-
-@functools.cache
-def r_missing() -> str:
-    """Why R cannot run here, in plain words (``""`` when R and IRkernel are installed)."""
-    r = shutil.which("R")
-    if r is None:
-        return (
-            "R is not installed on this server, so language='r' cannot run. "
-            f"The operator can add it with: {R_PACKAGES_HINT}"
-        )
-    probe = [r, "--no-echo", "--vanilla", "-e", 'cat(nzchar(system.file(package = "IRkernel")))']
-    try:
-        answer = subprocess.run(probe, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL).stdout
-    except (OSError, subprocess.SubprocessError):
-        answer = ""
-    if answer.strip() != "TRUE":
-        return (
-            "R is installed on this server but its Jupyter kernel (IRkernel) is not, so language='r' cannot run. "
-            f"The operator can add it with: {R_PACKAGES_HINT}"
-        )
-    return ""
 
 
 def _children() -> dict[int, list[int]]:

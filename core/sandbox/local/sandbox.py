@@ -25,7 +25,8 @@ from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
 from core.sandbox.local.ports import close_ports
 from core.sandbox.local.process import ProcessRunner
-from core.sandbox.local.r_kernel import RKernel, r_missing
+from core.sandbox.local.r_install import r_missing
+from core.sandbox.local.r_kernel import RKernel
 from core.sandbox.local.snapshot import VariableStore
 from core.sandbox.output import OutputListener
 from core.sandbox.paths import check_path_text
