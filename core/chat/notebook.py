@@ -1,7 +1,8 @@
 """A conversation as a Jupyter notebook (nbformat v4), alone or in one ZIP with the workspace's files.
 
 The chat becomes Markdown cells and every Python or shell step a code cell with its outputs, so the notebook
-re-runs top to bottom in Jupyter given the same files. Steps that cannot be re-run there (JavaScript and
+re-runs top to bottom in Jupyter given the same files. R steps become ``%%R`` cells (rpy2's magic, loaded by a
+cell before the first of them), with the outputs the R kernel gave. Steps that cannot be re-run there (JavaScript and
 TypeScript ran in Deno; stopped runs; steps that never ran) become Markdown notes that show the code. Cells
 whose run raised are tagged ``raises-exception``, so a re-run (Jupyter, nbclient) carries on past them.
 """
@@ -39,6 +40,8 @@ LANGUAGE_INFO = {"name": "python", "mimetype": "text/x-python", "file_extension"
 MATERIAL_ICON = re.compile(r":material/[a-z0-9_]+:\s*")
 LEGACY_SESSION_NOTICES = ("The conversation was reopened:", "The sandbox was restored:")
 TEXT_FALLBACKS = {PLOTLY_JSON: "<Plotly figure>", "image/png": "<Figure>", "image/jpeg": "<Figure>"}
+R_SETUP = "# R cells (%%R) run through rpy2 (pip install rpy2) in this Python notebook\n%load_ext rpy2.ipython"
+R_TAG = "r"
 NOTEBOOK_MCP_CHARS = 20_000
 """The most of an MCP tool's result (untrusted text) a notebook keeps."""
 
@@ -143,6 +146,7 @@ class _Cells:
     def __init__(self) -> None:
         self.cells: list[NotebookNode] = []
         self.count = 0
+        self.r_ready = False
 
     def markdown(self, text: str) -> None:
         self.cells.append(new_markdown_cell(text))
@@ -180,6 +184,12 @@ def _run_step(record: ToolRecord, cells: _Cells) -> None:
         cells.code(f"%%bash\n{code}", result, command=code)
     elif language == "python":
         cells.code(code, result)
+    elif language == "r":
+        if not cells.r_ready:  # once, before the first R cell: the magic that runs %%R cells
+            cells.code(R_SETUP)
+            cells.r_ready = True
+        cells.code(f"%%R\n{code}", result)
+        cells.cells[-1].metadata["tags"] = [*cells.cells[-1].metadata.get("tags", []), R_TAG]
     else:
         cells.markdown(_markdown_step(f"This step ran {language}; Jupyter does not re-run it.", code, "", result))
     if result.stopped is None:
