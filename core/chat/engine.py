@@ -23,7 +23,7 @@ from core.chat.direct import parse_direct_run
 from core.chat.endings import cut_code_markdown, repetition_words, token_limit_words
 from core.chat.formatting import describe_execution
 from core.chat.notices import reopened_notice
-from core.chat.prompt import SYSTEM_PROMPT
+from core.chat.prompt import system_prompt
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.mcp.hub import McpTools, hub_for
@@ -83,7 +83,7 @@ class ChatEngine:
                 model=model,
                 hooks=[self.approval, *mcp],  # before _on_tool_start: a step the person edits is shown edited
                 tools=list[Any](session.tools),
-                system_prompt=SYSTEM_PROMPT,
+                system_prompt=system_prompt(getattr(session.sandbox, "languages", ())),
                 session_manager=agent_memory(session),
                 conversation_manager=NoticingWindow(self._on_history_reduced),
                 callback_handler=None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 SYSTEM_PROMPT = """You are a data analyst and programmer with a code interpreter: a sandbox where you run code.
 
 Tools:
@@ -33,3 +35,14 @@ Rules:
    --server.port 8501 --server.headless true). On this machine's sandboxes the user then gets Open preview in
    the step and the side panel; a localhost address would be the sandbox's, not theirs, so do not send one.
 """
+
+R_RULE = """
+R: execute_code(language="r") runs R (IRkernel) in the same sandbox; its variables persist between calls. Charts
+(base graphics or ggplot2, which is installed) show when they are drawn or left as a cell's last value, and a
+data.frame left as the last value shows as a table; print() or cat() for text. Use R when the user asks for it.
+"""
+
+
+def system_prompt(languages: Iterable[str]) -> str:
+    """The system prompt for a sandbox that runs ``languages`` (R is offered only where the sandbox runs it)."""
+    return SYSTEM_PROMPT + (R_RULE if "r" in set(languages) else "")

@@ -516,3 +516,23 @@ def test_fake_refuses_what_the_service_refuses_with_its_modeled_error(
         codeInterpreterIdentifier="aws.codeinterpreter.v1", sessionTimeoutSeconds=28_800
     )
     assert fake.sessions[started["sessionId"]].timeout == 28_800
+
+
+def test_r_is_not_offered_on_agentcore_and_asking_for_it_says_so(
+    own: AgentCoreSandbox, fake: FakeAgentCoreDataPlane
+) -> None:
+    session = SimpleNamespace(
+        sandbox=own,
+        workspace=None,
+        settings=own.settings,
+        record=lambda record: None,
+        check_user_quota=lambda **_: None,
+        publish_output=lambda partial: None,
+    )
+    tools: dict[str, Any] = {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
+    assert "r" not in own.languages
+    assert " or R" not in tools["execute_code"].tool_spec["description"]
+    result = tools["execute_code"](code="summary(1:3)", language="r")
+    assert result["status"] == "error"
+    assert text_of(result).startswith("R is not available on this app's AWS AgentCore sandbox")
+    assert "executeCode" not in str(fake.calls)  # refused before anything ran
