@@ -10,8 +10,8 @@ details) to the JSON file. Each part also runs on its own: ``python -m bench.eng
 ``bench.side_panel``, ``bench.chat_turn``, ``bench.browser`` (a real ``streamlit run`` driven in Chromium),
 ``bench.first_load`` (the first page loads, in Chromium), ``bench.egress`` (requests through the egress allow-list's
 proxy), ``bench.preview_proxy`` (a live preview's first byte through its proxy), ``bench.mcp`` (MCP tool
-calls against direct calls), ``bench.watching`` (the server's CPU while a tab watches), ``bench.transfers``
-(server memory through large uploads and downloads, in Chromium).
+calls against direct calls), ``bench.r_kernel`` (R's kernel start and first ggplot), ``bench.watching`` (the
+server's CPU while a tab watches), ``bench.transfers`` (server memory through large uploads and downloads, in Chromium).
 Everything started (sessions, kernels, the kernel pool, the browser benchmark's server and browser, temporary
 folders) is stopped and removed.
 """
@@ -36,6 +36,7 @@ from bench import (
     mcp,
     preview_proxy,
     previews,
+    r_kernel,
     sessions,
     side_panel,
     transfers,
@@ -59,6 +60,7 @@ BENCHMARKS = (
     preview_proxy.bench_preview_proxy,
     egress.bench_egress,
     mcp.bench_mcp,
+    r_kernel.bench_r_kernel,
     transfers.bench_transfers,
 )
 
