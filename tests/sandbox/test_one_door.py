@@ -24,9 +24,9 @@ HOST_ONLY = {
     "core/chat/transcript.py": 2,  # a conversation's transcript, in the session folder beside the sandbox's
     "core/files/downloads.py": 4,  # the server's downloads folder (its files, made and removed by the server)
     "core/files/objects.py": 5,  # conversation storage in the data folder
-    "core/files/uploads.py": 5,
+    "core/files/uploads.py": 5,  # ZIP staging beside the sandbox (mkdtemp), and the folder itself
     "core/mcp/config.py": 1,  # the operator's MCP servers file (INTERPRETER_MCP_SERVERS)
-    "core/mcp/connection.py": 1,  # /dev/null for a stdio server's stderr  # ZIP staging beside the sandbox (mkdtemp), and the folder itself
+    "core/mcp/connection.py": 1,  # /dev/null for a stdio server's stderr
     "core/models/choice.py": 5,  # the Settings page's model.json
     "core/models/scripted.py": 1,  # the scripted model's steps file, named by the operator
     "core/sandbox/local/certificates.py": 3,  # the operator's CA file, the system's; the bundle in the runtime folder
