@@ -94,6 +94,15 @@ def test_timeout_and_stop_interrupt_r_and_keep_its_variables(sandbox: LocalSandb
 
 
 @needs_r
+def test_after_a_sleep_the_next_r_run_says_its_variables_are_gone(sandbox: LocalSandbox) -> None:
+    sandbox.execute("x <- 1", language="r")
+    assert sandbox.sleep(idle_seconds=600)
+    result = sandbox.execute("cat(exists('x'))", language="r")
+    assert result.stdout == "FALSE"
+    assert any("idle for 10 minutes" in note and "R variables are not kept" in note for note in result.notes)
+
+
+@needs_r
 def test_the_tool_offers_r_where_it_is_installed(session: Session) -> None:
     spec = tools_by_name(session)["execute_code"].tool_spec
     assert "Python, JavaScript, TypeScript or R" in spec["description"]
