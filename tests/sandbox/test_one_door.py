@@ -38,7 +38,7 @@ HOST_ONLY = {
     "core/sandbox/local/packages.py": 5,  # the admin packages' layer (read-only in every sandbox)
     "core/sandbox/local/pool.py": 5,  # the pool's own folders, renamed whole (their contents go through the door)
     "core/sandbox/local/ports.py": 1,  # /proc/<pid>/ns/net of the sandbox's processes (procfs, not its folders)
-    "core/sandbox/local/r_kernel.py": 3,  # /proc/<pid>/stat and comm (procfs), to find the R process to interrupt
+    "core/sandbox/local/r_kernel.py": 2,  # /proc and /proc/<pid>/stat (procfs), to find the R process to interrupt
     "core/sandbox/local/sandbox.py": 1,  # the session's cgroup pids.events
     "core/sandbox/local/snapshot.py": 5,  # the session's variables/ folder and its marker, beside the sandbox's
     "core/web/privacy.py": 1,  # the data folder itself

@@ -69,32 +69,69 @@ local({
 """
 
 
-def _children() -> dict[int, list[int]]:
-    """Every process's children, read from ``/proc`` (the host's; the sandbox cannot write there)."""
-    tree: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        with (
-            contextlib.suppress(OSError, ValueError, IndexError),
-            open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as handle,
-        ):
-            stat = handle.read()
-            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-            tree.setdefault(parent, []).append(int(name))
-    return tree
+def _stat(pid: int) -> tuple[str, int] | None:
+    """A process's name and parent, from ``/proc/<pid>/stat`` (the host's procfs, not the sandbox's folders)."""
+    with (
+        contextlib.suppress(OSError, ValueError, IndexError),
+        open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle,
+    ):
+        stat = handle.read()
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        return name, int(rest.split()[1])
+    return None
+
+
+def _descends_from(pid: int, root: int) -> bool:
+    """Whether ``pid`` is ``root`` or one of its descendants now."""
+    for _ in range(64):
+        if pid == root:
+            return True
+        info = _stat(pid)
+        if info is None or info[1] <= 1:
+            return False
+        pid = info[1]
+    return False
 
 
 def r_processes(root: int) -> list[int]:
     """The R processes among ``root`` and its descendants."""
-    tree, found, todo = _children(), [], [root]
+    tree: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        info = _stat(int(name)) if name.isdigit() else None
+        if info is not None:
+            tree.setdefault(info[1], []).append(int(name))
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
         todo += tree.get(pid, [])
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
-            if handle.read().strip() == R_PROCESS_NAME:
-                found.append(pid)
+        info = _stat(pid)
+        if info is not None and info[0] == R_PROCESS_NAME:
+            found.append(pid)
     return found
+
+
+def signal_r(root: int, number: int = signal.SIGINT) -> int:
+    """Send a signal to the R processes below ``root``; returns how many got it.
+
+    Each process is held by a pidfd before it is checked again (still R, still below ``root``), so a process id
+    reused in between is never signalled.
+    """
+    sent = 0
+    for pid in r_processes(root):
+        try:
+            handle = os.pidfd_open(pid)
+        except OSError:
+            continue  # gone already
+        try:
+            info = _stat(pid)
+            if info is not None and info[0] == R_PROCESS_NAME and _descends_from(pid, root):
+                signal.pidfd_send_signal(handle, number)
+                sent += 1
+        except OSError:
+            pass
+        finally:
+            os.close(handle)
+    return sent
 
 
 class RKernel(JupyterKernel):
@@ -116,6 +153,4 @@ class RKernel(JupyterKernel):
         if self.client is None or self.process is None or not self.alive:
             return
         self.interrupt_requested = True
-        for pid in r_processes(self.process.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGINT)
+        signal_r(self.process.pid)
