@@ -97,9 +97,10 @@ def render_starting_points(engine: ChatEngine) -> None:
     )
     if engine.agent is not None:
         _example_buttons(engine, [(question, question) for question in EXAMPLE_QUESTIONS], "question", "chat")
+    r_block = ", ` ```r `" if "r" in getattr(engine.session.sandbox, "languages", ()) else ""
     st.markdown(
         "- **Run code yourself**, no model needed: send a message that is one ` ```python ` block (or "
-        "` ```javascript `, ` ```typescript `, ` ```bash `), or start it with `!` for a shell command."
+        f"` ```javascript `, ` ```typescript `{r_block}, ` ```bash `), or start it with `!` for a shell command."
     )
     _example_buttons(engine, EXAMPLE_RUNS, "run", "play_arrow")
 

@@ -68,3 +68,12 @@ def test_r_steps_are_r_cells_of_the_notebook(settings: Settings, open_sessions: 
     assert "south" in frame.data["text/html"] and frame.data["text/plain"]
     assert failed.outputs[-1].output_type == "error" and "no such region" in failed.outputs[-1].evalue
     assert "raises-exception" in failed.metadata.tags
+
+
+def test_the_empty_chat_offers_r_blocks_to_run_directly(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    assert "` ```r `" in page_text(app, "markdown")
+    send(app, "```r\ncat(6 * 7)\n```")
+    assert "42" in page_text(app, "markdown", "code")
+    assert any(e.label.startswith("Ran r code (run by you)") for e in app.expander)
