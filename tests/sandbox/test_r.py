@@ -107,6 +107,7 @@ def test_the_tool_offers_r_where_it_is_installed(session: Session) -> None:
     spec = tools_by_name(session)["execute_code"].tool_spec
     assert "Python, JavaScript, TypeScript or R" in spec["description"]
     assert '"r"' in spec["inputSchema"]["json"]["properties"]["language"]["description"]
+    assert "and R ones" in spec["description"] and "JavaScript's and R's are lost" in spec["description"]
     result = tools_by_name(session)["execute_code"](code="summary(c(1, 2, 3))", language="r")
     assert result["status"] == "success"
     assert "Median" in text_of(result)
@@ -122,6 +123,7 @@ def test_without_r_the_tool_says_so_and_does_not_offer_it(
         tools = tools_by_name(session)
         spec = tools["execute_code"].tool_spec
         assert " or R" not in spec["description"] and '"r"' not in str(spec["inputSchema"])
+        assert "JavaScript's are lost" in spec["description"] and "R ones" not in spec["description"]
         result = tools["execute_code"](code="1 + 1", language="r")
         assert result["status"] == "error"
         assert text_of(result).startswith("R is not installed on this server")

@@ -409,11 +409,11 @@ class Isolation:
         """What a local sandbox keeps between calls, said plainly (tool descriptions, the side panel)."""
         idle = self.settings.idle_timeout
         r = "" if r_missing() else " and R ones"
+        lost = "JavaScript's" if not r else "JavaScript's and R's"
         return (
             f"Kept between calls: Python variables, and JavaScript/TypeScript ones (one Deno kernel for both){r}, "
             f"until the session sleeps after {idle:,.0f} s unused or its kernel restarts; Python's are then saved and "
-            f"restored (those too large or not picklable are not), JavaScript's{' and R' if r else ''}'s are lost. "
-            "Files in the sandbox folder "
+            f"restored (those too large or not picklable are not), {lost} are lost. Files in the sandbox folder "
             "and packages installed with pip stay with the conversation. Processes a command leaves in the "
             "background end when that command ends (execute_command with background=true keeps one running)."
         )
