@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 
 from core.config import Settings
 from core.sandbox.local.isolation import bubblewrap_works
-from core.sandbox.local.ports import sandbox_ports
+from core.sandbox.local.ports import SandboxPorts, sandbox_ports
 from core.sandbox.local.sandbox import LocalSandbox
 from core.web.preview_proxy import NOT_YOURS, PreviewProxy, preview_route, stopped_text
 from core.web.previews import COOKIE, Previews, parse_host, preview_host, preview_path
@@ -98,6 +98,17 @@ def start_server(sandbox: LocalSandbox, port: int) -> str:
     return task.task_id
 
 
+def start_script(sandbox: LocalSandbox, name: str, script: str, port: int, what: str) -> SandboxPorts:
+    """Write ``script`` to ``name`` in the sandbox, run it with ``python`` in the background and wait until it listens
+    on ``port`` (``what`` names the wait); the sandbox's ports."""
+    sandbox.write_file(name, script.encode())
+    sandbox.start_task(f"python {name}")
+    ports = sandbox_ports(sandbox)
+    assert ports is not None
+    wait_for(lambda: port in ports.listening(), what, 30)
+    return ports
+
+
 def open_preview(port: int, previews: Previews, token: str, inner: int, person: str = "alice") -> str:
     """Click Open preview as ``person``: follow the app's redirect and the ticket; the preview host's cookie."""
     status, headers, _ = request(port, preview_path("", token, inner), cookie=f"who={person}")
@@ -146,11 +157,7 @@ http.server.HTTPServer(("127.0.0.1", 8768), Echo).serve_forever()
 
 def test_only_the_previewed_app_s_own_cookies_reach_it(sandbox: LocalSandbox) -> None:
     previews = Previews()
-    sandbox.write_file("echo.py", ECHO.encode())
-    sandbox.start_task("python echo.py")
-    ports = sandbox_ports(sandbox)
-    assert ports is not None
-    wait_for(lambda: 8768 in ports.listening(), "the echo server to listen", 30)
+    ports = start_script(sandbox, "echo.py", ECHO, 8768, "the echo server to listen")
     target = previews.offer("alice", "c1", ports)
     with serving(previews) as port:
         cookie = open_preview(port, previews, target.token, 8768)
@@ -277,11 +284,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", 8769), Stream).serve_forever()
 def test_an_answer_streams_through_as_the_server_writes_it(sandbox: LocalSandbox) -> None:
     """Server-sent events (as Gradio uses): the first event arrives while the server still holds the second."""
     previews = Previews()
-    sandbox.write_file("stream.py", STREAM.encode())
-    sandbox.start_task("python stream.py")
-    ports = sandbox_ports(sandbox)
-    assert ports is not None
-    wait_for(lambda: 8769 in ports.listening(), "the streaming server to listen", 30)
+    ports = start_script(sandbox, "stream.py", STREAM, 8769, "the streaming server to listen")
     target = previews.offer("alice", "c1", ports)
     with serving(previews) as port:
         cookie = open_preview(port, previews, target.token, 8769)
