@@ -266,7 +266,8 @@ def test_fake_throttling_is_a_typed_error_with_a_plain_message(
         own.read_file("anything.txt")
 
 
-def test_fake_throttling_through_the_tools(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+def agent_tools(own: AgentCoreSandbox) -> dict[str, Any]:
+    """The agent's tools over ``own`` (a session as the tools see it, recording nothing), by name."""
     session = SimpleNamespace(
         sandbox=own,
         workspace=None,
@@ -275,7 +276,11 @@ def test_fake_throttling_through_the_tools(fake: FakeAgentCoreDataPlane, own: Ag
         check_user_quota=lambda **_: None,
         publish_output=lambda partial: None,
     )
-    tools: dict[str, Any] = {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
+    return {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
+
+
+def test_fake_throttling_through_the_tools(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
+    tools = agent_tools(own)
     fake.throttle(2)  # the listing before the run (for its changed files) goes ahead untracked; the run itself fails
     result = tools["execute_command"](command="echo 1")
     assert result["status"] == "error"
@@ -521,15 +526,7 @@ def test_fake_refuses_what_the_service_refuses_with_its_modeled_error(
 def test_r_is_not_offered_on_agentcore_and_asking_for_it_says_so(
     own: AgentCoreSandbox, fake: FakeAgentCoreDataPlane
 ) -> None:
-    session = SimpleNamespace(
-        sandbox=own,
-        workspace=None,
-        settings=own.settings,
-        record=lambda record: None,
-        check_user_quota=lambda **_: None,
-        publish_output=lambda partial: None,
-    )
-    tools: dict[str, Any] = {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
+    tools = agent_tools(own)
     assert "r" not in own.languages
     assert " or R" not in tools["execute_code"].tool_spec["description"]
     result = tools["execute_code"](code="summary(1:3)", language="r")
