@@ -15,10 +15,8 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import SecretStr
@@ -27,23 +25,11 @@ from bench.common import ROOT, Row, free_port, run_main
 from core.config import Settings
 from core.mcp.hub import McpHub
 from core.mcp.tools import McpTool
-from core.types import ToolRecord
+from tests.mcp.host import Host
 from tests.mcp.server import add_numbers
 
 CALLS = 300
 GOAL_MS = 10.0
-
-
-class _Host:
-    """A session as MCP tools see it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.sandbox: Any = SimpleNamespace(cancel=threading.Event())
-        self.records: list[ToolRecord] = []
-
-    def record(self, entry: ToolRecord) -> None:
-        self.records.append(entry)
 
 
 def _direct(count: int) -> list[float]:
@@ -86,7 +72,7 @@ def _measure(settings: Settings, servers: dict[str, Any], count: int) -> dict[st
         connect = time.perf_counter() - started
         connection = hub.connections[0]
         add = next(each for each in connection.tools if each.mcp_tool.name == "add")
-        tool = McpTool(connection, add, _Host(settings))
+        tool = McpTool(connection, add, Host(settings))
         asyncio.run(_through_tool(tool, 20))  # warm up
         via_tool = asyncio.run(_through_tool(tool, count))
         bare = _bare(tool, count)

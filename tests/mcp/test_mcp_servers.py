@@ -17,24 +17,9 @@ from core.config import Settings
 from core.mcp.config import McpConfigError, parse_servers
 from core.mcp.hub import McpHub
 from core.mcp.tools import McpTool, agent_name
-from core.types import ToolRecord
 from tests.conftest import wait_for
 from tests.mcp.conftest import HANGING_SERVER, TOKEN, servers_setting, serving_http, stdio_server
-
-
-class Host:
-    """A session as MCP tools see it: settings, a Stop, and the calls recorded."""
-
-    def __init__(self, settings: Settings) -> None:
-        import threading
-        from types import SimpleNamespace
-
-        self.settings = settings
-        self.sandbox: Any = SimpleNamespace(cancel=threading.Event())
-        self.records: list[ToolRecord] = []
-
-    def record(self, entry: ToolRecord) -> None:
-        self.records.append(entry)
+from tests.mcp.host import Host
 
 
 def hub(settings: Settings, servers: dict[str, Any], **timeouts: float) -> McpHub:
