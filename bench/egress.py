@@ -22,18 +22,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from bench.common import Row, run_main
 from core.config import Settings
 from core.sandbox.local import egress
 from core.sandbox.local.allowlist import AllowList
+from tests.wire.http import BodyHandler, loopback_port
 
 GOAL_MS = 5.0
 NAME = "bench.test"
@@ -51,27 +49,9 @@ print(json.dumps(times))
 """
 
 
-class _Answer(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"x" * 512
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def _server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+class _Answer(BodyHandler):
+    def body(self) -> bytes:
+        return b"x" * 512
 
 
 @contextmanager
@@ -158,7 +138,7 @@ def bench_egress(folder: Path, quick: bool = False) -> list[Row]:
     """Requests through the allow-list's proxy against direct ones (see the module docstring)."""
     count = 100 if quick else 500
     rows = []
-    with _server() as port, _gate(port) as proxy:
+    with loopback_port(_Answer) as port, _gate(port) as proxy:
         direct = _samples(count, lambda: _get(port, "/"))
         through = _samples(count, lambda: _get(proxy, f"http://{NAME}:{port}/"))
         rows.append(_row("egress proxy: a plain HTTP request, added time", through, direct, "requests"))

@@ -16,9 +16,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from tests.conftest import page_text, send, wait_for
 from tests.prerequisites import missing, requires
 from tests.sandbox.test_ca_bundle import _certificate, _pem
 from tests.sandbox.test_network import FAKE_HOST, FAKE_PORT, NOBODY, REPO, connect_command, connections
+from tests.wire.http import BodyHandler, loopback_port
 
 PROBLEM = ("bubblewrap cannot run here" if not isolation.bubblewrap_works() else None) or (
     network.private_network_problem(slirp=False)
@@ -95,27 +94,17 @@ def test_private_local_and_host_addresses_are_refused_even_for_listed_names() ->
 # -- the proxy, on this machine's loopback -------------------------------------------------------------------
 
 
-class Hello(BaseHTTPRequestHandler):
+class Hello(BodyHandler):
     """Answers every GET with the path and the headers it got."""
 
-    def do_GET(self) -> None:
-        body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    def body(self) -> bytes:
+        return json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
 
 
 @pytest.fixture
 def web_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with loopback_port(Hello) as port:
+        yield port
 
 
 @pytest.fixture
@@ -363,26 +352,15 @@ def api_server(api_certificates: tuple[Path, Path, Path]) -> Iterator[tuple[int,
     """An HTTPS server on 127.0.0.1 that records the headers it got and answers only whether the key was right."""
     seen: list[dict[str, str]] = []
 
-    class Api(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Api(BodyHandler):
+        def body(self) -> bytes:
             seen.append(dict(self.headers))
-            body = b"authorized" if self.headers.get("Authorization") == SECRET else b"refused"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            return b"authorized" if self.headers.get("Authorization") == SECRET else b"refused"
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(api_certificates[1], api_certificates[2])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield server.server_address[1], seen
-    server.shutdown()
-    server.server_close()
+    with loopback_port(Api, tls=context) as port:
+        yield port, seen
 
 
 @needs_namespace

@@ -1,5 +1,8 @@
 """What the wire-protocol test servers share: a threaded HTTP server on loopback, JSON request bodies, streams.
 
+Also the plain answering server the egress tests and ``bench.egress`` stand up (:class:`BodyHandler`,
+:func:`loopback_port`).
+
 Streamed answers go out as real services send them: HTTP/1.1 with ``Transfer-Encoding: chunked`` on a connection
 kept alive for the next request (llama.cpp's cpp-httplib ``set_chunked_content_provider``, uvicorn under vLLM
 and llama-cpp-python, Go's ``net/http`` under Ollama, OpenAI, Anthropic and AWS), or, as some servers and proxies
@@ -9,6 +12,7 @@ do, a body that ends when the server closes the connection (``Connection: close`
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +43,24 @@ class RecordingHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        """Keep the test output quiet."""
+
+
+class BodyHandler(BaseHTTPRequestHandler):
+    """Answers every GET with 200 and the bytes :meth:`body` gives (with their length), quietly."""
+
+    def body(self) -> bytes:
+        """The answer's body."""
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        body = self.body()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         """Keep the test output quiet."""
@@ -100,6 +122,20 @@ def running(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def loopback_port(handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None) -> Iterator[int]:
+    """Serve ``handler`` on a free port of 127.0.0.1 (over TLS with ``tls``) until the block ends: yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager
