@@ -24,7 +24,7 @@ from core.sandbox.local.isolation import bubblewrap_works
 from core.sandbox.local.ports import SandboxPorts, sandbox_ports
 from core.sandbox.local.sandbox import LocalSandbox
 from core.web.preview_proxy import NOT_YOURS, PreviewProxy, preview_route, stopped_text
-from core.web.previews import COOKIE, Previews, parse_host, preview_host, preview_path
+from core.web.previews import COOKIE, Previews, Target, parse_host, preview_host, preview_path
 from tests.conftest import wait_for
 from tests.prerequisites import requires
 
@@ -88,14 +88,15 @@ def sandbox(make_settings: Callable[..., Settings]) -> Iterator[LocalSandbox]:
     made.close()
 
 
-def start_server(sandbox: LocalSandbox, port: int) -> str:
-    """Start ``python -m http.server`` in the sandbox's background and wait until it listens; its task id."""
+def start_server(sandbox: LocalSandbox, port: int) -> tuple[str, SandboxPorts]:
+    """Start ``python -m http.server`` in the sandbox's background and wait until it listens; its task id and the
+    sandbox's ports."""
     sandbox.write_file("hello.txt", b"hello from the sandbox")
     task = sandbox.start_task(SERVER.format(port=port))
     ports = sandbox_ports(sandbox)
     assert ports is not None
     wait_for(lambda: port in ports.listening(), f"port {port} to listen in the sandbox", 30)
-    return task.task_id
+    return task.task_id, ports
 
 
 def start_script(sandbox: LocalSandbox, name: str, script: str, port: int, what: str) -> SandboxPorts:
@@ -122,15 +123,20 @@ def open_preview(port: int, previews: Previews, token: str, inner: int, person: 
     return cookie.split(";")[0]
 
 
-def test_the_owner_reaches_a_server_in_a_sandbox_without_network(sandbox: LocalSandbox) -> None:
+@contextmanager
+def previewing(ports: SandboxPorts, inner: int) -> Iterator[tuple[int, str, str, Target]]:
+    """Offer alice the preview of port ``inner``, serve the app and open the preview: the app's port, the preview
+    host's cookie, that host (with the app's port), and the preview offered."""
     previews = Previews()
-    start_server(sandbox, 8765)
-    ports = sandbox_ports(sandbox)
-    assert ports is not None
     target = previews.offer("alice", "c1", ports)
     with serving(previews) as port:
-        cookie = open_preview(port, previews, target.token, 8765)
-        host = f"{preview_host(8765, target.token)}:{port}"
+        cookie = open_preview(port, previews, target.token, inner)
+        yield port, cookie, f"{preview_host(inner, target.token)}:{port}", target
+
+
+def test_the_owner_reaches_a_server_in_a_sandbox_without_network(sandbox: LocalSandbox) -> None:
+    _, ports = start_server(sandbox, 8765)
+    with previewing(ports, 8765) as (port, cookie, host, target):
         status, _, body = request(port, "/hello.txt", host=host, cookie=f"{cookie}; _streamlit_user=secret")
     assert status == 200 and body == b"hello from the sandbox"
     assert parse_host(host) == (8765, target.token)
@@ -156,12 +162,8 @@ http.server.HTTPServer(("127.0.0.1", 8768), Echo).serve_forever()
 
 
 def test_only_the_previewed_app_s_own_cookies_reach_it(sandbox: LocalSandbox) -> None:
-    previews = Previews()
     ports = start_script(sandbox, "echo.py", ECHO, 8768, "the echo server to listen")
-    target = previews.offer("alice", "c1", ports)
-    with serving(previews) as port:
-        cookie = open_preview(port, previews, target.token, 8768)
-        host = f"{preview_host(8768, target.token)}:{port}"
+    with previewing(ports, 8768) as (port, cookie, host, _):
         sent = f"{cookie}; _streamlit_user=secret; _streamlit_user__1=more; _streamlit_xsrf=inner; theme=dark"
         status, headers, body = request(port, "/", host=host, cookie=sent)
         posted = post(port, "/form", b"a" * 100_000 + b"end", host=host, cookie=cookie)
@@ -173,9 +175,7 @@ def test_only_the_previewed_app_s_own_cookies_reach_it(sandbox: LocalSandbox) ->
 
 def test_nobody_else_gets_anything(sandbox: LocalSandbox) -> None:
     previews = Previews()
-    start_server(sandbox, 8766)
-    ports = sandbox_ports(sandbox)
-    assert ports is not None
+    _, ports = start_server(sandbox, 8766)
     target = previews.offer("alice", "c1", ports)
     host_of = preview_host(8766, target.token)
     with serving(previews) as port:
@@ -209,14 +209,8 @@ def test_nobody_else_gets_anything(sandbox: LocalSandbox) -> None:
 
 
 def test_a_stopped_server_is_reported(sandbox: LocalSandbox) -> None:
-    previews = Previews()
-    task_id = start_server(sandbox, 8767)
-    ports = sandbox_ports(sandbox)
-    assert ports is not None
-    target = previews.offer("alice", "c1", ports)
-    with serving(previews) as port:
-        cookie = open_preview(port, previews, target.token, 8767)
-        host = f"{preview_host(8767, target.token)}:{port}"
+    task_id, ports = start_server(sandbox, 8767)
+    with previewing(ports, 8767) as (port, cookie, host, target):
         assert request(port, "/hello.txt", host=host, cookie=cookie)[0] == 200
         sandbox.stop_task(task_id)
         wait_for(lambda: 8767 not in ports.listening(), "the server to stop", 30)
@@ -283,12 +277,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", 8769), Stream).serve_forever()
 
 def test_an_answer_streams_through_as_the_server_writes_it(sandbox: LocalSandbox) -> None:
     """Server-sent events (as Gradio uses): the first event arrives while the server still holds the second."""
-    previews = Previews()
     ports = start_script(sandbox, "stream.py", STREAM, 8769, "the streaming server to listen")
-    target = previews.offer("alice", "c1", ports)
-    with serving(previews) as port:
-        cookie = open_preview(port, previews, target.token, 8769)
-        host = f"{preview_host(8769, target.token)}:{port}"
+    with previewing(ports, 8769) as (port, cookie, host, _):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a buffering proxy times out
         connection.request("GET", "/events", headers={"Host": host, "Cookie": cookie})
         response = connection.getresponse()
