@@ -218,7 +218,7 @@ def test_the_side_panel_tells_the_sandboxs_true_state(make_app: Callable[..., Ap
     _engine().session.sandbox.write_file("go", b"")
     run_until_idle(app)
     life = page_text(app.sidebar, "caption")
-    assert "Sandbox idle (Python) · shuts down after 30 min without use" in life and "running" not in life
+    assert "Sandbox idle (Python) · shuts down after 30 min without use" in life and "Running Python" not in life
 
     sandbox = _engine().session.sandbox
     sandbox.last_used -= sandbox.settings.idle_timeout + 1  # the countdown reached zero; the reaper comes next
