@@ -37,6 +37,7 @@ from core.config import Settings
 from core.files.downloads import download_route
 from core.sandbox.local.isolation import isolation_refusal, note_login_configured
 from core.sandbox.local.pool import pool_for
+from core.sandbox.local.r_install import r_missing
 from core.session import close_all_sessions
 from core.web.content_policy import ContentPolicy
 from core.web.preview_proxy import PreviewProxy, preview_route
@@ -66,13 +67,14 @@ def guarded_middleware() -> list[Middleware]:
 
 
 def warm_up(settings: Settings) -> None:
-    """Do before the first visit what it would otherwise wait for: import the pages' modules, fill the kernel pool.
+    """Do before the first visit what it would otherwise wait for: imports, the kernel pool, whether R runs.
 
     The imports (Strands, pandas, Plotly: about a second on 2 cores) happen here, before the server answers; the
     pool's kernels start in the background.
     """
     if settings.sandbox_backend == "local":  # its kernels start while the modules are imported
         threading.Thread(target=pool_for, args=(settings,), name="kernel-pool-start", daemon=True).start()
+        threading.Thread(target=r_missing, name="r-probe", daemon=True).start()  # the tools say whether R runs
     for module in pkgutil.iter_modules(components.__path__):
         importlib.import_module(f"components.{module.name}")
     importlib.import_module("streamlit.emojis")  # read when the page icon is set, the first time

@@ -86,7 +86,9 @@ def background_tasks(sandbox: Sandbox) -> None:
 
 
 def render_background_tasks(sandbox: Sandbox) -> None:
-    """Show the background commands below the chat, redrawn alone every second or two."""
-    running = any(task.running for task in shown_tasks(sandbox))
-    refresh = RUNNING_REFRESH_SECONDS if running else IDLE_REFRESH_SECONDS
+    """Show the background commands below the chat, redrawn alone every second or two while there are any."""
+    shown = shown_tasks(sandbox)
+    running = any(task.running for task in shown)
+    # With nothing to show, no timer: a command starts in a turn, and a turn's end redraws the whole page.
+    refresh = RUNNING_REFRESH_SECONDS if running else IDLE_REFRESH_SECONDS if shown else None
     st.fragment(background_tasks, run_every=refresh)(sandbox)
