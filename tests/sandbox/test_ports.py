@@ -69,6 +69,26 @@ def test_a_server_the_kernel_starts_is_found_too(make_sandbox: Callable[..., Loc
     assert _get(ports.connect(8771)) == b"HTTP/1.0 200"
 
 
+@pytest.mark.parametrize("network", ["none", "public"])
+def test_the_kernels_own_ports_are_no_app_but_a_server_in_the_kernel_is(
+    network: str, make_sandbox: Callable[..., LocalSandbox]
+) -> None:
+    if network != "none" and private_network_problem():
+        pytest.skip(f"no private network here: {private_network_problem()}")
+    sandbox = make_sandbox(sandbox_network=network)
+    for language in sandbox.languages:  # ipykernel listens on a loopback port of its own
+        assert sandbox.execute("1", language).error is None, language
+    ports = _ports(sandbox)
+    assert ports.listening() == [], "a sandbox that only ran code serves no app"
+    code = (
+        "import http.server, threading\n"
+        "server = http.server.HTTPServer(('127.0.0.1', 8772), http.server.SimpleHTTPRequestHandler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()"
+    )
+    assert sandbox.execute(code, "python").error is None
+    assert ports.listening() == [8772]  # a server in the kernel's own process is an app
+
+
 @pytest.mark.parametrize("port", [0, 65536, -1, True, "8080", 8080.0, None])
 def test_only_a_port_number_selects_a_target(port: object, make_sandbox: Callable[..., LocalSandbox]) -> None:
     with pytest.raises(ValueError):

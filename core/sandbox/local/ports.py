@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from core.errors import SandboxError
 
@@ -179,6 +179,7 @@ class SandboxPorts:
 
     def __init__(self, process_ids: Callable[[], set[int]]) -> None:
         self.process_ids = process_ids
+        self.plumbing: set[int] = set()  # ports the sandbox's kernels bound while starting: no server's
         self._doors: dict[int, NamespaceDoor] = {}
         self._lock = threading.Lock()
         self.closed = False
@@ -231,7 +232,7 @@ class SandboxPorts:
         for door in doors:
             with contextlib.suppress(OSError):
                 ports.update(door.ports())
-        return sorted(ports)
+        return sorted(ports - self.plumbing)
 
     def connect(self, port: int) -> socket.socket:
         """A socket connected to the sandbox's server on ``port`` (the first namespace where one listens).
@@ -261,6 +262,27 @@ class SandboxPorts:
             for door in self._doors.values():
                 door.close()
             self._doors.clear()
+
+
+@contextlib.contextmanager
+def kernel_starting(sandbox: object) -> Iterator[None]:
+    """Around a kernel's start: the ports that appear meanwhile are the kernel's own, never offered as a preview.
+
+    ipykernel listens on a loopback port of its own (besides the sockets it is given); without this, every
+    sandbox that ran Python would seem to serve an app.
+    """
+    ports = sandbox_ports(sandbox)
+    before = set(_listening(ports))
+    yield
+    if ports is not None:
+        ports.plumbing.update(set(_listening(ports)) - before)
+
+
+def _listening(ports: SandboxPorts | None) -> list[int]:
+    try:
+        return ports.listening() if ports is not None else []
+    except OSError:
+        return []
 
 
 def sandbox_ports(sandbox: object) -> SandboxPorts | None:

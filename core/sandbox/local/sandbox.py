@@ -23,7 +23,7 @@ from core.sandbox.local.isolation import SANDBOX_TMP, Isolation, IsolationReport
 from core.sandbox.local.jobs import JobRunner
 from core.sandbox.local.kernel import DenoKernel, JupyterKernel, PythonKernel
 from core.sandbox.local.kernel_life import KernelLife
-from core.sandbox.local.ports import close_ports
+from core.sandbox.local.ports import close_ports, kernel_starting
 from core.sandbox.local.process import ProcessRunner
 from core.sandbox.local.r_install import r_missing
 from core.sandbox.local.r_kernel import RKernel
@@ -156,7 +156,8 @@ class LocalSandbox:
             if kernel is not None:
                 kernel.shutdown()
             kernel = self._new_kernel(kind, warm)
-            kernel.start()
+            with kernel_starting(self):
+                kernel.start()
             self._add_note(self.life.started(kind))
             self._kernels[kind] = kernel
         return kernel
