@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import DownloadButton
 
 from components.state import app_settings, engine_registry
 from core.chat.transcript import ChatEvent
@@ -187,6 +190,34 @@ def fetched(url: str) -> bytes:
     target = io.BytesIO()
     offer.write(target)
     return target.getvalue()
+
+
+class RecordedMediaFiles(MediaFileManager):
+    """The media files of one AppTest run, kept reachable after it (AppTest makes a new manager per run)."""
+
+    made: list[RecordedMediaFiles] = []
+
+    def __init__(self, storage: MemoryMediaFileStorage) -> None:
+        super().__init__(storage)
+        self.storage = storage
+        RecordedMediaFiles.made.append(self)
+
+
+@pytest.fixture
+def media_files(monkeypatch: pytest.MonkeyPatch) -> list[RecordedMediaFiles]:
+    """The media file managers of the AppTest runs from now on, the last run's last."""
+    import streamlit.testing.v1.app_test as app_test
+
+    monkeypatch.setattr(app_test, "MediaFileManager", RecordedMediaFiles)
+    monkeypatch.setattr(RecordedMediaFiles, "made", [])
+    return RecordedMediaFiles.made
+
+
+def clicked(button: DownloadButton, media: list[RecordedMediaFiles]) -> bytes:
+    """The bytes a browser receives for a download button: its deferred data, made as a click makes it."""
+    manager = media[-1]
+    url = manager.execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id else button.proto.url
+    return bytes(manager.storage.get_file(url.rsplit("/", 1)[-1]).content)
 
 
 def run_until_idle(app: AppTest, timeout: float = 90) -> AppTest:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.state import engine_registry
 from core.chat.engine import ChatEngine
-from tests.conftest import fetched, page_text, run_until_idle, send
+from tests.conftest import RecordedMediaFiles, clicked, fetched, page_text, run_until_idle, send
 from tests.processes import descendants, process_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ def test_fresh_tabs_never_lock_a_person_out(make_app: Callable[..., AppTest]) ->
 
 
 def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
-    make_app: Callable[..., AppTest], tmp_path: Path
+    make_app: Callable[..., AppTest], tmp_path: Path, media_files: list[RecordedMediaFiles]
 ) -> None:
     from streamlit.testing.v1.element_tree import DownloadButton
 
@@ -145,7 +145,8 @@ def test_files_a_step_made_and_files_the_answer_names_can_be_downloaded(
     step = next(e for e in app.expander if e.label.startswith("Ran python code"))
     assert any("out/table.csv · 8 B" in c.value for c in step.caption)
     downloads = [b for b in app.get("download_button") if isinstance(b, DownloadButton)]
-    assert len([b for b in downloads if str(b.key).startswith("step_")]) == 2  # under the step and the answer
+    step_files = [b for b in downloads if str(b.key).startswith("step_")]  # under the step and the answer
+    assert [clicked(b, media_files) for b in step_files] == [b"a,b\n1,2\n"] * 2
     shown = page_text(app, "markdown", "code")
     link = re.search(
         r"Saved \[the table\]\(<(/download/[\w-]+)>\); the old one \(sandbox:/mnt/data/old.csv\) is gone.", shown

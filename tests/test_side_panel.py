@@ -14,8 +14,6 @@ import matplotlib
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, DownloadButton, Expander, Node
 
@@ -25,7 +23,7 @@ from components.side_panel import INDENT, PAGE_SIZE, RICH_PREVIEWS, widget_key
 from core.config import Settings
 from core.session import Session
 from core.text import escape_markdown
-from tests.conftest import fetched, link_button
+from tests.conftest import RecordedMediaFiles, clicked, fetched, link_button
 
 matplotlib.use("Agg")
 
@@ -84,34 +82,6 @@ def texts(node: Block | AppTest) -> list[str]:
 
 def downloads(at: AppTest) -> list[DownloadButton]:
     return [node for node in at.get("download_button") if isinstance(node, DownloadButton)]
-
-
-class RecordedMediaFiles(MediaFileManager):
-    """The media files of one AppTest run, kept reachable after it (AppTest makes a new manager per run)."""
-
-    made: list[RecordedMediaFiles] = []
-
-    def __init__(self, storage: MemoryMediaFileStorage) -> None:
-        super().__init__(storage)
-        self.storage = storage
-        RecordedMediaFiles.made.append(self)
-
-
-@pytest.fixture
-def media_files(monkeypatch: pytest.MonkeyPatch) -> list[RecordedMediaFiles]:
-    """The media file managers of the AppTest runs from now on, the last run's last."""
-    import streamlit.testing.v1.app_test as app_test
-
-    monkeypatch.setattr(app_test, "MediaFileManager", RecordedMediaFiles)
-    monkeypatch.setattr(RecordedMediaFiles, "made", [])
-    return RecordedMediaFiles.made
-
-
-def clicked(button: DownloadButton, media: list[RecordedMediaFiles]) -> bytes:
-    """The bytes a browser receives for a download button: its deferred data, made as a click makes it."""
-    manager = media[-1]
-    url = manager.execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id else button.proto.url
-    return bytes(manager.storage.get_file(url.rsplit("/", 1)[-1]).content)
 
 
 def expanders(at: AppTest) -> list[Expander]:
@@ -241,6 +211,7 @@ def test_download_all_and_per_file_downloads(
 
     session.workspace.write("a.txt", b"a")
     session.workspace.write("b.csv", b"x\n1\n")
+    session.sandbox.write_file("out.txt", b"from the sandbox")
     at.run()
     assert_clean(at)
     download_all = link_button(at, "Download all")
@@ -252,6 +223,7 @@ def test_download_all_and_per_file_downloads(
     by_key = {b.key: b for b in downloads(at)}
     assert clicked(by_key[widget_key("ws_download", "a.txt")], media_files) == b"a"
     assert clicked(by_key[widget_key("ws_download", "b.csv")], media_files) == b"x\n1\n"
+    assert clicked(by_key[widget_key("sb_download", "out.txt")], media_files) == b"from the sandbox"
 
 
 def test_large_files_download_through_links(session: Session, panel: Callable[[], AppTest]) -> None:
