@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -28,15 +30,48 @@ def test_office_and_pdf_names_have_their_own_kinds() -> None:
     assert classify("huge.pdf", 10 * 1024**3) == "binary"
 
 
-def test_workbook_reads_only_the_chosen_sheet_and_its_first_rows() -> None:
-    data = make_workbook(sheets=3, rows=documents.SHEET_ROWS + 50)
+def bytes_read(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many bytes of each member of a ZIP (an Office file) are read from now on, by name."""
+    counts: dict[str, int] = {}
+    open_member = zipfile.ZipFile.open
+
+    def counted(archive: zipfile.ZipFile, name: str | zipfile.ZipInfo, *args: Any, **kwargs: Any) -> Any:
+        member = open_member(archive, name, *args, **kwargs)
+        key = name if isinstance(name, str) else name.filename
+        for method in ("read", "read1"):
+            reader = getattr(member, method)
+
+            def read(size: int = -1, reader: Callable[[int], bytes] = reader) -> bytes:
+                data = reader(size)
+                counts[key] = counts.get(key, 0) + len(data)
+                return data
+
+            setattr(member, method, read)
+        return member
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counted)
+    return counts
+
+
+def test_workbook_reads_only_the_chosen_sheet_and_its_first_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = documents.SHEET_ROWS * 10
+    data = make_workbook(sheets=3, rows=rows)
+    sizes = {info.filename: info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    read = bytes_read(monkeypatch)
     preview = documents.read_workbook(data, 2)
     assert preview.sheet_names == ["S0", "S1", "S2"] and preview.total_sheets == 3
     sheet = preview.sheet
     assert sheet.name == "S2" and list(sheet.frame.columns) == ["row", "sheet"]
     assert len(sheet.frame) == documents.SHEET_ROWS and sheet.truncated
-    assert sheet.total_rows == documents.SHEET_ROWS + 50
+    assert sheet.total_rows == rows
     assert sheet.frame["sheet"].iloc[0] == "sheet 2"
+    # What was read, not only what is shown: the other sheets barely opened (openpyxl peeks at their first
+    # block for the dimensions), the chosen one only as far as its first rows.
+    sheets = {name: size for name, size in sizes.items() if name.startswith("xl/worksheets/sheet")}
+    assert len(sheets) == 3
+    for name in ("xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"):
+        assert read.get(name, 0) <= sheets[name] // 20, (name, read.get(name), sheets[name])
+    assert 0 < read["xl/worksheets/sheet3.xml"] <= sheets["xl/worksheets/sheet3.xml"] // 4, read
     with pytest.raises(DocumentPreviewError, match="no sheet 4"):
         documents.read_workbook(data, 3)
 
@@ -153,8 +188,26 @@ def test_the_pictures_of_a_presentation_share_one_budget(monkeypatch: pytest.Mon
     assert (len(first.pictures), first.hidden_pictures) == (1, 1)
 
 
-def test_pdf_preview_renders_a_previewable_page_from_one_opening() -> None:
-    page = pdf_preview.render_pdf_preview(make_pdf(pdf_preview.PDF_PAGES + 5), 99)
+def test_pdf_preview_renders_a_previewable_page_from_one_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pypdfium2
+
+    opened: list[int] = []
+    loaded: list[int] = []
+    open_document, get_page = pypdfium2.PdfDocument.__init__, pypdfium2.PdfDocument.get_page
+
+    def counted_open(document: Any, *args: Any, **kwargs: Any) -> None:
+        opened.append(1)
+        open_document(document, *args, **kwargs)
+
+    def counted_page(document: Any, index: int) -> Any:
+        loaded.append(index)
+        return get_page(document, index)
+
+    data = make_pdf(pdf_preview.PDF_PAGES + 5)
+    monkeypatch.setattr(pypdfium2.PdfDocument, "__init__", counted_open)
+    monkeypatch.setattr(pypdfium2.PdfDocument, "get_page", counted_page)
+    page = pdf_preview.render_pdf_preview(data, 99)
+    assert (len(opened), loaded) == (1, [pdf_preview.PDF_PAGES - 1])  # one opening, one page read
     assert (page.pages, page.index) == (pdf_preview.PDF_PAGES + 5, pdf_preview.PDF_PAGES - 1)
     assert page.png is not None and Image.open(io.BytesIO(page.png)).format == "PNG"
 
