@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from core.files.changes import MAX_CHANGED, ChangeTracker
+from core.files.changes import MAX_CHANGED, ChangeTracker, _file_clock_ns
 from core.files.outputs import SessionFiles, figure_without_sources, link_answer
 from core.session import Session
+from tests.conftest import wait_for
+
+
+def after_the_file_clock_ticks(session: Session) -> None:
+    """Wait until the clock files are stamped from has passed every sandbox file's change time: a file changed in
+    the same clock tick as a run's start counts as the run's."""
+    newest = max(path.stat().st_ctime_ns for path in session.sandbox.root.rglob("*"))  # type: ignore[attr-defined]
+    wait_for(lambda: _file_clock_ns() > newest, "the file clock to tick")
 
 
 def changed(session: Session, tools: dict[str, Any], tool: str, **arguments: Any) -> list[str]:
@@ -21,7 +29,7 @@ def changed(session: Session, tools: dict[str, Any], tool: str, **arguments: Any
 def test_a_step_lists_the_files_it_created_or_changed(session: Session, tools: dict[str, Any]) -> None:
     session.sandbox.write_file("kept.csv", b"a\n1\n")
     session.sandbox.write_file("edited.txt", b"old")
-    time.sleep(0.03)  # a file changed in the same clock tick as a run's start counts as the run's
+    after_the_file_clock_ticks(session)
     code = (
         "import os\nos.makedirs('out/deep', exist_ok=True)\n"
         "open('out/deep/report.csv', 'w').write('x')\nopen('edited.txt', 'a').write(' new')\n"
@@ -30,7 +38,7 @@ def test_a_step_lists_the_files_it_created_or_changed(session: Session, tools: d
     )
     assert changed(session, tools, "execute_code", code=code) == ["edited.txt", "out/deep/report.csv"]
     assert changed(session, tools, "execute_code", code="print(1)") == []  # at once: the last step's not again
-    time.sleep(0.03)
+    after_the_file_clock_ticks(session)
     assert changed(session, tools, "execute_code", code="open('edited.txt', 'a').write('!')") == ["edited.txt"]
 
 
@@ -69,7 +77,7 @@ def test_listing_a_step_costs_little(session: Session) -> None:
     found = tracker.changed()
     assert time.perf_counter() - started < 0.5
     assert len(found) == MAX_CHANGED and found[0] == "d0/f0.txt"  # the first, in path order
-    time.sleep(0.03)
+    after_the_file_clock_ticks(session)
     assert ChangeTracker(session.sandbox).changed() == []  # nothing changed since
 
 

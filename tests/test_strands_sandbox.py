@@ -20,7 +20,7 @@ from core.config import Settings
 from core.errors import InvalidPathError
 from core.models.scripted import ScriptedModel
 from core.sandbox.strands import InterpreterSandbox
-from tests.conftest import tool_results
+from tests.conftest import gated_code, tool_results
 
 
 @pytest.fixture
@@ -62,12 +62,22 @@ def test_a_strands_agent_gets_the_projects_tools_and_keeps_python_variables(sand
 
 
 def test_output_streams_while_the_code_runs(sandbox: InterpreterSandbox) -> None:
-    code = "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)"
-    chunks, result = _collect(sandbox.execute_code_streaming(code, "python3"))
+    """The code waits (on a gate file) until the test has received its first line: only streaming ends it."""
+    code = f"print('tick', 0, flush=True)\n{gated_code()}print('tick', 1)"
 
-    assert result.exit_code == 0 and result.stdout == "tick 0\ntick 1\ntick 2\n"
-    assert "".join(chunk.data for _, chunk in chunks) == result.stdout
-    assert chunks[0][0] > 0.7, "the first line arrived only at the end"
+    async def collect() -> tuple[list[str], ExecutionResult]:
+        chunks: list[str] = []
+        async for item in sandbox.execute_code_streaming(code, "python3", timeout=60):
+            if isinstance(item, ExecutionResult):
+                return chunks, item
+            chunks.append(item.data)
+            if "".join(chunks) == "tick 0\n":
+                sandbox.session.sandbox.write_file("go", b"")  # seen while the code runs: let it finish
+        raise AssertionError("no ExecutionResult")
+
+    chunks, result = asyncio.run(collect())
+    assert result.exit_code == 0 and result.stdout == "tick 0\ntick 1\n"
+    assert "".join(chunks) == result.stdout
 
 
 def test_commands_take_a_folder_and_environment_and_stream(sandbox: InterpreterSandbox) -> None:
@@ -100,8 +110,12 @@ def test_errors_timeouts_and_charts_in_strands_terms(sandbox: InterpreterSandbox
 
 def test_a_cancelled_run_stops_the_code_and_the_sandbox_stays_usable(sandbox: InterpreterSandbox) -> None:
     async def cancel_a_long_run() -> float:
-        task = asyncio.ensure_future(sandbox.execute_code("import time; time.sleep(60)", "python"))
-        await asyncio.sleep(1)
+        code = "import time\nopen('started', 'w').close()\ntime.sleep(60)"
+        task = asyncio.ensure_future(sandbox.execute_code(code, "python"))
+        deadline = time.monotonic() + 60
+        while not [f for f in sandbox.session.sandbox.list_files() if f.path == "started"]:  # the code runs
+            assert time.monotonic() < deadline and not task.done(), "the code did not start"
+            await asyncio.sleep(0.05)
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
