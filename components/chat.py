@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from components.approval import SKIPPED_ICON, skipped_title
 from components.results import render_result
@@ -176,17 +177,29 @@ def render_tool_step(
             render_changed_files(record.changed_files, files, files_key or key)
 
 
-def render_live_step(step: LiveStep) -> None:
-    """The tool call happening now: its code as the model writes it, then its output as the code produces it."""
+def render_live_step(step: LiveStep) -> DeltaGenerator:
+    """The tool call happening now: its code as the model writes it, then its output as the code produces it.
+
+    Returns:
+        The code's slot, for updating it alone while the model writes more of it.
+
+    """
     seconds = int(step.elapsed)
     title = tool_title(step.tool, step.input, tense=step.phase) + f" … {seconds} s"
     # Not ``with st.status(...)``: leaving that block marks the status complete (a success tick) until the next
     # redraw, though the step still runs. Its inner container is entered instead; the state stays "running".
     with st.status(title, state="running", expanded=True).container():
-        code, language = tool_code(step.tool, step.input)
-        st.code(code + (" ▌" if step.phase == "writing" else ""), language=language, wrap_lines=True)
+        code_box = st.empty()
+        render_live_code(step, code_box)
         if step.result is not None:
             render_result(step.result)
+    return code_box
+
+
+def render_live_code(step: LiveStep, code_box: DeltaGenerator) -> None:
+    """The live step's code in its slot, with a cursor while the model still writes it."""
+    code, language = tool_code(step.tool, step.input)
+    code_box.code(code + (" ▌" if step.phase == "writing" else ""), language=language, wrap_lines=True)
 
 
 LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "r": "R", "bash": "shell"}

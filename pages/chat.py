@@ -15,7 +15,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.app_preview import render_app_previews
 from components.approval import render_ask_switch, render_pending_steps
-from components.chat import render_events, render_live_step
+from components.chat import render_events, render_live_code, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
 from components.mcp_panel import render_mcp_servers
@@ -27,8 +27,7 @@ from components.state import chat_engine, current_conversation_id, first_deliver
 from components.tasks import render_background_tasks
 from components.uploads import preload_uploads, render_uploader
 from core.chat.engine import ChatEngine
-from core.chat.transcript import ChatEvent
-from core.chat.turn import ActiveTurn
+from core.chat.turn import ActiveTurn, LiveStep
 from core.errors import InterpreterError
 from core.files.outputs import SessionFiles
 from core.mcp.hub import hub_for
@@ -43,7 +42,6 @@ TEXT_LONGEST_SECONDS = 3.0  # ... or at the latest after this long (a click insi
 IDLE_REFRESH_SECONDS = 2.0  # with no turn running, how often the page looks for one started elsewhere
 QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
 WINDOW_EVENTS = 16  # the latest events shown; earlier ones are behind "Show earlier steps"
-LIVE_EVENTS = 8  # the running turn's finished events the live area redraws (all show once the turn ends)
 SENT_KEY = "chat_sent"
 
 
@@ -126,21 +124,13 @@ def _show_earlier(engine: ChatEngine) -> None:
     st.session_state[key] = st.session_state.get(key, WINDOW_EVENTS) + WINDOW_EVENTS
 
 
-def _finished_events(engine: ChatEngine) -> tuple[list[ChatEvent], int]:
-    """The latest events that belong to no running turn, and the number of the first of them."""
-    turn = engine.turn
-    window = int(st.session_state.get(_window_key(engine), WINDOW_EVENTS))
-    if turn is None:
-        return engine.transcript.tail(window)
-    with turn.changed:  # the transcript and the turn's events, read consistently
-        running = 0 if turn.done else len(turn.events)
-        events, first = engine.transcript.tail(window + running)
-    return events[: len(events) - running], first
-
-
 def render_history(engine: ChatEngine) -> None:
-    """The latest finished events, with a button for earlier ones."""
-    events, first = _finished_events(engine)
+    """The latest finished events, the running turn's among them, with a button for earlier ones.
+
+    The running turn's finished steps are drawn here, once, not in the live fragment: redrawn there four times a
+    second, a turn of many short steps kept Chromium busy enough to slow a local model on the same machine.
+    """
+    events, first = engine.transcript.tail(int(st.session_state.get(_window_key(engine), WINDOW_EVENTS)))
     if first > 0:
         st.button(
             f"Show earlier steps ({first:,} more)",
@@ -165,26 +155,31 @@ def _render_queue(engine: ChatEngine) -> None:
             st.button("Cancel", key=f"cancel_queued_{number}", on_click=_cancel_queued, args=(engine, number, text))
 
 
-def _turn_state(engine: ChatEngine) -> tuple[int, bool]:
-    """Which turn the engine has and whether it runs: when this changes, the whole page is drawn again."""
+def _turn_state(engine: ChatEngine) -> tuple[int, bool, int]:
+    """Which turn the engine has, whether it runs and how many events it finished.
+
+    When this changes, the whole page is drawn again (a finished step joins the history).
+    """
     turn = engine.turn
-    return (turn.number if turn is not None else 0, turn is not None and not turn.done)
+    if turn is None:
+        return (0, False, 0)
+    with turn.changed:
+        return (turn.number, not turn.done, len(turn.events))
 
 
-def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool]) -> None:
-    """The running turn, redrawn alone several times a second: its events, streaming text and live step.
+def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
+    """What the running turn is doing now, redrawn alone several times a second: streaming text or the live step.
 
     It runs (more slowly) while no turn runs too, to notice a turn started elsewhere (another tab). It always
     sits in the same container, so a late timer tick still finds it after the page was drawn again.
     """
     engine.watched()
     if _turn_state(engine) != drawn_state:
-        st.rerun()  # a turn ended or began: the whole page shows it
+        st.rerun()  # a turn ended or began, or a step finished: the whole page shows it
     turn = engine.turn
     if turn is None or turn.done:
         return
     snapshot = turn.snapshot()
-    render_events(snapshot.events[-LIVE_EVENTS:], files=SessionFiles(engine.session))
     with st.chat_message("assistant"):
         # Two slots, always both drawn: while the text streams below, the run is not over, and whatever an earlier
         # run drew in a slot this run skipped would still show.
@@ -193,11 +188,15 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool]) -> None:
             text_box.markdown(safe_markdown(snapshot.partial_text) + " ▌")
         if snapshot.live_step is not None:
             with step_box.container():
-                render_live_step(snapshot.live_step)
+                code_box = render_live_step(snapshot.live_step)
         elif not snapshot.partial_text:
             step_box.caption(f":material/hourglass_top: Working … {int(time.monotonic() - turn.started)} s")
-    if snapshot.partial_text and snapshot.live_step is None and _only_this_fragment_runs():
+    if not _only_this_fragment_runs():
+        return
+    if snapshot.partial_text and snapshot.live_step is None:
         _stream_text(engine, turn, snapshot.partial_text, text_box)
+    elif snapshot.live_step is not None and snapshot.live_step.phase == "writing":
+        _stream_code(engine, turn, snapshot.live_step, code_box)
 
 
 def _only_this_fragment_runs() -> bool:
@@ -221,6 +220,14 @@ def _stream_text(engine: ChatEngine, turn: ActiveTurn, shown: str, text_box: Del
     for text in turn.text_growth(shown, **pace):
         engine.watched()
         text_box.markdown(safe_markdown(text) + " ▌")
+
+
+def _stream_code(engine: ChatEngine, turn: ActiveTurn, shown: LiveStep, code_box: DeltaGenerator) -> None:
+    """While the model writes a tool call, update its code's one element as the code grows (as for answer text)."""
+    pace = {"every": TEXT_EVERY_SECONDS, "quiet_for": TEXT_QUIET_SECONDS, "longest": TEXT_LONGEST_SECONDS}
+    for step in turn.step_growth(shown, **pace):
+        engine.watched()
+        render_live_code(step, code_box)
 
 
 def _wait_for_quick_turn(engine: ChatEngine) -> None:
@@ -259,6 +266,7 @@ with st.sidebar:
 
     render_app_previews(engine.session, "side")  # Open preview for apps the sandbox's code serves
 history_box, live_box = st.container(), st.container()  # the live turn always has the same place
+drawn_state = _turn_state(engine)  # before the history is read: a step finishing meanwhile reruns the page
 with history_box:
     st.caption(f"Model: {escape_markdown(engine.model_label)}")
     render_ask_switch(engine)
@@ -276,8 +284,8 @@ with history_box:
     render_pending_steps(engine)
 refresh = LIVE_REFRESH_SECONDS if engine.busy else IDLE_REFRESH_SECONDS
 with live_box:
-    st.fragment(live_turn, run_every=refresh)(engine, _turn_state(engine))
-if _turn_state(engine)[1]:
+    st.fragment(live_turn, run_every=refresh)(engine, drawn_state)
+if drawn_state[1]:
     # Outside the fragment: a click here reruns the page, which interrupts the fragment while it streams text (a
     # click inside it would wait for that run to end). A turn's start and end redraw the page, so it is current.
     st.button("Stop", key="stop_turn", icon=":material/stop_circle:", on_click=engine.stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.registry import EngineRegistry
-from core.chat.turn import partial_tool_input
+from core.chat.turn import ActiveTurn, LiveStep, partial_tool_input
 from core.config import Settings
 from core.errors import QuotaExceeded
 from core.models.scripted import ScriptedModel
@@ -119,6 +120,34 @@ def test_a_turn_nobody_watches_is_stopped_with_a_notice(make_engine: Callable[..
 )
 def test_a_tool_call_s_input_is_readable_while_it_streams(raw: str, expected: dict[str, str]) -> None:
     assert partial_tool_input(raw) == expected
+
+
+def test_the_code_being_written_is_followed_until_the_step_runs() -> None:
+    turn = ActiveTurn()
+    step = LiveStep("execute_code", {"code": "pr"}, phase="writing")
+    turn.update(live_step=step)
+    growth = turn.step_growth(step, every=0.01, quiet_for=30, longest=30)
+    for code in ("pri", "print(", "print(1"):  # written faster than the page updates: only the latest is shown
+        turn.update(live_step=replace(step, input={"code": code}))
+    shown = []
+    for grown in growth:
+        shown.append(grown.input["code"])
+        if len(shown) == 1:
+            turn.update(live_step=replace(step, input={"code": "print(1)"}))
+        else:
+            turn.update(live_step=replace(step, input={"code": "print(1)"}, phase="running"))
+    assert shown == ["print(1", "print(1)"]
+
+
+def test_answer_text_is_followed_until_a_step_begins() -> None:
+    turn = ActiveTurn(partial_text="It is")
+    growth = turn.text_growth("It is", every=0.01, quiet_for=30, longest=30)
+    turn.update(partial_text="It is 4")
+    shown = []
+    for text in growth:
+        shown.append(text)
+        turn.update(live_step=LiveStep("execute_code", {}, phase="writing"))
+    assert shown == ["It is 4"]
 
 
 def test_the_registry_shares_one_engine_per_conversation_and_makes_room(settings: Settings) -> None:

@@ -10,14 +10,15 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from core.chat.transcript import ChatEvent
 from core.types import ExecutionResult
 
 StepPhase = Literal["writing", "running"]
+_Shown = TypeVar("_Shown")
 _PARTIAL_STRING = re.compile(r'"(code|command|language)"\s*:\s*"')
 
 
@@ -164,16 +165,41 @@ class ActiveTurn:
         streams (the turn ended, a step started, the text was taken into an event), when nothing came for
         ``quiet_for`` seconds, or after ``longest`` seconds: then the page redraws the turn as a whole.
         """
-        deadline = time.monotonic() + longest
-        last_change = time.monotonic()
+
+        def still_text() -> str | None:
+            text = self.partial_text
+            return text if not self.done and self.live_step is None and text.startswith(shown) else None
+
+        return self._growth(still_text, shown, every=every, quiet_for=quiet_for, longest=longest)
+
+    def step_growth(self, shown: LiveStep, *, every: float, quiet_for: float, longest: float) -> Iterator[LiveStep]:
+        """The live step each time the model has written more of it, at most once every ``every`` seconds.
+
+        Like :meth:`text_growth`, for the code of a tool call being written: it ends when the step is no longer
+        being written (it runs, or another step or text began), or on a pause or after ``longest`` seconds.
+        """
+
+        def still_writing() -> LiveStep | None:
+            step = self.live_step
+            same = step is not None and step.phase == "writing" and step.started == shown.started
+            return step if same and not self.done else None
+
+        return self._growth(still_writing, shown, every=every, quiet_for=quiet_for, longest=longest)
+
+    def _growth(
+        self, current: Callable[[], _Shown | None], shown: _Shown, *, every: float, quiet_for: float, longest: float
+    ) -> Iterator[_Shown]:
+        """What ``current`` reads each time it differs from ``shown``, until it reads None, a pause or a deadline."""
+        deadline = last_change = time.monotonic()
+        deadline += longest
         while time.monotonic() < deadline:
-            with self.changed:
-                self.changed.wait_for(lambda: self.done or self.live_step is not None, timeout=every)
-                text, writing_text = self.partial_text, not self.done and self.live_step is None
-            if not writing_text or not text.startswith(shown):
+            with self.changed:  # at most once every ``every`` seconds, unless what is shown ends sooner
+                self.changed.wait_for(lambda: current() is None, timeout=every)
+                now = current()
+            if now is None:
                 return
-            if text != shown:
-                shown, last_change = text, time.monotonic()
-                yield text
+            if now != shown:
+                shown, last_change = now, time.monotonic()
+                yield now
             elif time.monotonic() - last_change > quiet_for:
                 return

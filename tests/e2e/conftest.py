@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,24 @@ def wait_until_page_idle(page: Any) -> None:
     expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
     expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
     expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")
+
+
+def send(page: Any, text: str) -> None:
+    """Type a message into the chat input and press Enter."""
+    chat_input = page.locator("[data-testid=stChatInputTextArea]")
+    chat_input.fill(text)
+    chat_input.press("Enter")
+
+
+def open_gate(app_server: tuple[str, Path], name: str) -> None:
+    """Let the server's steps waiting on ``name`` (:func:`tests.conftest.gated_code`) go on."""
+    for sandbox in app_server[1].glob("sessions/*/*/sandbox"):
+        (sandbox / name).touch()
+
+
+def wait_until(page: Any, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Let the page work (its events arrive meanwhile) until ``condition`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(100)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import gated_code
-from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, open_gate, send, wait_until_page_idle
 
 pytestmark = needs_chromium
 MESSAGES = "[data-testid=stChatMessage]"
@@ -40,19 +40,6 @@ def page(browser: Any, app_server: tuple[str, Path]) -> Iterator[Any]:
     tab.locator("[data-testid=stChatInputTextArea]").wait_for()
     yield tab
     context.close()
-
-
-def send(page: Any, text: str) -> None:
-    """Type a message into the chat input and press Enter."""
-    chat_input = page.locator("[data-testid=stChatInputTextArea]")
-    chat_input.fill(text)
-    chat_input.press("Enter")
-
-
-def _open_gate(app_server: tuple[str, Path], name: str) -> None:
-    """Let the server's steps waiting on ``name`` (:func:`tests.conftest.gated_code`) go on."""
-    for sandbox in app_server[1].glob("sessions/*/*/sandbox"):
-        (sandbox / name).touch()
 
 
 def _eventually(check: Callable[[], None], timeout: float = 15) -> None:
@@ -85,7 +72,7 @@ def test_output_shows_while_the_code_still_runs(page: Any, app_server: tuple[str
     expect(page.get_by_text("Running python code").first).to_be_visible()
     assert page.get_by_text("tick 7").count() == 0  # the code still waits
     page.screenshot(path=str(ARTIFACTS / "live-1-running.png"))
-    _open_gate(app_server, "ticks")
+    open_gate(app_server, "ticks")
     _finished_step(page, "tick 7")
 
 
@@ -150,7 +137,7 @@ def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any, app_se
     expect(page.get_by_text("Running python code").first).to_be_visible()
     expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
     expect(page.get_by_text("beat 0").first).to_be_visible()
-    _open_gate(app_server, "beats")
+    open_gate(app_server, "beats")
     _finished_step(page, "beat 5")
 
 
@@ -163,7 +150,7 @@ def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any, app_server:
     # .first: while a loaded server redraws the live area, the old caption can linger beside the new one
     expect(page.get_by_text("Queued: runs when the current turn ends.").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "live-3-queued.png"))
-    _open_gate(app_server, "slow")
+    open_gate(app_server, "slow")
     expect(page.get_by_text("queued ran", exact=True).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("slow finished", exact=True).first).to_be_visible()
     # run once: Streamlit could deliver the submit twice (17 ms apart), and a second run would have been queued

@@ -12,17 +12,16 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.web.content_policy import FILE_POLICY, PAGE_POLICY
-from tests.e2e.conftest import ARTIFACTS, needs_chromium
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until
 
 pytestmark = needs_chromium
 MESSAGES = "[data-testid=stChatMessage]"
@@ -109,14 +108,6 @@ def scripted_steps(listener: tuple[str, list[str]]) -> list[dict[str, Any]]:
     ]
 
 
-def _wait_until(page: Any, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    """Let the page work (its events arrive meanwhile) until ``condition`` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        page.wait_for_timeout(100)
-
-
 def test_hostile_outputs_answers_and_previews_send_nothing_outside(
     browser: Any, app_server: tuple[str, Path], listener: tuple[str, list[str]]
 ) -> None:
@@ -139,7 +130,7 @@ def test_hostile_outputs_answers_and_previews_send_nothing_outside(
     expect(messages.get_by_text("The figure's image from 127.0.0.1 was not loaded.")).to_be_visible()
     error = f"ValueError: **loud** ![leak]({address}/error.png)"
     expect(messages.locator("[data-testid=stAlert]").filter(has_text=error)).to_be_visible()  # literally, no image
-    _wait_until(page, lambda: "output navigates" in logged, "the output's script tried to navigate")
+    wait_until(page, lambda: "output navigates" in logged, "the output's script tried to navigate")
     assert chat_input.is_visible()  # the output's style stayed in its frame
     messages.get_by_text("an image from 127.0.0.1 was not loaded").first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "nothing-leaves-1-chat.png"))
@@ -149,7 +140,7 @@ def test_hostile_outputs_answers_and_previews_send_nothing_outside(
     expect(sidebar.locator("[data-testid=stPlotlyChart]")).to_be_visible()  # a figure's preview starts open
     expect(sidebar.get_by_text("The figure's image from 127.0.0.1 was not loaded.")).to_be_visible()
     sidebar.locator("[data-testid=stExpander]").filter(has_text="hostile.html").get_by_text("hostile.html").click()
-    _wait_until(page, lambda: "preview navigates" in logged, "the preview's script tried to navigate")
+    wait_until(page, lambda: "preview navigates" in logged, "the preview's script tried to navigate")
     page.wait_for_timeout(SETTLE_MS)  # both scripts have run; their timers get this long to reach the listener
     messages.get_by_text("The figure's image from 127.0.0.1 was not loaded.").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "nothing-leaves-2-previews.png"))

@@ -1,0 +1,59 @@
+"""What the server sends a watching tab while a turn runs, read off the page's WebSocket in Chromium.
+
+A running turn's finished steps are drawn once, with the page, not again with every redraw of the live step: a
+turn of many short steps (as small local models take) otherwise kept the browser busy enough to slow the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import gated_code
+from tests.e2e.conftest import needs_chromium, open_gate, send, wait_until
+
+pytestmark = needs_chromium
+FIRST_CODE = "print('first step ' + 'done')"
+TICK = "second step ticking"
+REDRAWS = 6  # redraws of the live step to watch
+
+
+@pytest.fixture(scope="module")
+def scripted_steps() -> list[dict[str, Any]]:
+    """One turn of two steps: a quick one, then one that waits for the test's gate."""
+    return [
+        {"tool": "execute_code", "input": {"code": FIRST_CODE}},
+        {"tool": "execute_code", "input": {"code": f"print({TICK!r}, flush=True)\n{gated_code('second')}"}},
+        {"text": "Both steps ran."},
+    ]
+
+
+def test_a_finished_step_is_not_sent_again_while_the_next_step_runs(browser: Any, app_server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.set_default_timeout(60_000)
+    sent: list[str] = []  # per WebSocket message from the server: which of the two steps' texts it carries
+
+    def record(payload: bytes | str) -> None:
+        data = payload if isinstance(payload, bytes) else payload.encode()
+        sent.append("first" if FIRST_CODE.encode() in data else "tick" if TICK.encode() in data else "")
+
+    page.on("websocket", lambda socket: socket.on("framereceived", record))
+    page.goto(app_server[0])
+    send(page, "Run two steps")
+    expect(page.get_by_text(TICK).first).to_be_visible()
+
+    def live_redraws() -> list[str]:
+        ticks = [number for number, kind in enumerate(sent) if kind == "tick"]
+        return sent[ticks[1] :] if len(ticks) > REDRAWS + 1 else []  # the first two may come with the whole page
+
+    wait_until(page, lambda: bool(live_redraws()), f"{REDRAWS} redraws of the running step")
+    assert "first" not in live_redraws(), f"the finished step was sent again with the live step's redraws: {sent}"
+
+    open_gate(app_server, "second")
+    expect(page.get_by_text("Both steps ran.")).to_be_visible()
+    expect(page.get_by_text("first step done")).to_have_count(1)
+    page.close()
