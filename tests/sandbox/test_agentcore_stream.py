@@ -98,11 +98,11 @@ def test_structured_pieces_over_several_events_are_joined_in_order() -> None:
 
 
 def test_content_blocks_of_several_events_are_all_kept() -> None:
+    """Blocks in events of their own and several in one event."""
     table = '{"schema": {"fields": [{"name": "n"}]}, "data": [{"n": 1}]}'
     stream = [
         result(structured={"stdout": "done\n"}),
-        result({"type": "image", "data": PNG, "mimeType": IMAGE_PNG}),
-        result(resource_block("text/html", "<b>x</b>")),
+        result({"type": "image", "data": PNG, "mimeType": IMAGE_PNG}, resource_block("text/html", "<b>x</b>")),
         result(resource_block(TABLE_JSON, table), structured={"exitCode": 0}, isError=False),
     ]
     executed = run(stream)
