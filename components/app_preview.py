@@ -91,12 +91,25 @@ def render_step_previews(sandbox: object) -> None:
         st.link_button(f"Open preview · port {port}", preview_path(base, target.token, port), icon=OPEN_ICON)
 
 
+def may_serve(sandbox: object) -> bool:
+    """Whether code in the sandbox can be serving an app now: a kernel that ran code, or a background command."""
+    status, tasks = getattr(sandbox, "status", None), getattr(sandbox, "tasks", None)
+    if tasks is not None and any(task.running for task in tasks()):
+        return True
+    now = status() if status is not None else None
+    return now is not None and bool(now.running) and now.ever_ran
+
+
 def render_app_previews(session: Session, place: str) -> None:
-    """Show the previews of the sandbox's apps, redrawn alone every few seconds.
+    """Show the previews of the sandbox's apps, redrawn alone every few seconds while something there may serve.
+
+    With no kernel that ran code and no background command running, nothing can start a server before the page is
+    drawn again (a turn's end redraws it), so a page where nothing ran keeps no timer for this.
 
     Args:
         session: The conversation's engine session.
         place: Where on the page (``"side"``, ``"chat"``): keys the drawn elements.
 
     """
-    st.fragment(app_previews, run_every=REFRESH_SECONDS)(session, place)
+    refresh = REFRESH_SECONDS if may_serve(session.sandbox) else None
+    st.fragment(app_previews, run_every=refresh)(session, place)

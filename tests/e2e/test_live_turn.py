@@ -1,11 +1,13 @@
-"""What the server sends a watching tab while a turn runs, read off the page's WebSocket in Chromium.
+"""What a watching tab and the server say to each other, read off the page's WebSocket in Chromium.
 
 A running turn's finished steps are drawn once, with the page, not again with every redraw of the live step: a
 turn of many short steps (as small local models take) otherwise kept the browser busy enough to slow the model.
+An idle page reruns only the timers it needs.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -56,4 +58,40 @@ def test_a_finished_step_is_not_sent_again_while_the_next_step_runs(browser: Any
     open_gate(app_server, "second")
     expect(page.get_by_text("Both steps ran.")).to_be_visible()
     expect(page.get_by_text("first step done")).to_have_count(1)
+    page.close()
+
+
+def test_an_idle_page_looks_for_served_apps_only_once_code_ran(browser: Any, app_server: tuple[str, Path]) -> None:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.set_default_timeout(60_000)
+    timers: list[str] = []  # the fragment of each timed rerun the tab asks for, in order
+
+    def record(payload: bytes | str) -> None:
+        message = BackMsg.FromString(payload if isinstance(payload, bytes) else payload.encode())
+        if message.WhichOneof("type") == "rerun_script" and message.rerun_script.is_auto_rerun:
+            timers.append(message.rerun_script.fragment_id)
+
+    def ticks_since(start: int, count: int) -> Counter[str] | None:
+        """How often each timer ticked since ``start``, once the busiest ticked ``count`` times."""
+        ticks = Counter(timers[start:])
+        return ticks if ticks and ticks.most_common(1)[0][1] >= count else None
+
+    page.on("websocket", lambda socket: socket.on("framesent", record))
+    page.goto(app_server[0])
+    page.locator("[data-testid=stChatInputTextArea]").wait_for()
+    wait_until(page, lambda: ticks_since(0, 4) is not None, "four ticks of the page's idle timer")
+    idle = ticks_since(0, 4)
+    assert idle is not None and sorted(idle.values())[:-1] <= [1], f"more than one timer ticks on a new page: {idle}"
+
+    send(page, "```python\nprint('ran ' + 'once')\n```")
+    wait_until(page, lambda: page.get_by_text("ran once").count() > 0, "the run's output")
+    start = len(timers)
+
+    def two_timers() -> bool:
+        ticks = ticks_since(start, 4)
+        return ticks is not None and len(ticks) > 1 and ticks.most_common(2)[1][1] >= 3
+
+    wait_until(page, two_timers, "the served apps' timer ticking beside the idle one")
     page.close()
