@@ -207,3 +207,24 @@ def test_a_figure_with_one_outside_image_names_it_and_a_clean_one_is_left_alone(
     assert figure_without_sources(one)[1] == "The figure's image from example.com was not loaded."
     clean = {"data": [{"type": "bar", "y": [1]}], "layout": {"title": {"text": "see https://example.com"}}}
     assert figure_without_sources(clean) == (clean, "")
+
+
+PATH_KEYS = {  # plotly.py reads a key that is a path into the figure as that property (the figure's own paths)
+    "brackets": {"images": [{"x": 0}], "images[0].source": "http://127.0.0.1:9/b.png"},
+    "dots": {"images": [{"x": 0}], "images.0.source": "http://127.0.0.1:9/d.png"},
+    "underscores": {"images": [{"x": 0}], "images_0_source": "http://127.0.0.1:9/u.png"},
+    "a template's": {"template": {"layout": {"images": [{"x": 0}], "images[0].source": "http://127.0.0.1:9/t.png"}}},
+    "a map style's": {"mapbox_style": "http://127.0.0.1:9/style.json"},
+}
+
+
+@pytest.mark.parametrize("layout", PATH_KEYS.values(), ids=PATH_KEYS.keys())
+def test_an_address_set_through_a_path_key_is_taken_out_too(layout: dict[str, Any]) -> None:
+    import plotly.graph_objects as go
+    import plotly.io
+
+    figure, removed = figure_without_sources({"data": [{"type": "bar", "y": [1]}], "layout": layout})
+
+    assert removed.startswith("The figure's ") and removed.endswith(" from 127.0.0.1 was not loaded.")
+    assert "127.0.0.1" not in go.Figure(figure, skip_invalid=True).to_json()  # as a workspace preview shows it
+    assert "127.0.0.1" not in plotly.io.from_json(json.dumps(figure)).to_json()  # as a step's output

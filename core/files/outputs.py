@@ -52,6 +52,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _TRAILING = ".,;:!?"
 FIGURE_ADDRESS_KEYS = frozenset({"source", "geojson", "style", "sprite", "glyphs", "tiles", "url"})
 """Keys of a Plotly figure whose text value (or list of texts) may be an address that Plotly.js loads."""
+_PATH_PARTS = re.compile(r"[^A-Za-z]+")
+"""What separates the properties of a key that is a path (``images[0].source``, ``images_0_source``)."""
 
 
 class FilesHost(Protocol):
@@ -267,6 +269,12 @@ def _is_address(value: object) -> bool:
     return not text.startswith("data:") and any(mark in text for mark in "/:.")
 
 
+def _property(key: object) -> str:
+    """The property a figure's key sets: its last part, as plotly.py reads a key that is a path into the figure."""
+    parts = [part for part in _PATH_PARTS.split(str(key)) if part]
+    return parts[-1] if parts else ""
+
+
 def _host(value: object) -> str:
     address = str(value[0] if isinstance(value, list) and value else value).strip()
     try:
@@ -280,7 +288,8 @@ def figure_without_sources(figure: Any) -> tuple[Any, str]:
     """A Plotly figure (its JSON data) without the addresses it would load from, and what was taken out.
 
     Every key of :data:`FIGURE_ADDRESS_KEYS`, at any depth (layout, templates, frames, map layers), whose value is
-    an address goes; ``data:`` images stay.
+    an address goes, also where a key is a path that plotly.py follows (``images[0].source``, ``images_0_source``,
+    ``mapbox_style``); ``data:`` images stay.
 
     Returns:
         The figure's copy, and a sentence saying what was not loaded (``""`` when nothing was taken out).
@@ -295,8 +304,8 @@ def figure_without_sources(figure: Any) -> tuple[Any, str]:
             return value
         kept = {}
         for key, item in value.items():
-            if key in FIGURE_ADDRESS_KEYS and _is_address(item):
-                removed.setdefault(_host(item), key)
+            if _property(key) in FIGURE_ADDRESS_KEYS and _is_address(item):
+                removed.setdefault(_host(item), _property(key))
             else:
                 kept[key] = clean(item)
         return kept
