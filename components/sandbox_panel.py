@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from core.sandbox.local.isolation import IsolationReport
@@ -14,6 +16,13 @@ WARNING_STYLE = """<style>
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
 </style>"""
+
+NUMBER_AND_UNIT = re.compile(r"(\d) (B|KB|MB|GB|s|min|cores?)\b")
+
+
+def unbroken(text: str) -> str:
+    """``text`` with each number joined to its unit by a non-breaking space (``1,800 s`` never breaks in two)."""
+    return NUMBER_AND_UNIT.sub("\\1\u00a0\\2", text)
 
 
 def headline(warning: str) -> str:
@@ -38,10 +47,10 @@ def render_isolation(report: IsolationReport) -> None:
     label = "Sandbox isolation, warnings and packages" if report.warnings else "Sandbox isolation and packages"
     with st.expander(label):  # no icon: an icon would take the arrow's place
         for warning in report.warnings:
-            st.caption(f":material/shield: {escape_markdown(warning)}")
+            st.caption(f":material/shield: {unbroken(escape_markdown(warning))}")
         st.caption(f"Isolation: {report.mechanism} · network: {report.network}")
-        st.caption(" · ".join(report.limits))
+        st.caption(unbroken(" · ".join(report.limits)))
         if report.persists:
-            st.caption(escape_markdown(report.persists))
+            st.caption(unbroken(escape_markdown(report.persists)))
         if report.packages:
             st.caption(escape_markdown(report.packages))

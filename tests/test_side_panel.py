@@ -459,3 +459,21 @@ def test_isolation_speaks_plainly_and_each_warning_is_one_short_line(
     assert "no root needed" in network.warnings[0]
     long = headline("A warning without a colon that goes on and on for many more words than fit. Then more.")
     assert len(long) <= HEADLINE_CHARS and long.endswith("…")
+
+
+def test_the_isolation_box_keeps_each_number_with_its_unit() -> None:
+    """Issue 18: the isolation box broke "after 1,800 / s unused" over two lines in a 400 px panel."""
+
+    def panel() -> None:  # the page runs this function's source alone: names are imported inside
+        from components.sandbox_panel import render_isolation
+        from core.sandbox.local.isolation import IsolationReport
+
+        limits = ["memory: at most 2,048 MB per process", "CPU: at most 1 core", "file size: at most 1,024 MB per file"]
+        persists = "Kept between calls: Python variables, until the session sleeps after 1,800 s unused."
+        render_isolation(IsolationReport(mechanism="bubblewrap", network="public", limits=limits, persists=persists))
+
+    captions = [caption.value for caption in AppTest.from_function(panel).run().caption]
+    nbsp = "\u00a0"
+    limits_line = f"memory: at most 2,048{nbsp}MB per process · CPU: at most 1{nbsp}core · "
+    assert limits_line + f"file size: at most 1,024{nbsp}MB per file" in captions, captions
+    assert any("after 1,800\u00a0s unused" in caption for caption in captions), captions

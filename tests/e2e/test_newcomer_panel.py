@@ -136,7 +136,7 @@ def test_the_isolation_box_speaks_plainly_and_warnings_are_one_line(page: Any) -
         text = warnings.nth(index).locator("[data-testid=stMarkdownContainer] p").first
         assert _lines(text) < 1.5, f"warning {index} is one line: {text.inner_text()}"
     sidebar.locator("[data-testid=stExpander] summary").filter(has_text="Sandbox isolation").click()
-    expect(sidebar.get_by_text(re.compile(r"memory: at most 2,048 MB"))).to_be_visible()
+    expect(sidebar.get_by_text(re.compile(r"memory: at most 2,048\sMB"))).to_be_visible()
     expect(sidebar.get_by_text(re.compile("bubblewrap is not available"))).to_be_visible()  # the details
     expect(sidebar.get_by_text(re.compile("as root"))).to_have_count(0)
     sidebar.get_by_text(re.compile(r"memory: at most")).scroll_into_view_if_needed()
