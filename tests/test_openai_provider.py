@@ -6,8 +6,10 @@ included; the real ``openai`` SDK and Strands talk to it, and the code the model
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -178,6 +180,32 @@ def test_an_unreachable_endpoint_is_explained_in_plain_words(session: Session) -
     text = explain_model_error(caught.value)
     assert "cannot be reached" in text and f"127.0.0.1:{port}" in text and "Traceback" not in text
     assert list(session.history) == []
+
+
+def test_the_server_streams_as_real_servers_do() -> None:
+    """What the tests here rely on: each answer chunked on a kept-alive HTTP/1.1 connection, and the role named
+    only in the first delta (llama.cpp, vLLM and OpenAI send the content and tool-call deltas without it)."""
+    request = json.dumps({"model": "wire-model", "stream": True, "messages": [{"role": "user", "content": "Hi"}]})
+    with chat_completions_server(lambda body: text("Hello ", "there.")) as (base_url, requests):
+        address = urllib.parse.urlsplit(base_url)
+        connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+        try:
+            sockets = []
+            for _ in range(2):
+                connection.request("POST", "/v1/chat/completions", request, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                sockets.append(connection.sock)
+                assert (response.version, response.getheader("Transfer-Encoding")) == (11, "chunked")
+                lines = response.read().decode().splitlines()
+                assert not response.will_close
+                events = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+                assert events[-1] == "[DONE]"
+                deltas = [choice["delta"] for event in events[:-1] for choice in json.loads(event)["choices"]]
+                assert ["role" in delta for delta in deltas] == [True] + [False] * (len(deltas) - 1), deltas
+                assert "".join(delta.get("content") or "" for delta in deltas) == "Hello there."
+            assert sockets[0] is sockets[1] and len(requests) == 2  # the second request came on the same connection
+        finally:
+            connection.close()
 
 
 STREAMS = pytest.mark.parametrize("keep_alive", [True, False], ids=["chunked-keep-alive", "connection-close"])
