@@ -62,6 +62,11 @@ def _parser() -> MarkdownIt:
 
 
 _PARSER = _parser()
+_LITERAL_RULES = ["backticks", "html_inline", "autolink", "link", "code", "fence", "html_block", "reference"]
+_LITERAL_PARSER = _parser().disable(_LITERAL_RULES)
+"""The parser blind to code, raw HTML, links and reference definitions: the page's math (``$…$``, ``$$``) and
+footnotes (``[^1]:``), which CommonMark does not know, can end those early, and then an image they held loads."""
+_MATH_OR_FOOTNOTE = re.compile(r"\$|\[\^")
 
 
 def _fetches(source: str) -> bool:
@@ -69,13 +74,13 @@ def _fetches(source: str) -> bool:
     return not source.strip().lower().startswith("data:image/")
 
 
-def outside_images(markdown: str) -> list[Token]:
+def outside_images(markdown: str, parser: MarkdownIt = _PARSER) -> list[Token]:
     """The images of ``markdown`` that the browser would fetch (markdown-it's ``image`` tokens), in order."""
     if "![" not in markdown:  # every image starts so, in the text as written
         return []
     return [
         child
-        for block in _PARSER.parse(markdown)
+        for block in parser.parse(markdown)
         if block.type == "inline"
         for child in block.children or []
         if child.type == "image" and _fetches(str(child.attrGet("src") or ""))
@@ -104,6 +109,11 @@ def _neutralised(markdown: str) -> str:
     return markdown.replace("![", "!\\[")
 
 
+def _hidden_images(markdown: str) -> list[Token]:
+    """Images from elsewhere that math or a footnote may show although CommonMark reads them as code or a link."""
+    return outside_images(markdown, _LITERAL_PARSER) if _MATH_OR_FOOTNOTE.search(markdown) else []
+
+
 @functools.lru_cache(maxsize=512)
 def safe_markdown(text: str) -> str:
     """Markdown that cannot make the browser fetch anything: each image from elsewhere becomes a notice.
@@ -112,18 +122,25 @@ def safe_markdown(text: str) -> str:
     from example.com was not loaded)"), shown literally. Inline ``data:`` images stay (they fetch nothing). The text
     is parsed again after each change; should an image survive (one written over lines of a list or quote,
     where the parser's text is not the text as written), no ``![`` may start an image anywhere, and failing
-    even that the whole text is shown as code. Raw HTML is not rendered by the page anyway.
+    even that the whole text is shown as code. The same goes for an image in code, raw HTML or a link where the
+    text has math or a footnote, which the page reads and CommonMark does not (``$`$ ![a](…) `$`` is math, then
+    an image, on the page). Raw HTML is not rendered by the page anyway.
     """
     markdown = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")  # as the parser reads it
     for _ in range(_PASSES):
         images = outside_images(markdown)
         if not images:
-            return markdown
+            images = _hidden_images(markdown)
+            if not images:
+                return markdown
+            break
         for image in sorted(images, key=lambda image: -len(image.meta["source"])):  # ![a][] before ![a]
             markdown = markdown.replace(image.meta["source"], removed_image_notice(image))
-    hosts = sorted({_where(str(image.attrGet("src") or "")) for image in outside_images(markdown)})
+    else:
+        images = outside_images(markdown) or _hidden_images(markdown)
+    hosts = sorted({_where(str(image.attrGet("src") or "")) for image in images})
     markdown = _neutralised(markdown)
-    if outside_images(markdown):
+    if outside_images(markdown) or outside_images(markdown, _LITERAL_PARSER):
         markdown = fence(markdown)
     removed = escape_markdown(", ".join(hosts))
     return f"{markdown}\n\n{_NOT_LOADED}Images from {removed} were not loaded."

@@ -147,3 +147,25 @@ def test_every_address_but_a_data_image_counts_as_elsewhere() -> None:
 
     assert outside_images(shown) == []
     assert "an image from chart.png was not loaded" in shown
+
+
+HIDDEN_BY_MATH_OR_FOOTNOTES = {  # in what CommonMark reads as code, HTML or a link, and the page otherwise
+    "math eating a code span's backtick": f"$`$ ![m]({OUTSIDE}/m.png) `$",
+    "math eating an HTML tag's quote": f'$<a title="$ " b="![h]({OUTSIDE}/h.png)">',
+    "math eating a link's destination": f'$[l]($ "![t]({OUTSIDE}/t.png)")',
+    "a math block around a fence's start": f"$$\n```\n$$\n\n![b]({OUTSIDE}/b.png)\n\n```",
+    "a footnote read as a reference definition": f"See this[^1].\n\n[^1]: ![fn]({OUTSIDE}/fn.png)",
+}
+LITERAL_RULES = ["backticks", "html_inline", "autolink", "link", "code", "fence", "html_block", "reference"]
+
+
+@pytest.mark.parametrize("markdown", HIDDEN_BY_MATH_OR_FOOTNOTES.values(), ids=HIDDEN_BY_MATH_OR_FOOTNOTES.keys())
+def test_an_image_hidden_by_math_or_a_footnote_is_not_loaded_either(markdown: str) -> None:
+    """The page reads $…$ and $$ as math and [^1]: as a footnote, which CommonMark does not: what CommonMark takes
+    for code, HTML, a link or a reference definition may be an image to the page."""
+    assert outside_images(markdown) == []  # hidden from CommonMark
+
+    shown = safe_markdown(markdown)
+
+    assert "<img" not in MarkdownIt("commonmark").enable("table").disable(LITERAL_RULES).render(shown)
+    assert shown.endswith("\n\n:material/hide_image: Images from 127\\.0.0.1 were not loaded.")
