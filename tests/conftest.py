@@ -99,9 +99,9 @@ def make_engine(settings: Settings, open_sessions: Callable[..., Session]) -> Ca
     return make
 
 
-def tools_by_name(session: Session) -> dict[str, Any]:
-    """A session's tools by name (``execute_code``, ``file_operations``, ...), to call as the agent would."""
-    return {t.tool_name: t for t in session.tools}
+def tools_by_name(tools: Session | Iterable[Any]) -> dict[str, Any]:
+    """Tools (a session's, or any) by name (``execute_code``, ``file_operations``, ...), to call as the agent would."""
+    return {t.tool_name: t for t in (tools.tools if isinstance(tools, Session) else tools)}
 
 
 @pytest.fixture
@@ -283,6 +283,24 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
     yield make
     close_app_engines()
     app_settings.clear()
+
+
+LOGIN_ISSUER = "https://idp.example"
+"""The issuer of the logins :func:`make_login_app` makes."""
+
+
+@pytest.fixture
+def make_login_app(make_app: Callable[..., AppTest]) -> Callable[[str | None], AppTest]:
+    """The whole app (``app.py``) with a login, as ``subject`` (``None``: nobody has logged in)."""
+
+    def make(subject: str | None) -> AppTest:
+        app = make_app(script="app.py")
+        app.secrets["auth"] = LOGIN_SECRETS
+        if subject is not None:
+            app.user = {"is_logged_in": True, "sub": subject, "iss": LOGIN_ISSUER, "email": f"{subject}@example.com"}
+        return app
+
+    return make
 
 
 # -- S3 over real HTTP (moto's server) -------------------------------------------------------------------

@@ -25,6 +25,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@contextmanager
+def serving_asgi(app: Any) -> Iterator[int]:
+    """An ASGI app (the app's own routes, say) on a real HTTP server, uvicorn on 127.0.0.1 in a thread: its port."""
+    import threading
+
+    import uvicorn
+
+    from tests.conftest import wait_for
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), "the test server to start", 30)
+    assert server.started, "the test server did not start"
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def app_environment(data_dir: Path, **variables: str) -> dict[str, str]:
     """The environment of a test server: no model, no kernel pool, ``data_dir``, and ``variables``."""
     env = {key: value for key, value in os.environ.items() if key not in WEB_VARIABLES}

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -27,6 +25,7 @@ from core.web.preview_proxy import NOT_YOURS, PreviewProxy, preview_route, stopp
 from core.web.previews import COOKIE, Previews, Target, parse_host, preview_host, preview_path
 from tests.conftest import wait_for
 from tests.prerequisites import requires
+from tests.servers import serving_asgi
 
 pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
 SERVER = "python -m http.server {port} --bind 127.0.0.1 --directory /sandbox"
@@ -44,15 +43,8 @@ def serving(previews: Previews, requester: Callable[[Mapping[str, str]], str | N
         routes=[preview_route("", previews, requester=requester, domain="localhost")],
         middleware=[Middleware(PreviewProxy, previews=previews, domain="localhost")],
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), "the test server to start", 30)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving_asgi(app) as port:
+        yield port
 
 
 def request(port: int, path: str, host: str = "", cookie: str = "") -> tuple[int, dict[str, str], bytes]:

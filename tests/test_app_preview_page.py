@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.sandbox.local.isolation import bubblewrap_works
 from core.web.preview_proxy import NOT_YOURS
 from core.web.previews import PREVIEWS
-from tests.conftest import LOGIN_SECRETS, link_button, send, wait_for
+from tests.conftest import link_button, send, wait_for
 from tests.prerequisites import requires
 from tests.test_app_preview import request, serving
-from tests.test_multi_user import ALICE_ID, BOB_ID, ISSUER
+from tests.test_multi_user import ALICE_ID, BOB_ID
 
 pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
 PORT = 8781
@@ -28,25 +27,12 @@ START = f"```python\nimport subprocess, sys\n{SERVE}\n```"
 LABEL = f"Open preview · port {PORT}"
 
 
-@pytest.fixture
-def make_app(make_app: Callable[..., AppTest]) -> Callable[..., AppTest]:
-    """The whole app with a login, as ``subject``."""
-
-    def make(subject: str) -> AppTest:
-        app = make_app(script="app.py")
-        app.secrets["auth"] = LOGIN_SECRETS
-        app.user = {"is_logged_in": True, "sub": subject, "iss": ISSUER, "email": f"{subject}@example.com"}
-        return app
-
-    return make
-
-
 def _labels(app: AppTest) -> list[str]:
     return [node.proto.label for node in app.get("link_button")]
 
 
-def test_only_the_owner_is_offered_her_preview(make_app: Callable[..., AppTest]) -> None:
-    alice = make_app("alice").run()
+def test_only_the_owner_is_offered_her_preview(make_login_app: Callable[..., AppTest]) -> None:
+    alice = make_login_app("alice").run()
     send(alice, START)
     # The side panel's fragment redraws by itself in a browser; here the page reruns.
     wait_for(lambda: LABEL in _labels(alice.run()), "Open preview in alice's side panel", 60)
@@ -56,7 +42,7 @@ def test_only_the_owner_is_offered_her_preview(make_app: Callable[..., AppTest])
     assert url == f"/preview/{token}/{PORT}"
     assert target is not None and (target.owner, target.conversation) == (ALICE_ID, alice.query_params["c"])
 
-    bob = make_app("bob").run()
+    bob = make_login_app("bob").run()
     assert not [label for label in _labels(bob) if label.startswith("Open preview")]
 
     people = {"alice": ALICE_ID, "bob": BOB_ID}

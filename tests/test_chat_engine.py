@@ -10,7 +10,7 @@ import pytest
 from core.chat.direct import parse_direct_run
 from core.chat.engine import ChatEngine
 from core.models.scripted import ScriptedModel
-from tests.conftest import finish
+from tests.conftest import finish, wait_for
 
 
 @pytest.mark.parametrize(
@@ -71,13 +71,12 @@ def test_stop_interrupts_running_code_and_keeps_state(make_engine: Callable[...,
     ]
     engine = make_engine(ScriptedModel(steps))
     turn = engine.start_turn("go")
-    version = -1
-    while True:  # wait until the long step is running, then press Stop
-        snapshot = turn.wait(version, 5)
-        version = turn.version
-        step = snapshot.live_step
-        if step and step.phase == "running" and "sleep" in step.input.get("code", ""):
-            break
+
+    def sleeping() -> bool:
+        step = turn.snapshot().live_step
+        return step is not None and step.phase == "running" and "sleep" in step.input.get("code", "")
+
+    wait_for(sleeping, "the long step to run")  # then press Stop
     engine.stop()
     events = finish(turn)
     step = [e for e in events if e.kind == "tool"][-1].tool

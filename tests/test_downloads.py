@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -28,6 +27,7 @@ from core.files.archive import zip_workspace
 from core.files.downloads import BUSY, EXPIRED, NOT_YOURS, Downloads, download_path, download_route
 from core.workspace.local import LocalWorkspace
 from tests.conftest import wait_for
+from tests.servers import serving_asgi
 
 
 def _client(downloads: Downloads, folder: Path, base: str = "") -> TestClient:
@@ -139,16 +139,8 @@ def test_links_sit_below_the_servers_base_path(tmp_path: Path, base: str, expect
 def serving(downloads: Downloads, folder: Path, **options: object) -> Iterator[int]:
     """The download route on a real HTTP server (uvicorn on 127.0.0.1, in a thread): its port."""
     route = download_route(folder, "", downloads, **options)  # type: ignore[arg-type]
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[route]), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), "the test server to start", 30)
-    assert server.started, "the test server did not start"
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving_asgi(Starlette(routes=[route])) as port:
+        yield port
 
 
 def fetch(port: int, token: str, who: str = "") -> tuple[int, bytes]:

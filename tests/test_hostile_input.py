@@ -19,7 +19,7 @@ from core.config import Settings
 from core.errors import FileNotFoundInSandbox, InvalidPathError, UploadRejected
 from core.models.scripted import ScriptedModel
 from core.session import Session, open_session
-from tests.conftest import make_zip, text_of
+from tests.conftest import finish, make_zip, text_of
 from tests.hostile import HOSTILE_PATHS, LOOK_ALIKES, World, plain
 
 # -- paths given to the tools ------------------------------------------------------------------------------
@@ -177,11 +177,8 @@ def test_files_with_undecodable_names_do_not_break_the_chat(
         {"text": "done"},
     ]
     engine = ChatEngine(session, ScriptedModel(steps), "test", store)
-    turn = engine.start_turn("list the files")
-    version = -1
-    while not (snapshot := turn.wait(version, 5)).done:
-        version = turn.version
-    steps_shown = [e.tool for e in snapshot.events if e.kind == "tool" and e.tool is not None]
+    events = finish(engine.start_turn("list the files"))
+    steps_shown = [e.tool for e in events if e.kind == "tool" and e.tool is not None]
     assert [t.tool for t in steps_shown] == ["file_operations", "ci_push_to_workspace"]
     assert "bad\\xff.txt" in steps_shown[0].text and "good.txt" in steps_shown[0].text
     assert "cannot be stored" in steps_shown[1].text and "good.txt" in steps_shown[1].text

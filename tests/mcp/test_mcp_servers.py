@@ -17,7 +17,7 @@ from core.config import Settings
 from core.mcp.config import McpConfigError, parse_servers
 from core.mcp.hub import McpHub
 from core.mcp.tools import McpTool, agent_name
-from tests.conftest import wait_for
+from tests.conftest import tools_by_name, wait_for
 from tests.mcp.conftest import HANGING_SERVER, TOKEN, servers_setting, serving_http, stdio_server
 from tests.mcp.host import Host
 
@@ -28,11 +28,9 @@ def hub(settings: Settings, servers: dict[str, Any], **timeouts: float) -> McpHu
 
 def call(hub: McpHub, host: Host, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Call one of the hub's tools as the agent does; the tool result."""
-    tools = {
-        tool.tool_name: tool
-        for connection in hub.connections
-        for tool in (McpTool(connection, each, host) for each in connection.tools)
-    }
+    tools = tools_by_name(
+        McpTool(connection, each, host) for connection in hub.connections for each in connection.tools
+    )
 
     async def run() -> dict[str, Any]:
         events = [

@@ -276,7 +276,7 @@ def agent_tools(own: AgentCoreSandbox) -> dict[str, Any]:
         check_user_quota=lambda **_: None,
         publish_output=lambda partial: None,
     )
-    return {t.tool_name: t for t in build_tools(session)}  # type: ignore[arg-type]
+    return tools_by_name(build_tools(session))  # type: ignore[arg-type]
 
 
 def test_fake_throttling_through_the_tools(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:

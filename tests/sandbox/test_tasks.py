@@ -20,7 +20,7 @@ from core.sandbox.local.sandbox import LocalSandbox
 from core.sandbox.tasks import MAX_RUNNING_TASKS, TaskState
 from core.tools import build_tools
 from core.types import ExecutionResult, StopReason
-from tests.conftest import text_of, wait_for
+from tests.conftest import text_of, tools_by_name, wait_for
 from tests.prerequisites import requires
 from tests.sandbox.agentcore_fake import FakeAgentCoreDataPlane
 from tests.sandbox.test_agentcore_fake import agentcore_settings, fake_interpreter, no_aws_network  # noqa: F401
@@ -68,7 +68,7 @@ def tools_of(sandbox: Sandbox, seen: list[ExecutionResult]) -> dict[str, Any]:
         check_user_quota=lambda **_: None,
         publish_output=seen.append,
     )
-    return {t.tool_name: t for t in build_tools(host)}  # type: ignore[arg-type]
+    return tools_by_name(build_tools(host))  # type: ignore[arg-type]
 
 
 def test_a_background_command_outlives_the_call_and_ends_with_its_exit_code(sandbox: Sandbox) -> None:
