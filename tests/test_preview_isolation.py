@@ -6,10 +6,10 @@ import concurrent.futures
 import io
 import json
 import socket
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from core.files import preview_answers, preview_host
 from core.files.archive import load_table
 from core.files.preview_host import PreviewFailed
 from core.sandbox.local.isolation import bubblewrap_works
+from tests.conftest import wait_for
 from tests.office_files import make_docx
 from tests.prerequisites import missing, requires
 
@@ -215,10 +216,12 @@ def test_a_waiting_helper_outlives_the_page_run_that_started_it(monkeypatch: pyt
     page = AppTest.from_string(PREVIEW_PAGE, default_timeout=60)
     page.run()
     assert not page.exception
-    deadline = time.monotonic() + 30
-    while not (waiting := [h for h in preview_host._POOL._idle if h.poll() is None]):
-        assert time.monotonic() < deadline, "no helper waits after a preview"
-        time.sleep(0.05)
+
+    def waiting_helpers() -> list[Any]:
+        return [helper for helper in preview_host._POOL._idle if helper.poll() is None]
+
+    wait_for(waiting_helpers, "a helper to wait after the preview", 30)
+    waiting = waiting_helpers()
     used: list[int] = []
     take = preview_host._POOL.take
     monkeypatch.setattr(preview_host._POOL, "take", lambda: used.append((helper := take()).pid) or helper)
