@@ -70,6 +70,11 @@ def test_the_default_server_listens_on_loopback_only_and_keeps_data_private(tmp_
         assert umask_of(server.pid) == 0o077
         assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
+        # Without a login, the server's download route answers the one person's links, no cookie needed.
+        (link,) = link_urls(run_page(port), "Download all")
+        status, body = fetch(port, link, {})
+        assert status == 200 and zipfile.ZipFile(io.BytesIO(body)).namelist() == []  # the (empty) workspace
+
 
 def test_foreign_host_names_are_refused_over_http_and_websocket(tmp_path: Path) -> None:
     variables = {"INTERPRETER_ALLOWED_HOSTS": "code.example.org", "INTERPRETER_ALLOW_ANONYMOUS": "true"}
