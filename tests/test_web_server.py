@@ -138,6 +138,8 @@ def test_serving_others_without_bubblewrap_refuses_to_start(tmp_path: Path) -> N
 def test_a_network_address_starts_with_explicit_anonymous_access(tmp_path: Path) -> None:
     with running_app(tmp_path / "a", "--server.address", "0.0.0.0", INTERPRETER_ALLOW_ANONYMOUS="true") as (port, _):
         assert get(port) == (200, b"ok")
+        (warning,) = [text for text in texts(run_page(port)) if "without a login" in text]  # on every page
+        assert "anyone who can reach it can run code here and read every conversation" in warning
 
 
 @pytest.fixture(scope="module")
