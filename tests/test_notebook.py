@@ -29,7 +29,7 @@ from core.config import Settings
 from core.models.scripted import ScriptedModel
 from core.session import open_session
 from core.types import TABLE_JSON, ExecutionResult, StopReason, ToolRecord
-from tests.conftest import finish, tools_by_name
+from tests.conftest import finish, make_zip, tools_by_name
 
 CSV = "region,amount\nnorth,10\nsouth,20\neast,30\nwest,40\n"
 LOAD = "import pandas as pd\nsales = pd.read_csv('sales/q1.csv')\nprint('total', sales['amount'].sum())"
@@ -57,10 +57,7 @@ SCRIPT: list[dict[str, Any]] = [
 
 
 def sales_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("sales/q1.csv", CSV)
-    return buffer.getvalue()
+    return make_zip({"sales/q1.csv": CSV})
 
 
 @pytest.fixture(scope="module")

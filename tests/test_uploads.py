@@ -92,11 +92,7 @@ def test_merge_into_existing_folder_overwrites_same_paths(dest: Path) -> None:
 
 
 def test_directory_entries_and_dot_segments(dest: Path) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("empty/", b"")
-        archive.writestr("./docs/a.txt", b"a")
-    extracted = extract_zip(buffer.getvalue(), dest, **LIMITS)
+    extracted = extract_zip(make_zip({"empty/": b"", "./docs/a.txt": b"a"}), dest, **LIMITS)
     assert extracted == ["docs/a.txt"]
     assert (dest / "empty").is_dir()
     assert (dest / "docs" / "a.txt").read_bytes() == b"a"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import make_zip
 from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
 SALES_CSV = (
@@ -18,10 +18,7 @@ pytestmark = needs_chromium
 
 
 def _sales_zip(path: Path) -> Path:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("sales/2024.csv", SALES_CSV)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(make_zip({"sales/2024.csv": SALES_CSV}))
     return path
 
 

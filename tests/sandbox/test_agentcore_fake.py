@@ -4,9 +4,7 @@ uploads unpacked inside the session), and ``open_session`` with the AgentCore ba
 
 from __future__ import annotations
 
-import io
 import socket
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -379,12 +377,8 @@ def test_fake_zip_upload_is_unpacked_inside_keeping_folders(
 
 
 def test_fake_zip_slip_is_refused_before_anything_is_sent(fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("ok.txt", "fine")
-        archive.writestr("../evil.txt", "escape")
     with pytest.raises(UploadRejected, match="zip slip"):
-        own.preload("evil.zip", buffer.getvalue())
+        own.preload("evil.zip", make_zip({"ok.txt": "fine", "../evil.txt": "escape"}))
     assert fake.invocations("writeFiles") == [] and fake.calls == []
 
 

@@ -8,8 +8,6 @@ or remove hit one within 1-91. Victims must stay intact and their content must n
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 from core.errors import InterpreterError
 from core.files.changes import ChangeTracker
 from core.sandbox.local.snapshot import FOLDER, MANIFEST
+from tests.conftest import make_zip
 from tests.hostile import World
 
 TRIES = 300
@@ -126,12 +125,9 @@ def test_unpacking_uploads_never_writes_through_a_swapped_link(
     world: World, victims: Path, flipping: Callable[[str], None]
 ) -> None:
     flipping(str(victims))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("d/planted.txt", b"pwned")
-        archive.writestr("d/sub/deeper.txt", b"pwned")
+    planted = make_zip({"d/planted.txt": b"pwned", "d/sub/deeper.txt": b"pwned"})
     for _ in range(TRIES // 3):
-        _attempt(lambda: world.session.preload("plant.zip", buffer.getvalue()))
+        _attempt(lambda: world.session.preload("plant.zip", planted))
         _attempt(lambda: world.session.preload("planted.txt", b"pwned"))
     assert _state(victims) == {name: SECRET for name in ("delete.txt", "overwrite.txt", "secret.txt")}
 
