@@ -96,6 +96,7 @@ def _anthropic(monkeypatch: pytest.MonkeyPatch) -> Provider:
         "too_long": anthropic_error("invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"),
         "overloaded": anthropic_error("overloaded_error", "Overloaded"),  # HTTP 529
         "overloaded_mid_stream": anthropic_stream_error("overloaded_error", "Overloaded"),
+        "api_error_mid_stream": anthropic_stream_error("api_error", "Internal server error"),
     }
     return Provider("anthropic", run, tool_result, errors)
 
@@ -196,6 +197,7 @@ EXPECTED = {
     "compute_error_mid_stream": "failed while answering: Compute error.",
     "overloaded": "overloaded",
     "overloaded_mid_stream": "overloaded",
+    "api_error_mid_stream": "failed while answering: Internal server error.",
     "runner_failed_mid_stream": "failed while answering: an error was encountered while running the model: CUDA",
 }
 
@@ -224,6 +226,7 @@ def test_errors_are_explained_in_plain_words(provider: Provider, session: Sessio
         ("openai", "compute_error_mid_stream"),
         ("anthropic", "overloaded"),
         ("anthropic", "overloaded_mid_stream"),
+        ("anthropic", "api_error_mid_stream"),
         ("ollama", "runner_failed_mid_stream"),
     ],
     indirect=["provider"],
