@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -87,6 +88,28 @@ def test_the_kernels_own_ports_are_no_app_but_a_server_in_the_kernel_is(
     )
     assert sandbox.execute(code, "python").error is None
     assert ports.listening() == [8772]  # a server in the kernel's own process is an app
+
+
+def test_a_kernel_s_own_port_is_never_listed_while_it_starts(make_sandbox: Callable[..., LocalSandbox]) -> None:
+    """A side panel that looks while a kernel starts must not offer its port (nor call it stopped after)."""
+    sandbox = make_sandbox(sandbox_network="none")
+    ports, seen, looks = _ports(sandbox), set[int](), [0]
+    started = threading.Event()
+
+    def look() -> None:
+        while not started.is_set():
+            seen.update(ports.listening())
+            looks[0] += 1
+
+    looking = threading.Thread(target=look)
+    looking.start()
+    try:
+        assert sandbox.execute("1", "python").error is None
+    finally:
+        started.set()
+        looking.join()
+    assert ports.plumbing, "the kernel's own port was noticed"
+    assert looks[0] > 1 and not seen, f"listed while the kernel started: {seen} (in {looks[0]} looks)"
 
 
 @pytest.mark.parametrize("port", [0, 65536, -1, True, "8080", 8080.0, None])

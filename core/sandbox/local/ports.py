@@ -180,6 +180,7 @@ class SandboxPorts:
     def __init__(self, process_ids: Callable[[], set[int]]) -> None:
         self.process_ids = process_ids
         self.plumbing: set[int] = set()  # ports the sandbox's kernels bound while starting: no server's
+        self.starting: set[int] | None = None  # while a kernel starts: the ports that listened before it began
         self._doors: dict[int, NamespaceDoor] = {}
         self._lock = threading.Lock()
         self.closed = False
@@ -226,13 +227,21 @@ class SandboxPorts:
 
     def listening(self) -> list[int]:
         """The TCP ports the sandbox's servers listen on, sorted (empty when it has no namespace of its own)."""
+        ports = self.bound()
+        starting = self.starting
+        if starting is not None:  # a port that appears now may be the kernel's own: not yet known
+            ports &= starting
+        return sorted(ports - self.plumbing)
+
+    def bound(self) -> set[int]:
+        """Every TCP port something in the sandbox listens on, the kernels' own included."""
         with self._lock:
             doors = self._refresh()
         ports: set[int] = set()
         for door in doors:
             with contextlib.suppress(OSError):
                 ports.update(door.ports())
-        return sorted(ports - self.plumbing)
+        return ports
 
     def connect(self, port: int) -> socket.socket:
         """A socket connected to the sandbox's server on ``port`` (the first namespace where one listens).
@@ -269,13 +278,20 @@ def kernel_starting(sandbox: object) -> Iterator[None]:
     """Around a kernel's start: the ports that appear meanwhile are the kernel's own, never offered as a preview.
 
     ipykernel listens on a loopback port of its own (besides the sockets it is given); without this, every
-    sandbox that ran Python would seem to serve an app.
+    sandbox that ran Python would seem to serve an app. While the kernel starts, only the ports that listened
+    before count: a side panel that looks meanwhile must not offer (or later call stopped) the kernel's port.
     """
     ports = sandbox_ports(sandbox)
     before = set(_listening(ports))
-    yield
     if ports is not None:
-        ports.plumbing.update(set(_listening(ports)) - before)
+        ports.starting = before
+    try:
+        yield
+    finally:
+        if ports is not None:
+            with contextlib.suppress(OSError):
+                ports.plumbing.update(ports.bound() - before)
+            ports.starting = None
 
 
 def _listening(ports: SandboxPorts | None) -> list[int]:
