@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
+from tests.conftest import gated_code
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, open_gate, wait_until_page_idle
 from tests.servers import REPO, running_app
 
 pytestmark = needs_chromium
 MARKER = "print('sent ' + 'once')"
 LONG_WORDS = " ".join(f"word{number}" for number in range(150))
-SLOW_STEPS = "import time\nfor tick in range(4):\n    print('tick', tick, flush=True)\n    time.sleep(0.7)"
+SLOW_STEPS = f"print('tick', 0, flush=True)\nprint('tick', 1, flush=True)\n{gated_code('ticks')}print('tick', 2, 3)"
+"""A step that runs until the test opens its gate, however long a loaded machine takes to draw it running."""
 # Records every running step ("Running …") drawn with the success tick (Streamlit's status "complete" icon).
 TICK_WATCH = """() => {
   window.ticks = [];
@@ -35,11 +38,17 @@ TICK_WATCH = """() => {
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The app replaying the demo script: its address and data folder."""
     demo = str(REPO / "examples" / "scripted-demo.json")
     data = tmp_path_factory.mktemp("newcomer-chat") / "data"
     with running_app(data, INTERPRETER_MODEL_PROVIDER="scripted", INTERPRETER_SCRIPTED_MODEL_FILE=demo) as (port, _):
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", data
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server: tuple[str, Path]) -> str:
+    return app_server[0]
 
 
 def _page(browser: Any, app_url: str) -> Any:
@@ -143,16 +152,18 @@ def test_long_lines_wrap_and_the_idle_sandbox_says_idle(browser: Any, app_url: s
     page.close()
 
 
-def test_a_running_step_never_shows_the_success_tick(browser: Any, app_url: str) -> None:
+def test_a_running_step_never_shows_the_success_tick(browser: Any, app_server: tuple[str, Path]) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser, app_url)
+    page = _page(browser, app_server[0])
     expect(page.locator("[data-testid=stChatInputTextArea]")).to_be_visible()
     wait_until_page_idle(page)
     page.evaluate(TICK_WATCH)
     _send(page, f"```python\n{SLOW_STEPS}\n```")
     expect(page.locator("[data-testid=stExpander] summary").filter(has_text="Running python code")).to_be_visible()
-    expect(page.get_by_text("tick 3").first).to_be_visible()
+    expect(page.get_by_text("tick 1").first).to_be_visible()  # drawn while the step runs
+    open_gate(app_server, "ticks")
+    expect(page.get_by_text("tick 2 3").first).to_be_visible()
     wait_until_page_idle(page)
     assert page.evaluate("window.ticks") == []
     page.close()
