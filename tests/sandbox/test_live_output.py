@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from core.sandbox.output import OutputCollector, StreamText, apply_carriage_returns
 from core.session import Session
 from core.types import IMAGE_PNG, STDERR, STDOUT, TABLE_JSON, TEXT_MARKDOWN, ExecutionResult
+from tests.conftest import gated_code
 
 MIXED = """import matplotlib
 matplotlib.use('Agg')
@@ -37,32 +36,28 @@ def test_outputs_keep_the_order_the_code_produced_them(session: Session) -> None
 
 
 def test_output_arrives_while_the_code_still_runs(session: Session) -> None:
-    session.sandbox.execute("pass")  # the kernel is started
-    seen: list[tuple[float, str]] = []
-    started = time.monotonic()
+    """The code waits (on a gate file) until the listener has seen its first line: only live output ends it."""
+    gate = session.sandbox.root / "go"  # type: ignore[attr-defined]
 
     def listen(partial: ExecutionResult) -> None:
-        seen.append((time.monotonic() - started, "".join(str(o.data) for o in partial.outputs if o.is_stream)))
+        if any("line 0" in str(o.data) for o in partial.outputs if o.is_stream):
+            gate.touch()
 
-    code = "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(1)"
-    result = session.sandbox.execute(code, on_output=listen)
-    first = next(at for at, text in seen if "line 0" in text)
-    assert first < 1.0, f"the first line was shown after {first:.2f} s"
-    assert first < result.duration - 1.5  # long before the run ended
-    assert "line 2" in result.stdout
+    code = f"print('line', 0, flush=True)\n{gated_code()}print('line', 1)"
+    result = session.sandbox.execute(code, timeout=60, on_output=listen)
+    assert result.stdout == "line 0\nline 1\n" and result.error is None
 
 
 def test_a_shell_command_streams_too(session: Session) -> None:
-    session.sandbox.run_command("true")
-    seen: list[float] = []
-    started = time.monotonic()
+    gate = session.sandbox.root / "go"  # type: ignore[attr-defined]
 
     def listen(partial: ExecutionResult) -> None:
         if any("one" in str(o.data) for o in partial.outputs):
-            seen.append(time.monotonic() - started)
+            gate.touch()  # seen while the command waits for it
 
-    done = session.sandbox.run_command("echo one; sleep 1.5; echo two >&2", on_output=listen)
-    assert seen and seen[0] < done.duration - 1.0  # shown while the command still slept
+    command = "echo one; while [ ! -e go ]; do sleep 0.02; done; echo two >&2"
+    done = session.sandbox.run_command(command, timeout=60, on_output=listen)
+    assert (done.stdout, done.stderr, done.exit_code) == ("one\n", "two\n", 0)
     result = session.sandbox.run_command("echo out; echo err >&2")
     assert sorted(_kinds(result)) == sorted([STDOUT, STDERR])  # two pipes: their relative order is not defined
 
