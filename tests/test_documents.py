@@ -7,7 +7,6 @@ The readers are called here in the test's process; the side panel calls them thr
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -141,14 +140,6 @@ def test_a_huge_pdf_page_renders_within_the_pixel_budget() -> None:
     assert image.width * image.height <= pdf_preview.PDF_MAX_PIXELS * 1.01
 
 
-def test_first_page_of_a_50_page_pdf_is_quick() -> None:
-    data = make_pdf(50)
-    started = time.perf_counter()
-    assert pdf_preview.pdf_page_count(data) == 50
-    pdf_preview.render_pdf_page(data, 0)
-    assert time.perf_counter() - started < 2
-
-
 @pytest.mark.parametrize(
     ("reader", "data", "reason"),
     [
@@ -172,14 +163,17 @@ def test_a_zip_that_is_not_a_document_says_so() -> None:
         documents.read_document(buffer.getvalue())
 
 
-def test_office_zip_bombs_are_refused_before_parsing() -> None:
+def test_office_zip_bombs_are_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import docx
+
+    monkeypatch.setattr(documents, "MAX_UNPACKED_BYTES", 2**20)  # the real 256 MB takes 12 s to pack here
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("word/document.xml", b"<" + b"a" * (documents.MAX_UNPACKED_BYTES + 1))
-    started = time.perf_counter()
-    with pytest.raises(DocumentPreviewError, match="unpack to 256 MB"):
+    monkeypatch.setattr(docx, "Document", lambda *args: pytest.fail("the bomb reached the parser"))
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda *args: pytest.fail("the bomb was unpacked"))
+    with pytest.raises(DocumentPreviewError, match="unpack to 1 MB"):
         documents.read_document(buffer.getvalue())
-    assert time.perf_counter() - started < 1
 
 
 def test_the_pictures_of_a_presentation_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:

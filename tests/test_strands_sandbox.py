@@ -122,7 +122,7 @@ def test_a_cancelled_run_stops_the_code_and_the_sandbox_stays_usable(sandbox: In
             await task
         return time.monotonic() - started
 
-    assert asyncio.run(cancel_a_long_run()) < 5
+    assert asyncio.run(cancel_a_long_run()) < 30  # the code sleeps 60 s
     assert asyncio.run(sandbox.execute_code("print('still here')", "python")).stdout == "still here\n"
 
 

@@ -42,7 +42,7 @@ def page(browser: Any, app_server: tuple[str, Path]) -> Iterator[Any]:
     context.close()
 
 
-def _eventually(check: Callable[[], None], timeout: float = 15) -> None:
+def _eventually(check: Callable[[], None], timeout: float = 60) -> None:
     """Retry ``check`` until it passes, as Playwright's own assertions do: the page may be mid-redraw."""
     deadline = time.monotonic() + timeout
     while True:
@@ -68,7 +68,7 @@ def test_output_shows_while_the_code_still_runs(page: Any, app_server: tuple[str
     from playwright.sync_api import expect
 
     send(page, f"```python\nprint('tick', 0, flush=True)\n{gated_code('ticks')}print('tick', 7)\n```")
-    expect(page.get_by_text("tick 0").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("tick 0").first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Running python code").first).to_be_visible()
     assert page.get_by_text("tick 7").count() == 0  # the code still waits
     page.screenshot(path=str(ARTIFACTS / "live-1-running.png"))
@@ -132,7 +132,7 @@ def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any, app_se
     from playwright.sync_api import expect
 
     send(page, f"```python\nprint('beat', 0, flush=True)\n{gated_code('beats')}print('beat', 5)\n```")
-    expect(page.get_by_text("beat 0").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("beat 0").first).to_be_visible(timeout=60_000)
     page.reload()
     expect(page.get_by_text("Running python code").first).to_be_visible()
     expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
@@ -145,7 +145,7 @@ def test_a_message_sent_during_a_turn_is_queued_then_runs(page: Any, app_server:
     from playwright.sync_api import expect
 
     send(page, f"```python\n{gated_code('slow')}print('slow ' + 'finished')\n```")
-    expect(page.get_by_text("Running python code").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("Running python code").first).to_be_visible(timeout=60_000)
     send(page, "```python\nprint('queued ' + 'ran')\n```")
     # .first: while a loaded server redraws the live area, the old caption can linger beside the new one
     expect(page.get_by_text("Queued: runs when the current turn ends.").first).to_be_visible()

@@ -58,7 +58,7 @@ def test_failed_and_hung_servers_are_left_out_with_a_notice_and_the_chat_goes_on
     servers = {"t": stdio_server(), "gone": {"command": "no-such-mcp-program"}, "stuck": hanging}
     engine = engine_with(make_engine, steps, connect_timeout=10, **servers)  # 't' must connect meanwhile
     events = finish(engine.start_turn("Go."))
-    assert time.monotonic() - started < 25
+    assert time.monotonic() - started < 45  # the hung server is given up at 10 s; without a deadline: never
     notices = [event.text for event in events if event.kind == "notice"]
     assert notices == [
         "The MCP server 'gone' is not available (the command 'no-such-mcp-program' was not found): its tools are "
@@ -121,6 +121,6 @@ def test_stop_ends_a_hung_mcp_call_at_once(make_engine: Callable[..., ChatEngine
     stopped_at = time.monotonic()
     engine.stop()
     events = finish(turn)
-    assert time.monotonic() - stopped_at < 5
+    assert time.monotonic() - stopped_at < 20  # the call hangs for ever
     [step] = [event.tool for event in events if event.tool is not None]
     assert step.status == "error" and step.text.startswith("Stopped: the user pressed Stop")

@@ -82,7 +82,7 @@ def test_hanging_servers_are_left_out_at_their_deadline(settings: Settings, sile
     started = time.monotonic()
     mcp = hub(settings, servers, mcp_connect_timeout=3)
     assert mcp.wait_ready(10)
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 9  # their deadline is 3 s; waiting for them would take the 10 s
     assert [(s.state, s.reason) for s in mcp.statuses()] == [("failed", "it did not answer within 3 s")] * 3
     listing = mcp.connections[2]
     wait_for(lambda: not listing._pending, "the server that hangs while listing to be stopped")
@@ -137,7 +137,7 @@ def test_a_hung_call_ends_at_its_timeout_with_a_plain_error(settings: Settings) 
     host = Host(settings)
     started = time.monotonic()
     result = call(mcp, host, "t_hang", {})
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 20  # its timeout is 1 s; the call hangs for ever
     assert result == {
         "toolUseId": "t1",
         "status": "error",
