@@ -19,7 +19,7 @@ from components.chat import render_events, render_live_code, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
 from components.mcp_panel import render_mcp_servers
-from components.results import prefetch_result_code
+from components.results import prefetch_code_block, prefetch_result_code
 from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
@@ -178,6 +178,8 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
         st.rerun()  # a turn ended or began, or a step finished: the whole page shows it
     turn = engine.turn
     if turn is None or turn.done:
+        if _only_this_fragment_runs():
+            prefetch_code_block()  # the page is usable and idle now: load the code blocks' code for the first step
         return
     snapshot = turn.snapshot()
     with st.chat_message("assistant"):
