@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 VISITS, QUICK_VISITS = 4, 2
 PAUSE_S = 3.0  # between visits: a person does not open a new conversation every second
+TYPING_S = 3.0  # a first message typed by a person, not pasted at once
 USABLE_GOAL_S = 1.5
 FIRST_RUN_GOAL_S = 0.3
 TIMEOUT_MS = 60_000
@@ -99,9 +100,13 @@ def _shown(browser: Browser, url: str) -> Iterator[Page]:
         context.close()
 
 
-def first_run(browser: Browser, url: str) -> float:
-    """Open a new conversation and send ``print(1)`` as its first message: seconds from Enter to the printed 1."""
+def first_run(browser: Browser, url: str, typing_s: float = 0.0) -> float:
+    """Open a new conversation and send ``print(1)`` as its first message: seconds from Enter to the printed 1.
+
+    ``typing_s``: seconds between the page becoming usable and Enter (0: at once, faster than anyone types).
+    """
     with _shown(browser, url) as page:
+        time.sleep(typing_s)
         box = page.locator("[data-testid=stChatInputTextArea]")
         box.fill("```python\nprint(1)\n```")
         started = time.perf_counter()
@@ -123,7 +128,7 @@ def reload(browser: Browser, url: str) -> float:
 
 def measure(
     url: str, visits: int, *, beside: bool = False, run_code: bool = True
-) -> tuple[list[tuple[float, float]], float, float]:
+) -> tuple[list[tuple[float, float]], float, tuple[float, float]]:
     """The visits (the first one on a server that has served nobody yet), a reload with a warm cache, and
     ``print(1)`` as the first message of a new conversation (``run_code``; a bare page has no chat).
 
@@ -146,7 +151,11 @@ def measure(
                 time.sleep(PAUSE_S)
             reloaded = reload(browser, url)
             time.sleep(PAUSE_S)
-            return samples, reloaded, first_run(browser, url) if run_code else float("nan")
+            if not run_code:
+                return samples, reloaded, (float("nan"), float("nan"))
+            at_once = first_run(browser, url)
+            time.sleep(PAUSE_S)
+            return samples, reloaded, (at_once, first_run(browser, url, TYPING_S))
         finally:
             browser.close()
             if other is not None:
@@ -199,8 +208,9 @@ def bench_first_load(tmp: Path, quick: bool = False) -> list[Row]:
             statistics.median(s[0] for s in shared), "s", goal=USABLE_GOAL_S,
             extra=f"whole page {statistics.median(s[1] for s in shared):.2f} s",
             detail={"usable_s": [s[0] for s in shared]}),
-        Row("first load: print(1) as the first message of a new conversation, Enter to the printed 1", printed, "s",
-            goal=FIRST_RUN_GOAL_S, extra=f"while another Chromium shows the app: {printed_beside:.2f} s"),
+        Row("first load: print(1) as the first message of a new conversation, Enter to the printed 1", printed[1], "s",
+            goal=FIRST_RUN_GOAL_S, extra=f"Enter {TYPING_S:g} s after the page is usable; at once: {printed[0]:.2f} s; "
+            f"while another Chromium shows the app: {printed_beside[1]:.2f} s (at once {printed_beside[0]:.2f} s)"),
     ]  # fmt: skip
 
 
