@@ -55,7 +55,8 @@ setup_python() {
     say "Installing Python packages into .venv"
     local extras=".[test,openai,anthropic,ollama]"
     # uv (from PyPI) installs the same packages in seconds where pip takes minutes; pip remains the way back.
-    if ! { .venv/bin/python -m pip install -q uv && .venv/bin/uv pip install -q --python .venv/bin/python -e "$extras"; }; then
+    # pip itself is brought up to date too: sandboxes run it, and a current pip trusts the system's certificates.
+    if ! { .venv/bin/python -m pip install -q uv && .venv/bin/uv pip install -q --python .venv/bin/python --upgrade pip -e "$extras"; }; then
       say "uv could not install the packages; using pip"
       .venv/bin/python -m pip install -q --upgrade pip
       .venv/bin/python -m pip install -q -e "$extras"
