@@ -70,6 +70,19 @@ def test_interrupt_ignored_for_long_kills_the_kernel_but_not_the_files(own_sandb
     assert own_sandbox.execute("print(open('kept.txt').read())").stdout.strip() == "yes"
 
 
+def test_a_stop_pressed_while_nothing_runs_never_drops_the_next_run(own_sandbox: LocalSandbox) -> None:
+    """The kernel interrupts itself with a signal; one still on its way used to hit the next run's start.
+
+    The kernel then dropped that run without a reply: it showed as a success with no output (seen under load).
+    """
+    own_sandbox.execute("x = 1")
+    for number in range(30):
+        own_sandbox.interrupt()
+        own_sandbox.clear_interrupt()
+        result = own_sandbox.execute(f"print({number})")
+        assert (result.stdout.strip(), result.error, result.stopped) == (str(number), None, None)
+
+
 def test_sleeping_sandbox_restarts_on_next_run_with_files_and_variables(own_sandbox: LocalSandbox) -> None:
     own_sandbox.execute("value = 5\nopen('f.txt', 'w').write('file')")
     assert own_sandbox.sleep(idle_seconds=3600)

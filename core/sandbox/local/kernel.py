@@ -27,6 +27,7 @@ from core.sandbox.output import OutputCollector, OutputListener
 from core.types import STOP_EXPLANATIONS, ExecutionError, ExecutionResult, StopReason
 
 POLL_SECONDS = 0.1
+INTERRUPT_REPLY_SECONDS = 1.0
 INTERRUPT_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 60.0
 CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
@@ -75,6 +76,7 @@ class JupyterKernel(abc.ABC):
         self.process: subprocess.Popen[bytes] | None = None
         self.client: BlockingKernelClient | None = None
         self.interrupt_requested = False
+        self._interrupting = threading.Lock()
         self._leftovers: list[Path] = []
 
     def start(self) -> None:
@@ -291,11 +293,24 @@ class JupyterKernel(abc.ABC):
         return {}
 
     def interrupt(self) -> None:
-        """Ask the kernel to stop the running code (a ``KeyboardInterrupt`` in it)."""
-        if self.client is not None and self.alive:
+        """Ask the kernel to stop the running code (a ``KeyboardInterrupt`` in it).
+
+        Returns once the kernel has answered (or after a second), so the signal it sends itself has landed before
+        the next run is sent: a late one would hit that run's start outside its code, and the kernel would then
+        drop the run without a reply (a save of the variables after the Stop button was lost that way).
+        """
+        if self.client is None or not self.alive:
+            return
+        with self._interrupting:
             self.interrupt_requested = True
             message = self.client.session.msg("interrupt_request", content={})
             self.client.control_channel.send(message)
+            deadline = time.monotonic() + INTERRUPT_REPLY_SECONDS
+            with contextlib.suppress(queue.Empty):
+                while time.monotonic() < deadline:
+                    reply = self.client.control_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01))
+                    if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
+                        return
 
     def kill(self) -> None:
         """Kill the kernel and everything it started."""
