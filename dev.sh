@@ -50,13 +50,17 @@ setup_python() {
     say "Creating .venv with $python"
     "$python" -m venv .venv || { install_debian_packages python3-venv && "$python" -m venv .venv; }
   fi
-  local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  # The stamp also names the recipe, so a change to it below reinstalls once.
+  local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-bytecode"
   if [ ! -e "$stamp" ]; then
     say "Installing Python packages into .venv"
     local extras=".[test,openai,anthropic,ollama]"
     # uv (from PyPI) installs the same packages in seconds where pip takes minutes; pip remains the way back.
     # pip itself is brought up to date too: sandboxes run it, and a current pip trusts the system's certificates.
-    if ! { .venv/bin/python -m pip install -q uv && .venv/bin/uv pip install -q --python .venv/bin/python --upgrade pip -e "$extras"; }; then
+    # Bytecode is compiled now (pip does it by default, uv only when asked): sandboxes see .venv read-only, so
+    # without it every kernel compiled IPython again as it started.
+    if ! { .venv/bin/python -m pip install -q uv &&
+      .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python --upgrade pip -e "$extras"; }; then
       say "uv could not install the packages; using pip"
       .venv/bin/python -m pip install -q --upgrade pip
       .venv/bin/python -m pip install -q -e "$extras"
