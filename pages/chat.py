@@ -15,7 +15,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.app_preview import render_app_previews
 from components.approval import render_ask_switch, render_pending_steps
-from components.chat import render_events, render_live_code, render_live_step
+from components.chat import render_chat_input, render_events, render_live_code, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
 from components.mcp_panel import render_mcp_servers
@@ -246,8 +246,8 @@ except InterpreterError as exc:  # too many busy sessions, or a cloud backend th
     st.error(escape_markdown(str(exc)))
     st.stop()
 
-st.chat_input(
-    PLACEHOLDER,
+render_chat_input(
+    placeholder=PLACEHOLDER,
     accept_file="multiple",
     max_upload_size=engine.session.settings.max_upload_mb,
     key="chat_input",

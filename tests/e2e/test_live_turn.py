@@ -95,3 +95,32 @@ def test_an_idle_page_looks_for_served_apps_only_once_code_ran(browser: Any, app
 
     wait_until(page, two_timers, "the served apps' timer ticking beside the idle one")
     page.close()
+
+
+def test_the_page_follows_new_steps_without_polling_and_leaves_a_reader_where_they_are(
+    browser: Any, app_server: tuple[str, Path]
+) -> None:
+    """Streamlit's own follow polls the scroll position 60 times a second; the page follows by its layout instead."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1300, "height": 700})
+    page.set_default_timeout(60_000)
+    page.goto(app_server[0])
+    send(page, "```python\nfor n in range(30):\n    print(f'row {n}')\n```")
+    expect(page.get_by_text("row 29")).to_be_in_viewport()
+    assert page.locator("[data-testid=stAppScrollToBottomContainer]").count() == 0, "Streamlit's polling follow is on"
+
+    send(page, "```python\nprint('newest ' + 'step')\n```")
+    expect(page.get_by_text("newest step")).to_be_in_viewport()
+    page.reload()
+    expect(page.get_by_text("newest step")).to_be_in_viewport()
+
+    reading = page.get_by_text("row 3", exact=True)
+    reading.scroll_into_view_if_needed()
+    before = reading.bounding_box()
+    send(page, "```python\nprint('while ' + 'reading')\n```")
+    expect(page.get_by_text("while reading")).to_have_count(1)
+    expect(page.get_by_text("while reading")).not_to_be_in_viewport()
+    after = reading.bounding_box()
+    assert before is not None and after is not None and abs(after["y"] - before["y"]) < 2, (before, after)
+    page.close()
