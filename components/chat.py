@@ -107,7 +107,8 @@ def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, t
 # second, which woke the CPU enough to slow a local model on the same two cores by a tenth.
 FOLLOW_STYLE = (
     "<style>main.stMain {flex-direction: column-reverse}"
-    " main.stMain > [data-testid=stMainBlockContainer] {order: 1}</style>"
+    " main.stMain > [data-testid=stMainBlockContainer] {order: 1}"
+    " main.stMain > [data-testid=stBottom] {order: -1}</style>"  # below the filler that pushes it down
 )
 
 

@@ -106,6 +106,12 @@ def test_the_page_follows_new_steps_without_polling_and_leaves_a_reader_where_th
     page = browser.new_page(viewport={"width": 1300, "height": 700})
     page.set_default_timeout(60_000)
     page.goto(app_server[0])
+    tall = browser.new_page(viewport={"width": 1300, "height": 1600})  # taller than the first screen's content
+    tall.goto(app_server[0])
+    tall.get_by_text("Where to start").wait_for(timeout=60_000)
+    docked = tall.locator("[data-testid=stChatInputTextArea]").bounding_box()
+    assert docked is not None and docked["y"] > 1450, f"the chat input is not at the window's bottom: {docked}"
+    tall.close()
     send(page, "```python\nfor n in range(30):\n    print(f'row {n}')\n```")
     expect(page.get_by_text("row 29")).to_be_in_viewport()
     assert page.locator("[data-testid=stAppScrollToBottomContainer]").count() == 0, "Streamlit's polling follow is on"
