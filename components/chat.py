@@ -104,7 +104,7 @@ def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, t
 # The main area follows new content at its bottom with the browser's own layout: a column laid out from the bottom
 # up starts there and stays there while the page grows, and keeps a reader who scrolled up where they are (scroll
 # anchoring). Streamlit's own follow (for a chat input it docks itself) polls the scroll position 60 times a
-# second, which woke the CPU enough to slow a local model on the same two cores by a tenth.
+# second, idle or not: an idle tab cost 4 % of a core in Chromium, 2.8 % without it.
 FOLLOW_STYLE = (
     "<style>main.stMain {flex-direction: column-reverse}"
     " main.stMain > [data-testid=stMainBlockContainer] {order: 1}"
