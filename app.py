@@ -107,9 +107,21 @@ async def save_at_shutdown(_app: object) -> AsyncIterator[None]:
     await asyncio.to_thread(close_all_sessions)
 
 
+# The side panel's width in pixels on every page: a file's name, its size and four icon buttons fit on a row. It
+# can be dragged wider; on a narrow screen it folds away (Streamlit's "auto" state). The style holds it on every
+# page: Streamlit applies a page's initial width only to the page first opened (Settings had its default 300 px).
+# (Comments, not docstrings: Streamlit shows a bare string of the main script on the page.)
+SIDEBAR_WIDTH = 400
+SIDEBAR_STYLE = f"""<style>@media (min-width: 1000px) {{
+  [data-testid="stSidebar"][data-collapsed="false"] {{ min-width: {SIDEBAR_WIDTH}px !important; }}
+}}</style>"""
+
+
 def frame() -> None:
     """The frame of every page: set-up, login gate, the exposure warning, navigation."""
-    st.set_page_config(page_title="Code interpreter", page_icon="🧪", layout="wide")
+    st.set_page_config(
+        page_title="Code interpreter", page_icon="🧪", layout="wide", initial_sidebar_state=SIDEBAR_WIDTH
+    )
     if not render_login_gate():
         st.stop()
     pages = [
@@ -118,6 +130,7 @@ def frame() -> None:
     ]
     navigation = st.navigation(pages)
     with st.sidebar:
+        st.html(SIDEBAR_STYLE)
         render_exposure_warning()
         render_account()
     navigation.run()

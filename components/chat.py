@@ -108,7 +108,8 @@ def tool_title(tool: str, tool_input: dict[str, Any], *, direct: bool = False, t
 FOLLOW_STYLE = (
     "<style>main.stMain {flex-direction: column-reverse}"
     " main.stMain > [data-testid=stMainBlockContainer] {order: 1}"
-    " main.stMain > [data-testid=stBottom] {order: -1}</style>"  # below the filler that pushes it down
+    " main.stMain > [data-testid=stBottom] {order: -1}"  # below the filler that pushes it down
+    " .st-key-prefetch-results, .st-key-prefetch-code {display: none}</style>"  # components.results' prefetch
 )
 
 
@@ -182,6 +183,8 @@ def render_tool_step(
     title = skipped_title(record.tool, language) if skipped else tool_title(record.tool, record.input, direct=direct)
     if record.server and not skipped:
         title += escape_markdown(f" · MCP server {record.server}")
+    if failed:
+        title += outcome_label(record)
     with st.expander(title, expanded=True, icon=icon):
         st.code(code, language=language, wrap_lines=True)
         if rerun is not None and key and record.tool in ("execute_code", "execute_command"):
@@ -198,6 +201,16 @@ def render_tool_step(
             st.caption(f":material/save: Saved to the workspace: code-interpreter/{escape_markdown(name)}")
         if files is not None and (files_key or key):
             render_changed_files(record.changed_files, files, files_key or key)
+
+
+def outcome_label(record: ToolRecord) -> str:
+    """What the title of a step that did not succeed adds, in colour: read at a glance, not only by its icon."""
+    result = record.result
+    if result is not None and result.stopped is not None:
+        return " · :orange[stopped]"
+    if result is not None and result.error is None and result.exit_code not in (None, 0):
+        return f" · :red[exit code {result.exit_code}]"
+    return " · :red[failed]"
 
 
 def render_live_step(step: LiveStep) -> DeltaGenerator:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +14,10 @@ from core.chat.conversations import DEFAULT_TITLE, Conversation
 from core.errors import InterpreterError
 from core.text import escape_markdown
 
-MAX_LISTED = 30
+MAX_LISTED = 30  # listed at first; "Show older conversations" lists as many more
+LISTED_KEY = "conversations_listed"
+SCROLL_AFTER = 6  # more conversations than this scroll in a box LIST_HEIGHT pixels high
+LIST_HEIGHT = 330
 UNTITLED = "Untitled conversation"
 CONFIRM_KEY = "conversations_confirm_delete"
 DELETED_KEY = "conversations_deleted"
@@ -50,11 +54,14 @@ LIST_STYLE = """<style>
   border-color: transparent !important;
   padding: 0.45rem 0.75rem !important;
 }
-[class*="st-key-conversation_current_"] p { font-size: 0.875rem; }
+[class*="st-key-conversation_current_"] p { font-size: 0.875rem; padding-left: 1.5rem; text-indent: -1.5rem; }
+[class*="st-key-conversation_current_"] p > span[role="img"] { width: 1.3rem; text-indent: 0; }
 [class*="st-key-conversation_c-"] button { justify-content: flex-start; text-align: left; }
 [class*="st-key-conversation_c-"] button > div { justify-content: flex-start; }
 </style>"""
-"""The list reads as a list: titles left-aligned, the current conversation on a calm grey background."""
+"""The list reads as a list: titles left-aligned, the current conversation on a calm grey background, its icon and
+title where the other items have theirs (its icon, 1.5rem with the space after it, hangs in the margin its wrapped
+lines keep)."""
 
 
 def _browser_zone() -> tzinfo | None:
@@ -71,13 +78,14 @@ def _browser_zone() -> tzinfo | None:
         return None
 
 
-def last_used(updated: float, now: float | None = None, zone: tzinfo | None = None) -> str:
+def last_used(updated: float, now: float | None = None, zone: tzinfo | None = None, *, seconds: bool = False) -> str:
     """When a conversation was last used, as people say it: ``today 13:05``, ``yesterday 09:12``, ``3 Dec``.
 
     Args:
         updated: Seconds since the epoch.
         now: The time to compare with (seconds since the epoch; now when ``None``).
         zone: The time zone to speak in (the server's when ``None``).
+        seconds: Whether a time of today or yesterday has its seconds too (``today 13:05:42``).
 
     Returns:
         The day (with the time for today and yesterday); the year too when it is not this year's.
@@ -85,23 +93,56 @@ def last_used(updated: float, now: float | None = None, zone: tzinfo | None = No
     """
     then = datetime.fromtimestamp(updated, zone).astimezone(zone)
     today = datetime.fromtimestamp(time.time() if now is None else now, zone).astimezone(zone).date()
+    clock = f"{then:%H:%M:%S}" if seconds else f"{then:%H:%M}"
     if then.date() == today:
-        return f"today {then:%H:%M}"
+        return f"today {clock}"
     if then.date() == today - timedelta(days=1):
-        return f"yesterday {then:%H:%M}"
+        return f"yesterday {clock}"
     day = f"{then.day} {then:%b}"
     return day if then.year == today.year else f"{day} {then.year}"
 
 
+def _when_shown(conversations: list[Conversation], zone: tzinfo | None) -> list[str]:
+    """When each was last used; to the second where two of the same title would otherwise read alike."""
+    minutes = [last_used(c.updated or c.created, zone=zone) for c in conversations]
+    seen = Counter(zip((shown_title(c) for c in conversations), minutes, strict=True))
+    return [
+        last_used(c.updated or c.created, zone=zone, seconds=True) if seen[(shown_title(c), when)] > 1 else when
+        for c, when in zip(conversations, minutes, strict=True)
+    ]
+
+
 def _render_list(current_id: str) -> None:
-    """Every conversation: the current one as the selected item, the others as buttons that open them."""
+    """Every conversation: the current one as the selected item, the others as buttons that open them.
+
+    A long list scrolls in a box of its own, so the uploader and the files below it stay in reach.
+    """
     store = conversation_store()
-    conversations = [c for c in store.list() if c.id == current_id or store.transcript(c.id).exists()]
+    everything = [c for c in store.list() if c.id == current_id or store.transcript(c.id).exists()]
+    listed = int(st.session_state.get(LISTED_KEY, MAX_LISTED))
+    conversations = everything[:listed]
     st.html(LIST_STYLE)
-    zone = _browser_zone()
-    for conversation in conversations[:MAX_LISTED]:
+    box = st.container(height=LIST_HEIGHT, border=False) if len(conversations) > SCROLL_AFTER else st.container()
+    with box:
+        _render_items(conversations, current_id)
+        if len(everything) > listed:
+            st.button(
+                f"Show older conversations ({len(everything) - listed:,} more)",
+                key="conversations_more",
+                type="tertiary",
+                icon=":material/expand_more:",
+                on_click=_list_more,
+                args=(listed,),
+            )
+
+
+def _list_more(listed: int) -> None:
+    st.session_state[LISTED_KEY] = listed + MAX_LISTED
+
+
+def _render_items(conversations: list[Conversation], current_id: str) -> None:
+    for conversation, when in zip(conversations, _when_shown(conversations, _browser_zone()), strict=True):
         title = escape_markdown(shown_title(conversation))
-        when = last_used(conversation.updated or conversation.created, zone=zone)
         if conversation.id == current_id:
             with st.container(border=True, key=f"conversation_current_{conversation.id}"):
                 st.markdown(f":material/chat: {title} :gray[· {when}]")
@@ -136,6 +177,19 @@ def _render_delete(current: Conversation) -> None:
     cancel.button("Cancel", key="delete_conversation_cancel", on_click=_cancel_delete)
 
 
+def _title_box(current: Conversation) -> str:
+    """The key of the title box, which shows the stored title again whenever that changes.
+
+    A conversation is titled after its first message, after the box was first drawn: the box kept "Untitled
+    conversation", and Rename then gave the conversation that name back.
+    """
+    key, stored = f"title_{current.id}", shown_title(current)
+    if st.session_state.get(f"{key}_stored") != stored:
+        st.session_state[f"{key}_stored"] = stored
+        st.session_state[key] = stored
+    return key
+
+
 def render_conversations(current_id: str) -> None:
     """The list of conversations, with the current one's rename and delete controls."""
     _say_what_was_deleted()
@@ -146,7 +200,7 @@ def render_conversations(current_id: str) -> None:
     if current is None:
         return
     with st.expander("This conversation"):
-        title = st.text_input("Title", value=shown_title(current), key=f"title_{current_id}")
+        title = st.text_input("Title", key=_title_box(current))  # its value: the stored title, or as typed
         if st.button("Rename", key="rename_conversation") and title != shown_title(current):
             try:
                 store.rename(current_id, title)

@@ -124,22 +124,15 @@ def render_output(output: RichOutput, key: str = "") -> None:
 
 
 def prefetch_result_code() -> None:
-    """An empty table, hidden: Streamlit's front end then loads its data-grid code with the page.
+    """An empty table and an empty code block, hidden: Streamlit's front end then has their code before it is needed.
 
-    It loads that code on first use otherwise, which made the first table and chart of a fresh page about 0.6 s
-    slower than later ones.
+    It loads an element's code on first use otherwise, which made the first table and chart of a fresh page about
+    0.6 s slower than later ones, and the first step show about 0.5 s after its output arrived. Drawn with the page
+    itself, the data grid's code (1.3 MB) made the page usable 0.4 s later: call this once the page is usable and
+    idle. The style that hides them is :data:`components.chat.FOLLOW_STYLE`.
     """
-    st.html("<style>.st-key-prefetch-results, .st-key-prefetch-code {display: none}</style>")
     with st.container(key="prefetch-results"):
         st.dataframe(pd.DataFrame({"": []}))
-
-
-def prefetch_code_block() -> None:
-    """An empty code block, hidden (by :func:`prefetch_result_code`'s style): for a page that is already usable.
-
-    Streamlit's front end loads its code-block code on first use, which made the first step of a fresh page show
-    about 0.5 s after its output arrived; loaded with the page, it made the page itself usable 0.4 s later.
-    """
     with st.container(key="prefetch-code"):
         st.code("", language="python")
 

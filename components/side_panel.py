@@ -39,14 +39,11 @@ CONFIRM_KEY = PREFIX + "confirm_delete"
 ICON_ROW = PREFIX + "icons_"
 PREVIEW_BOX = PREFIX + "preview_box_"
 NBSP = "\u00a0"
-# The panel's look: wide enough for a file's name, size and four icon buttons on one row (on a wide screen; the
-# sidebar can still be dragged wider); a file row's buttons show only their icon, their labels ("Delete
-# report.csv") stay for screen readers; a preview opens as a wide, tall box in the middle of the window (a
-# popover below a button low in the panel would only get the few pixels left under it).
+# The panel's look (its width, for a file's name, size and four icon buttons on a row, is app.SIDEBAR_WIDTH): a
+# file row's buttons show only their icon, their labels ("Delete report.csv") stay for screen readers; a preview
+# opens as a wide, tall box in the middle of the window (a popover below a button low in the panel would only get
+# the few pixels left under it).
 PANEL_STYLE = f"""<style>
-@media (min-width: 1000px) {{
-  [data-testid="stSidebar"][data-collapsed="false"] {{ min-width: 400px !important; }}
-}}
 [class*="st-key-{ICON_ROW}"] button p, [class*="st-key-{ICON_ROW}"] a p {{
   position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap;
 }}
@@ -54,7 +51,7 @@ PANEL_STYLE = f"""<style>
   flex: 1 1 0; min-width: 6rem;
 }}
 [class*="st-key-{ICON_ROW}"] > :not([data-testid="stElementContainer"]:has([data-testid="stText"])) {{ flex: none; }}
-[class*="st-key-{ICON_ROW}"] [data-testid="stText"] {{ overflow-wrap: anywhere; }}
+[class*="st-key-{ICON_ROW}"] [data-testid="stText"] {{ overflow-wrap: break-word; }}
 [class*="st-key-{ICON_ROW}"] button {{ padding: 0.25rem 0.55rem; min-height: 2.25rem; }}
 [class*="st-key-{ICON_ROW}"] [data-testid="stPopoverButton"] div[aria-hidden="true"] {{ display: none; }}
 [data-testid="stPopoverBody"]:has([class*="st-key-{PREVIEW_BOX}"]) {{
@@ -86,6 +83,15 @@ def widget_key(kind: str, path: str) -> str:
 def _label(text: str) -> str:
     """A file name for a Markdown label (expanders, buttons), shown literally."""
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIALS else char for char in printable(text))
+
+
+def breakable(name: str) -> str:
+    """A file name that a narrow column breaks where people would: after ``_`` and ``/`` (a zero-width space).
+
+    Without it a long name broke anywhere ("sales_by_region_2 / 024.csv"); a single part longer than the column
+    still breaks where it must.
+    """
+    return name.replace("_", "_\u200b").replace("/", "/\u200b")
 
 
 def size_text(size: int) -> str:
@@ -201,7 +207,7 @@ def _sandbox_file_row(session: Session, info: FileInfo, level: int | None) -> No
         key=widget_key("icons", info.path), horizontal=True, wrap=False, vertical_alignment="center", gap="xsmall"
     )
     with row:
-        st.text(f"{shown} · {size_text(info.size)}", width="stretch")
+        st.text(f"{breakable(shown)} · {size_text(info.size)}", width="stretch")
         popover = st.popover(
             _icon_label("Preview", info.path),
             icon=":material/visibility:",

@@ -71,6 +71,8 @@ class TabState:
     """Numbers the uploader's key: a new number gives an empty uploader."""
     upload_outcomes: list[Any] = field(default_factory=list)
     """What became of the files of the uploader's latest round (``components.uploads.UploadOutcome``)."""
+    upload_conversation: str = ""
+    """The conversation those files went to: another conversation's panel does not list them."""
 
 
 def holder() -> TabState:

@@ -87,6 +87,7 @@ def _uploaded(engine: ChatEngine, key: str) -> None:
     tab = holder()
     files = st.session_state.get(key) or []
     tab.upload_outcomes = preload_uploads(engine, files)
+    tab.upload_conversation = engine.session.conversation_id
     tab.upload_round += 1
     release(files)
 
@@ -129,5 +130,6 @@ def render_uploader(engine: ChatEngine) -> None:
             "red here (or in the chat box) and never reaches the sandbox."
         ),
     )
-    for outcome in tab.upload_outcomes:
-        _render_outcome(outcome)
+    if tab.upload_conversation == engine.session.conversation_id:
+        for outcome in tab.upload_outcomes:
+            _render_outcome(outcome)

@@ -19,7 +19,7 @@ from components.chat import render_chat_input, render_events, render_live_code, 
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
 from components.mcp_panel import render_mcp_servers
-from components.results import prefetch_code_block, prefetch_result_code
+from components.results import prefetch_result_code
 from components.sandbox_panel import render_isolation
 from components.session_life import render_session_life
 from components.side_panel import render_side_panel
@@ -179,7 +179,7 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
     turn = engine.turn
     if turn is None or turn.done:
         if _only_this_fragment_runs():
-            prefetch_code_block()  # the page is usable and idle now: load the code blocks' code for the first step
+            prefetch_result_code()  # the page is usable and idle now: load the code of tables and code blocks
         return
     snapshot = turn.snapshot()
     with st.chat_message("assistant"):
@@ -256,17 +256,6 @@ render_chat_input(
 )
 _wait_for_quick_turn(engine)  # before the side panel, so it shows the files a quick run just wrote
 
-with st.sidebar:
-    render_conversations(conversation_id)
-    render_uploader(engine)
-    render_isolation(engine.session.sandbox.isolation_report())
-    render_mcp_servers(hub_for(engine.session.settings))
-    render_session_life(engine)
-    render_side_panel(engine.session, conversation_title(engine))
-    if not _is_empty(engine):  # nothing to export before something happened
-        render_export_buttons(engine)
-
-    render_app_previews(engine.session, "side")  # Open preview for apps the sandbox's code serves
 history_box, live_box = st.container(), st.container()  # the live turn always has the same place
 drawn_state = _turn_state(engine)  # before the history is read: a step finishing meanwhile reruns the page
 with history_box:
@@ -293,4 +282,16 @@ if drawn_state[1]:
     st.button("Stop", key="stop_turn", icon=":material/stop_circle:", on_click=engine.stop)
     _render_queue(engine)
 render_background_tasks(engine.session.sandbox)  # commands started with background=true, live, with a Stop
-prefetch_result_code()
+# The side panel last: the browser draws what the page sends as it comes, so the chat is usable before the panel's
+# widgets (and their code) have arrived.
+with st.sidebar:
+    render_conversations(conversation_id)
+    render_uploader(engine)
+    render_isolation(engine.session.sandbox.isolation_report())
+    render_mcp_servers(hub_for(engine.session.settings))
+    render_session_life(engine)
+    render_side_panel(engine.session, conversation_title(engine))
+    if not _is_empty(engine):  # nothing to export before something happened
+        render_export_buttons(engine)
+
+    render_app_previews(engine.session, "side")  # Open preview for apps the sandbox's code serves

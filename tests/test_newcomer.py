@@ -8,6 +8,7 @@ sandbox's true state in the side panel.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,14 +20,16 @@ import pytest
 from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
 from streamlit.testing.v1 import AppTest
 
-from components.conversations import UNTITLED
+from components.conversations import LIST_HEIGHT, MAX_LISTED, UNTITLED
 from components.side_panel import widget_key
-from components.state import engine_registry
+from components.state import app_settings, engine_registry
+from core.chat.conversations import ConversationStore
 from core.chat.engine import ChatEngine
 from core.chat.notebook import transcript_to_notebook
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.sandbox.local.pool import pool_for
 from core.session import Session, next_sweep_in, sweep_idle_sessions
+from core.text import escape_markdown
 from core.types import ExecutionResult, ToolRecord
 from tests.conftest import (
     REPO,
@@ -67,6 +70,53 @@ def test_the_current_conversation_is_a_selected_item_not_a_second_new_conversati
     assert not [b for b in app.button if b.key == f"conversation_{current}"]  # the current one is no button
     assert any(UNTITLED in str(m.value) for m in app.sidebar.markdown)
     assert not [b for b in app.sidebar.button if b.proto.type == "primary"]
+
+
+def test_the_title_box_follows_the_title_a_first_message_gives_and_rename_keeps_it(
+    make_app: Callable[..., AppTest],
+) -> None:
+    app = make_app(None)
+    app.run()
+    box = f"title_{_conversation_id(app)}"
+    assert app.text_input(key=box).value == UNTITLED
+    send(app, "```python\nx = 41\n```")
+    assert app.text_input(key=box).value == "Python: x = 41"  # it kept "Untitled conversation"
+    _button(app, "rename_conversation").click().run()  # which Rename then gave the conversation back
+    assert app.text_input(key=box).value == "Python: x = 41"
+    assert any(escape_markdown("Python: x = 41") in str(m.value) for m in app.sidebar.markdown)
+    app.text_input(key=box).input("My analysis")
+    _button(app, "rename_conversation").click().run()
+    assert any("My analysis" in str(m.value) for m in app.sidebar.markdown)
+
+
+def _conversation_list(conversation_id: str) -> None:
+    from components.conversations import render_conversations
+
+    render_conversations(conversation_id)
+
+
+def test_a_long_conversation_list_scrolls_tells_alike_titles_apart_and_reaches_the_oldest(
+    make_app: Callable[..., AppTest],
+) -> None:
+    make_app(None)  # the settings: a data folder of this test's own
+    store = ConversationStore(app_settings())
+    made = []
+    for number in range(33):
+        conversation = store.create()
+        store.transcript(conversation.id).append(ChatEvent(kind="user", text="print(1)"))
+        store.touch(conversation.id, "```python\nprint(1)\n```" if number < 31 else f"question {number}")
+        made.append(conversation.id)
+    at = AppTest.from_function(_conversation_list, args=(made[-1],), default_timeout=30).run()
+
+    (box,) = [c for c in at.main.children.values() if f"pixel_height: {LIST_HEIGHT}" in str(c.proto)]
+    items = [str(b.label) for b in box.button if str(b.key).startswith("conversation_c-")]
+    assert len(items) == MAX_LISTED - 1  # and the current one, not a button
+    alike = [label for label in items if label.startswith(escape_markdown("Python: print(1)"))]
+    assert alike and all(re.search(r"today \d\d:\d\d:\d\d\]$", label) for label in alike), alike[:3]
+    assert all(re.search(r"today \d\d:\d\d\]$", label) for label in items if label.startswith("question"))
+    _button(at, "conversations_more").click().run()
+    items = [b for b in at.button if str(b.key).startswith("conversation_c-")]
+    assert len(items) == 32 and not [b for b in at.button if b.key == "conversations_more"]
 
 
 def test_deleting_a_conversation_asks_first_then_says_what_was_deleted(make_app: Callable[..., AppTest]) -> None:
@@ -130,6 +180,13 @@ def test_the_uploader_empties_itself_and_lists_what_it_refused_and_why(make_app:
     assert refused.startswith("**evil.zip** was refused: 'evil.zip' contains an entry named '../../evil.txt'")
     assert (_engine().session.sandbox.root / "sales" / "q1.csv").exists()
     assert any("Upload refused" in str(e.value) for e in app.main.error)  # the chat says it too
+    uploaded_to = _conversation_id(app)
+
+    next(b for b in app.sidebar.button if b.label == "New conversation").click().run()
+    assert _conversation_id(app) != uploaded_to
+    shown = [str(c.value) for c in app.sidebar.caption]
+    assert not [c for c in shown if "**sales.zip**" in c], shown  # it went elsewhere
+    assert not app.sidebar.error
 
 
 def test_handled_uploads_leave_the_servers_memory(
@@ -251,6 +308,20 @@ def test_a_new_conversation_on_an_old_pooled_kernel_is_ready_not_idle_or_asleep(
     assert "Sandbox ready: nothing has run yet." in page_text(app.sidebar, "caption") and not _has_restore(app)
     send(app, "```python\nprint('first ' + 'run')\n```")
     assert not [n for n in app.info if "idle" in str(n.value) or "were not saved" in str(n.value)]
+
+
+def test_a_step_that_did_not_succeed_says_so_in_its_title(make_app: Callable[..., AppTest]) -> None:
+    app = make_app(None)
+    app.run()
+    send(app, "```python\n1 / 0\n```")
+    send(app, "!exit 3")
+    send(app, "```python\nprint('fine')\n```")
+    titles = [str(e.label) for e in app.main.expander if str(e.label).startswith("Ran ")]
+    assert titles == [
+        "Ran python code (run by you) · :red[failed]",
+        "Ran a shell command (run by you) · :red[exit code 3]",
+        "Ran python code (run by you)",
+    ]
 
 
 def test_the_reaper_wakes_when_the_next_countdown_ends(session: Session) -> None:

@@ -308,7 +308,7 @@ def test_odd_file_names_do_not_break_the_panel(session: Session, panel: Callable
     at.session_state[widget_key("sb_folder", "sub")] = True
     at.run()
     assert_clean(at)
-    assert set(odd) <= {text.split(" · ")[0] for text in texts(at)}
+    assert set(odd) <= {text.replace("\u200b", "").split(" · ")[0] for text in texts(at)}  # breaks are unseen
     assert "latin-\ufffd.txt · 1\u00a0B" in texts(at)
     assert len(expanders(at)) == 3  # two workspace files and the sandbox folder
 

@@ -22,8 +22,26 @@ pytestmark = needs_chromium
 CODE = """import pandas as pd
 pd.DataFrame({'month': range(1, 41), 'revenue': range(100, 140)}).to_csv('sales.csv', index=False)
 open('notes.txt', 'w').write('x' * 131)
+open(LONG_NAME, 'w').write('a,b')
 print('files ' + 'written')"""
 LAST_USED = re.compile(r"today \d\d:\d\d")
+LONG_NAME = "quarterly_revenue_breakdown_by_region_2024.csv"
+CODE = CODE.replace("LONG_NAME", repr(LONG_NAME))
+BREAKS = """element => {  // the character before each line break of the element's text
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT), breaks = [];
+  let top = null, before = "";
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    for (let i = 0; i < text.length; i++) {
+      const range = document.createRange();
+      range.setStart(text, i); range.setEnd(text, i + 1);
+      const rect = range.getBoundingClientRect();
+      if (rect.width === 0) { before = text.data[i]; continue; }
+      if (top !== null && rect.top > top + 2) breaks.push(before);
+      top = rect.top; before = text.data[i];
+    }
+  }
+  return breaks;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +138,23 @@ def test_the_side_panel_has_room_for_sizes_buttons_and_conversations(page: Any) 
     red, green, blue = (int(part) for part in re.findall(r"\d+", bar)[:3])
     assert red - max(green, blue) < 20, f"the current conversation has no red bar ({bar})"
     assert current.locator("strong").count() == 0, "the current title is normal text"
+    icons = [current.locator("span[role=img]"), listed.locator("[data-testid=stIconMaterial]")]
+    starts = [icon.first.bounding_box()["x"] for icon in icons]
+    assert abs(starts[0] - starts[1]) <= 3, f"the icons line up: {starts}"
     sidebar.locator("[data-testid=stSidebarContent]").screenshot(path=str(ARTIFACTS / "newcomer-panel-3-sidebar.png"))
+
+    long_row = sidebar.locator("[data-testid=stText]").filter(has_text="quarterly_")
+    long_row.scroll_into_view_if_needed()
+    breaks = long_row.evaluate(BREAKS)
+    assert breaks and set(breaks) <= {"\u200b", " ", "·"}, f"a name breaks only after _ or a space: {breaks}"
     size.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "newcomer-panel-3-files.png"))
+
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    assert sidebar.bounding_box()["width"] >= 380, "the panel keeps its width on every page"
+    page.get_by_role("link", name="Chat").click()
+    expect(sidebar.get_by_role("button", name="Preview sales.csv")).to_be_visible()  # back where it was
 
 
 def test_the_isolation_box_speaks_plainly_and_warnings_are_one_line(page: Any) -> None:
