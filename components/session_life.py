@@ -8,6 +8,7 @@ from core.chat.engine import ChatEngine
 from core.chat.notices import asleep_caption, sandbox_restored_notice
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
 from core.sandbox.local.sandbox import SandboxStatus
+from core.text import spoken_duration
 from core.types import STOP_EXPLANATIONS, VariablesReport
 
 REFRESH_SECONDS = 15
@@ -79,15 +80,6 @@ def activity(engine: ChatEngine) -> str:
     return ":material/psychology: The model is thinking"
 
 
-def _duration(seconds: int) -> str:
-    """A countdown in plain words, rounded up: "29 min", "45 s", "1 h 5 min"."""
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = -(-seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours and minutes else f"{hours} h" if hours else f"{minutes} min"
-
-
 def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesReport | None) -> str:
     """One line on the sandbox's state: not started yet, starting, running, idle (with the countdown), asleep."""
     kernels = _languages(status.running)
@@ -104,7 +96,7 @@ def _life_caption(engine: ChatEngine, status: SandboxStatus, saved: VariablesRep
         left = int(status.idle_timeout - status.idle_seconds)
         if left <= 0:
             return f":material/timer: Sandbox idle ({kernels}) · unused long enough: shutting down now"
-        return f":material/timer: Sandbox idle ({kernels}) · shuts down after {_duration(left)} without use"
+        return f":material/timer: Sandbox idle ({kernels}) · shuts down after {spoken_duration(left)} without use"
     if status.asleep or saved is not None:
         return f":material/bedtime: {asleep_caption(saved)}"
     return ":material/hourglass_empty: No kernel runs now: a new one starts at the next run."

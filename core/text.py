@@ -27,6 +27,15 @@ _NOT_LOADED = ":material/hide_image: "  # Streamlit draws this icon from its own
 _PASSES = 3
 
 
+def spoken_duration(seconds: float) -> str:
+    """A length of time in plain words, rounded up to the minute past one minute: "45 s", "29 min", "1 h 5 min"."""
+    whole = int(-(-seconds // 1))
+    if whole < 60:
+        return f"{whole} s"
+    hours, minutes = divmod(-(-whole // 60), 60)
+    return f"{hours} h {minutes} min" if hours and minutes else f"{hours} h" if hours else f"{minutes} min"
+
+
 def escape_markdown(text: str) -> str:
     """``text`` shown literally in Markdown: every character Markdown could read as syntax is escaped.
 

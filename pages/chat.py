@@ -41,7 +41,7 @@ TEXT_QUIET_SECONDS = 0.5  # ... until the text pauses this long: then the fragme
 TEXT_LONGEST_SECONDS = 3.0  # ... or at the latest after this long (a click inside the fragment waits for it)
 IDLE_REFRESH_SECONDS = 2.0  # with no turn running, how often the page looks for one started elsewhere
 QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
-WINDOW_EVENTS = 16  # the latest events shown; earlier ones are behind "Show earlier steps"
+WINDOW_EVENTS = 16  # the latest events shown; earlier ones are behind "Show earlier messages and steps"
 SENT_KEY = "chat_sent"
 
 
@@ -78,6 +78,13 @@ def _send_example(engine: ChatEngine, text: str) -> None:
 def _is_empty(engine: ChatEngine) -> bool:
     """Whether nothing happened in the conversation yet (no message, no upload, no turn)."""
     return len(engine.transcript) == 0 and engine.turn is None and not engine.queued
+
+
+def _nothing_asked(engine: ChatEngine) -> bool:
+    """Whether nobody has asked or run anything yet (uploads may have come): the starting points still help."""
+    if engine.turn is not None or engine.queued:
+        return False
+    return not any(event.kind in ("user", "tool", "assistant") for event in engine.transcript.events())
 
 
 def render_starting_points(engine: ChatEngine) -> None:
@@ -133,7 +140,7 @@ def render_history(engine: ChatEngine) -> None:
     events, first = engine.transcript.tail(int(st.session_state.get(_window_key(engine), WINDOW_EVENTS)))
     if first > 0:
         st.button(
-            f"Show earlier steps ({first:,} more)",
+            f"Show earlier messages and steps ({first:,} more)",
             key="show_earlier",
             icon=":material/history:",
             on_click=_show_earlier,
@@ -269,7 +276,7 @@ with history_box:
         with st.expander("No model is configured: code blocks you send run directly. How to add a model"):
             st.markdown(how_to_configure())
 
-    if _is_empty(engine):
+    if _nothing_asked(engine):  # after an upload too: that is when the example questions help most
         render_starting_points(engine)
     render_history(engine)
     render_pending_steps(engine)

@@ -7,6 +7,7 @@ sandbox's true state in the side panel.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -322,6 +323,27 @@ def test_a_step_that_did_not_succeed_says_so_in_its_title(make_app: Callable[...
         "Ran a shell command (run by you) · :red[exit code 3]",
         "Ran python code (run by you)",
     ]
+
+
+def test_the_starting_points_stay_after_an_upload_and_the_demo_never_claims_what_failed(
+    make_app: Callable[..., AppTest],
+) -> None:
+    demo = json.loads((REPO / "examples" / "scripted-demo.json").read_text())
+    app = make_app(demo)
+    app.run()
+    _button(app, "example_question_1").click()  # before any upload: the demo's code cannot find its data
+    run_until_idle(app.run())
+    answer = page_text(app.main)
+    assert "no figures to report" in answer and "March" not in answer
+
+    next(b for b in app.sidebar.button if b.label == "New conversation").click().run()
+    uploader = app.sidebar.get("file_uploader")[0]
+    uploader.set_value([("sales.zip", (REPO / "examples" / "sales.zip").read_bytes(), "application/zip")]).run()
+    assert "Where to start" in page_text(app.main)  # an upload is when the example questions help most
+    _button(app, "example_question_1").click()
+    run_until_idle(app.run())
+    assert "**March** was the best month" in page_text(app.main)
+    assert not [b for b in app.button if str(b.key).startswith("example_")]  # asked: they made way
 
 
 def test_the_reaper_wakes_when_the_next_countdown_ends(session: Session) -> None:

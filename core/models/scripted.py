@@ -1,7 +1,9 @@
 """A scripted model: replays a fixed list of tool calls and texts. For tests and offline demos.
 
 The script is a list of steps, each ``{"text": "..."}`` or ``{"tool": "<name>", "input": {...}}``. One model
-call consumes one step; when the steps run out the model answers ``(script finished)``. Anything shown to a
+call consumes one step; when the steps run out the model answers ``(script finished)``. A text step may also give
+``"after_failure"``: the text said instead when the latest tool call failed (a demo's answer never claims what
+its code did not do). Anything shown to a
 person must label it "scripted model": it is not a language model.
 """
 
@@ -41,13 +43,26 @@ def load_script(path: Path) -> list[dict[str, Any]]:
     if not isinstance(steps, list):
         raise ValueError(f"{path}: a script must be a JSON list of steps.")
     for number, step in enumerate(steps, 1):
-        valid_text = isinstance(step, dict) and isinstance(step.get("text"), str)
+        valid_text = (
+            isinstance(step, dict)
+            and isinstance(step.get("text"), str)
+            and isinstance(step.get("after_failure", ""), str)
+        )
         valid_tool = (
             isinstance(step, dict) and isinstance(step.get("tool"), str) and isinstance(step.get("input", {}), dict)
         )
         if not (valid_text or valid_tool):
             raise ValueError(f"{path}: step {number} must be {{'text': ...}} or {{'tool': ..., 'input': {{...}}}}.")
     return steps
+
+
+def _latest_tool_failed(messages: Messages) -> bool:
+    """Whether the latest tool result in the conversation reports an error."""
+    for message in reversed(messages):
+        results = [block["toolResult"] for block in message.get("content", []) if "toolResult" in block]
+        if results:
+            return any(result.get("status") == "error" for result in results)
+    return False
 
 
 class ScriptedModel(Model):
@@ -95,6 +110,8 @@ class ScriptedModel(Model):
     ) -> AsyncIterable[StreamEvent]:
         """Stream the next step as ConverseStream events."""
         step = self.next_step()
+        if "after_failure" in step and _latest_tool_failed(messages):
+            step = {"text": step["after_failure"]}
         yield {"messageStart": {"role": "assistant"}}
         if "tool" in step:
             start = {"toolUse": {"toolUseId": f"tool-{uuid.uuid4().hex[:12]}", "name": step["tool"]}}

@@ -171,6 +171,8 @@ def test_the_isolation_box_speaks_plainly_and_warnings_are_one_line(page: Any) -
     expect(sidebar.get_by_text(re.compile(r"memory: at most 2,048\sMB"))).to_be_visible()
     expect(sidebar.get_by_text(re.compile("bubblewrap is not available"))).to_be_visible()  # the details
     expect(sidebar.get_by_text(re.compile("as root"))).to_have_count(0)
+    expect(sidebar.get_by_text(re.compile(r"sleeps after 30\smin without use"))).to_be_visible()  # not 1,800 s
+    expect(sidebar.get_by_text(re.compile("rlimit"))).to_have_count(0)
     sidebar.get_by_text(re.compile(r"memory: at most")).scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "newcomer-panel-4-isolation.png"))
 

@@ -27,6 +27,7 @@ from core.sandbox.local.limits import ResourceLimits
 from core.sandbox.local.network import PrivateNetwork
 from core.sandbox.local.packages import LAYER_MOUNT, LayerState, layer_for
 from core.sandbox.local.r_install import r_missing
+from core.text import spoken_duration
 
 SANDBOX_ROOT = "/sandbox"
 SANDBOX_HOME = "/home/sandbox"
@@ -412,7 +413,8 @@ class Isolation:
         lost = "JavaScript's" if not r else "JavaScript's and R's"
         return (
             f"Kept between calls: Python variables, and JavaScript/TypeScript ones (one Deno kernel for both){r}, "
-            f"until the session sleeps after {idle:,.0f} s unused or its kernel restarts; Python's are then saved and "
+            f"until the session sleeps after {spoken_duration(idle)} without use or its kernel restarts; Python's are "
+            "then saved and "
             f"restored (those too large or not picklable are not), {lost} are lost. Files in the sandbox folder "
             "and packages installed with pip stay with the conversation. Processes a command leaves in the "
             "background end when that command ends (execute_command with background=true keeps one running)."

@@ -245,12 +245,12 @@ class ResourceLimits:
                 lines.append(f"processes: at most {self.max_processes:,} (counted for all sandboxes together)")
         lines.append(f"file size: at most {self.max_file_bytes // MB:,} MB per file")
         if self.groups:
-            lines.append(f"enforced by a cgroup ({self.version}) and rlimits")
+            lines.append(f"how: a Linux control group (cgroup {self.version}) and limits on each process")
         else:
             headroom = ADDRESS_SPACE_HEADROOM // MB
             lines.append(
-                f"enforced by rlimits (the address-space limit is {headroom:,} MB higher, for memory that "
-                "Python reserves but does not use)"
+                f"how: Linux limits on each process (each may reserve {headroom:,} MB more address space than "
+                "this, which Python does without using it)"
             )
         return lines
 
