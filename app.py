@@ -61,7 +61,11 @@ def guarded_middleware() -> list[Middleware]:
     return [
         Middleware(ContentPolicy, base_url_path=st.get_option("server.baseUrlPath")),
         # Preview hosts (PORT-TOKEN.localhost): the proxy answers them, and only them, of that domain.
-        Middleware(HostGuard, allowed=[*settings.allowed_hosts, f"*.{settings.preview_domain}"]),
+        Middleware(
+            HostGuard,
+            allowed=[*settings.allowed_hosts, f"*.{settings.preview_domain}"],
+            local_only=not (login or settings.allow_anonymous),  # then a request from elsewhere is refused
+        ),
         Middleware(PreviewProxy, domain=settings.preview_domain),
     ]
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -70,12 +70,16 @@ def start_app(port: int, env: dict[str, str], *flags: str, output: Any = subproc
     )
 
 
-def get(port: int, path: str = "/_stcore/health", host: str | None = None) -> tuple[int, bytes]:
-    """GET ``path`` from 127.0.0.1:``port`` with the given ``Host`` header; the status and the body."""
+def get(
+    port: int, path: str = "/_stcore/health", host: str | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
+    """GET ``path`` from 127.0.0.1:``port`` with the given ``Host`` header (and ``headers``); the status and body."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.putrequest("GET", path, skip_host=True)
         connection.putheader("Host", f"127.0.0.1:{port}" if host is None else host)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
         connection.endheaders()
         response = connection.getresponse()
         return response.status, response.read()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import socket
 import stat
 import threading
 import time
@@ -24,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from core.files.archive import zip_workspace
-from core.files.downloads import BUSY, EXPIRED, NOT_YOURS, Downloads, download_path, download_route
+from core.files.downloads import BUSY, EXPIRED, NOT_YOURS, TOO_MANY, Downloads, download_path, download_route
 from core.workspace.local import LocalWorkspace
 from tests.conftest import wait_for
 from tests.servers import serving_asgi
@@ -230,3 +231,36 @@ def test_a_broken_connection_leaves_no_file_and_gives_the_disk_back(tmp_path: Pa
         connection.close()  # the browser's download was cancelled
         wait_for(lambda: not list(folder.iterdir()), "the file of the broken download to go", 30)
         assert fetch(port, token, "alice") == (200, b"a" * size)  # all its disk was given back
+
+
+@contextmanager
+def stalled(port: int, token: str, who: str) -> Iterator[socket.socket]:
+    """A download that was asked for, has started to arrive, and is then never read (a tiny receive buffer)."""
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        reader.connect(("127.0.0.1", port))
+        reader.sendall(
+            f"GET {download_path('', token)} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: who={who}\r\n\r\n".encode()
+        )
+        reader.settimeout(30)
+        assert reader.recv(12, socket.MSG_PEEK) == b"HTTP/1.1 200"  # it was prepared: its answer has begun
+        yield reader
+    finally:
+        reader.close()
+
+
+def test_a_person_who_stops_reading_cannot_hold_the_disk_everyone_shares(tmp_path: Path) -> None:
+    downloads, folder, size = Downloads(), tmp_path / "downloads", 24 * 1024 * 1024
+    alices = [downloads.offer(("alice", f"c{n}", "everything"), "a.zip", "application/zip", _writer(b"a" * size))
+              for n in range(3)]  # fmt: skip
+    bobs = downloads.offer(("bob", "c1", "everything"), "b.zip", "application/zip", _writer(b"b" * size))
+    options = {"requester": by_cookie, "disk_bytes": 2 * size + 1, "stall_seconds": 2.0}
+    with serving(downloads, folder, **options) as port, stalled(port, alices[0], "alice"):
+        with stalled(port, alices[1], "alice"):
+            assert fetch(port, alices[2], "alice") == (429, TOO_MANY.encode())  # two in flight already
+            answers: list[tuple[int, bytes]] = []  # bob finds the disk full until alice's stalled sends are ended
+            wait_for(lambda: answers.append(fetch(port, bobs, "bob")) or answers[-1][0] == 200, "room for bob", 60)
+            assert answers[-1] == (200, b"b" * size)
+            wait_for(lambda: not list(folder.iterdir()), "every file of the stalled downloads to go", 30)
+        assert fetch(port, alices[2], "alice") == (200, b"a" * size)  # hers count no more

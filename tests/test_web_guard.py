@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from core.web.web_guard import HostGuard, exposure_warning, host_allowed, is_loopback, startup_refusal
+from core.web.web_guard import (
+    HostGuard,
+    exposure_warning,
+    from_elsewhere,
+    host_allowed,
+    is_loopback,
+    startup_refusal,
+)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.1.1", "::1", "[::1]", "localhost", "LOCALHOST"])
@@ -100,3 +107,20 @@ def test_the_guard_answers_only_allowed_hosts() -> None:
     assert _call(guard, "http", [(b"host", b"localhost"), (b"host", b"evil.example")])[0]["status"] == 400
     assert _call(guard, "websocket", []) == [{"type": "websocket.close", "code": 1008}]
     assert reached == ["http"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "host", "said"),
+    [
+        ([(b"x-forwarded-for", b"198.51.100.7")], "127.0.0.1:8501", "a proxy passed it on: x-forwarded-for"),
+        ([(b"forwarded", b"for=x"), (b"x-real-ip", b"x")], "localhost", "a proxy passed it on: forwarded, x-real-ip"),
+        ([], "203.0.113.5:8501", "it was addressed to 203.0.113.5"),
+        ([], "[2001:db8::1]:8501", "it was addressed to 2001:db8::1"),
+        ([], "127.0.0.1:8501", None),
+        ([], "[::1]", None),
+        ([], "localhost", None),
+        ([], "4242-abc.localhost", None),  # a live preview's own host
+    ],
+)
+def test_what_shows_a_request_came_from_elsewhere(headers: list[tuple[bytes, bytes]], host: str, said: str) -> None:
+    assert from_elsewhere(headers, host) == said

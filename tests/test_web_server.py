@@ -32,16 +32,26 @@ server_metadata_url = "https://idp.example/.well-known/openid-configuration"
 """
 
 
-def handshake(port: int, host: str) -> int:
-    """Open Streamlit's WebSocket with this ``Host`` header: 101 when accepted, else the refusing status."""
+def handshake(port: int, host: str, headers: dict[str, str] | None = None) -> int:
+    """Open Streamlit's WebSocket with this ``Host`` header (and ``headers``): 101 when accepted, else the refusing
+    status."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    options = {"subprotocols": ["streamlit"], "open_timeout": 10, "additional_headers": headers}
     try:
-        with connect(f"ws://{host}/_stcore/stream", sock=sock, subprotocols=["streamlit"], open_timeout=10) as ws:  # type: ignore[list-item]
+        with connect(f"ws://{host}/_stcore/stream", sock=sock, **options) as ws:  # type: ignore[arg-type]
             return ws.response.status_code
     except InvalidStatus as refused:
         return refused.response.status_code
     finally:
         sock.close()
+
+
+FORWARDED = (
+    {"X-Forwarded-For": "198.51.100.7"},
+    {"Forwarded": "for=198.51.100.7;proto=https"},
+    {"X-Real-IP": "198.51.100.7"},
+)
+"""What nginx's proxy_pass (deploy/nginx.conf) and other proxies add to a request they pass on."""
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -75,6 +85,17 @@ def test_the_default_server_listens_on_loopback_only_and_keeps_data_private(tmp_
         status, body = fetch(port, link, {})
         assert status == 200 and zipfile.ZipFile(io.BytesIO(body)).namelist() == []  # the (empty) workspace
 
+        # What only arrives from elsewhere is refused: a proxy on this machine that passes a visitor on.
+        for forwarded in FORWARDED:
+            status, body = get(port, "/", headers=forwarded)
+            assert status == 403 and b"serves this machine only" in body, forwarded
+            assert handshake(port, f"127.0.0.1:{port}", forwarded) == 403, forwarded
+        for address in ("203.0.113.5", f"203.0.113.5:{port}", "[2001:db8::1]", "10.0.0.7"):
+            status, body = get(port, "/_stcore/health", host=address)
+            assert status == 403 and b"it was addressed to" in body, address
+            assert handshake(port, address) == 403, address
+        assert handshake(port, f"127.0.0.1:{port}") == 101
+
 
 def test_foreign_host_names_are_refused_over_http_and_websocket(tmp_path: Path) -> None:
     variables = {"INTERPRETER_ALLOWED_HOSTS": "code.example.org", "INTERPRETER_ALLOW_ANONYMOUS": "true"}
@@ -93,6 +114,8 @@ def test_foreign_host_names_are_refused_over_http_and_websocket(tmp_path: Path) 
         assert handshake(port, f"localhost:{port}") == 101
         assert handshake(port, "code.example.org") == 101
 
+        for forwarded in FORWARDED:  # anonymous access from the network is wanted: a proxy may pass visitors on
+            assert get(port, "/_stcore/health", host="code.example.org", headers=forwarded) == (200, b"ok")
         # Behind a reverse proxy that passes code.example.org on, the app is public: the page says so.
         (warning,) = [text for text in texts(run_page(port)) if "without a login" in text]
         assert "code.example.org" in warning and "anyone who can reach it can run code here" in warning

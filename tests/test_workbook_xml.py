@@ -7,7 +7,9 @@ defusedxml refuses any. A workbook that declares one must not be previewed.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
+from importlib.metadata import requires
 
 import openpyxl
 import openpyxl.xml
@@ -35,8 +37,12 @@ def workbook_with_an_entity() -> bytes:
     return crafted.getvalue()
 
 
-def test_openpyxl_parses_with_defusedxml() -> None:
+def test_openpyxl_parses_with_defusedxml_which_the_app_declares() -> None:
     assert openpyxl.xml.DEFUSEDXML
+    declared = [
+        re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0] for requirement in requires("code-interpreter-chat")
+    ]
+    assert "defusedxml" in declared  # installed because the app asks for it, not by chance
 
 
 def causes(error: BaseException | None) -> list[type[BaseException]]:

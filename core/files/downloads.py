@@ -8,8 +8,10 @@ kind of download, so pages redrawn many times do not pile up offers.
 
 The link alone is not enough where people log in: the route asks who sends the request (a :data:`Requester`, which
 reads the login cookie) and answers only the person the offer was made for. Each person has one download prepared
-at a time (another click is told so), and the files of all downloads being prepared or sent take at most a set
-amount of disk together (:class:`DiskAllowance`): a write past it fails and the part-written file is deleted.
+at a time and at most :data:`IN_FLIGHT` prepared or being sent (another click is told so), and the files of all
+downloads being prepared or sent take at most a set amount of disk together (:class:`DiskAllowance`): a write past
+it fails and the part-written file is deleted. A download whose reader stops reading for :data:`STALL_SECONDS` is
+ended and its file deleted, so nobody can hold the disk everyone shares by opening links and reading nothing.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -43,10 +46,19 @@ STALE_SECONDS = 3600
 DISK_BYTES = 20480 * 1024 * 1024
 """Disk the files of downloads being prepared or sent may take together, unless the route is told otherwise."""
 
+IN_FLIGHT = 2
+"""Downloads one person may have prepared or being sent at once."""
+
+STALL_SECONDS = 60.0
+"""A download whose reader took nothing for this long is ended (its file deleted, its disk given back)."""
+
 ROUTE = "/download/{token}"
 EXPIRED = "This download link has expired. Reload the app's page and click the download again."
 NOT_YOURS = "This download is for the person it was offered to. Log in to the app and click the download again."
 BUSY = "A download of yours is already being prepared. When it has started, click this one again."
+TOO_MANY = (
+    f"{IN_FLIGHT} downloads of yours are already in progress. When one has finished, click this one again."
+)
 NO_ROOM = (
     "This download does not fit in the disk space allowed for downloads being prepared at once "
     "(INTERPRETER_DOWNLOAD_DISK_MB). Try again when others have finished, or download fewer files at a time."
@@ -214,43 +226,67 @@ def _remove_stale(folder: Path) -> None:
                 path.unlink()
 
 
-class _Preparing:
-    """The people whose download is being prepared right now (one each)."""
+class _InFlight:
+    """Each person's downloads now: whether one is being prepared, and how many are prepared or being sent."""
 
     def __init__(self) -> None:
-        self._owners: set[str] = set()
+        self._preparing: set[str] = set()
+        self._count: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def start(self, owner: str) -> bool:
-        """Note that ``owner``'s download is being prepared; False when one already is."""
+    def start(self, owner: str) -> str | None:
+        """Note that ``owner``'s download is being prepared; the refusal to send instead, when it may not be."""
         with self._lock:
-            if owner in self._owners:
-                return False
-            self._owners.add(owner)
-            return True
+            if owner in self._preparing:
+                return BUSY
+            if self._count.get(owner, 0) >= IN_FLIGHT:
+                return TOO_MANY
+            self._preparing.add(owner)
+            self._count[owner] = self._count.get(owner, 0) + 1
+            return None
+
+    def prepared(self, owner: str) -> None:
+        """Note that ``owner``'s download is ready to send (or failed): another may be prepared."""
+        with self._lock:
+            self._preparing.discard(owner)
 
     def finish(self, owner: str) -> None:
-        """Note that ``owner``'s download is ready (or failed)."""
+        """Note that one of ``owner``'s downloads ended (sent, broken off, or failed)."""
         with self._lock:
-            self._owners.discard(owner)
+            left = self._count.get(owner, 0) - 1
+            if left > 0:
+                self._count[owner] = left
+            else:
+                self._count.pop(owner, None)
 
 
 class _SentFile(FileResponse):
-    """A built file sent once, then deleted and its disk given back, however the sending ends."""
+    """A built file sent once, then deleted and its disk given back, however the sending ends.
 
-    def __init__(self, built: BuiltFile, offer: Offer, allowance: DiskAllowance) -> None:
+    A reader that takes nothing for ``stall_seconds`` (the server's write waits that long) ends the sending.
+    """
+
+    def __init__(
+        self, built: BuiltFile, offer: Offer, allowance: DiskAllowance, done: Callable[[], None], stall_seconds: float
+    ) -> None:
         headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
         super().__init__(built.path, media_type=offer.mime, filename=offer.file_name, headers=headers)
-        self.built = built
-        self.allowance = allowance
+        self.built, self.allowance, self.done, self.stall_seconds = built, allowance, done, stall_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the file; delete it afterwards, also when the connection broke."""
+        """Send the file; delete it afterwards, also when the connection broke or its reader stalled."""
+
+        async def send_or_give_up(message: Message) -> None:
+            await asyncio.wait_for(send(message), self.stall_seconds)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_or_give_up)
+        except TimeoutError:
+            pass  # the server closes a connection whose response was not completed
         finally:
             self.built.path.unlink(missing_ok=True)
             self.allowance.give_back(self.built.taken)
+            self.done()
 
 
 def _text(message: str, status: int) -> Response:
@@ -272,6 +308,7 @@ def download_route(
     *,
     requester: Requester | None = None,
     disk_bytes: int = DISK_BYTES,
+    stall_seconds: float = STALL_SECONDS,
 ) -> Route:
     """The server route that answers download links: the file is written to ``folder``, streamed, deleted.
 
@@ -282,12 +319,13 @@ def download_route(
         requester: Who sends a request; then only the person an offer was made for gets it. None: whoever holds
             the link (a server without logins, where everybody is the one person).
         disk_bytes: Disk the files of downloads being prepared or sent may take together.
+        stall_seconds: How long a reader may take nothing before its download is ended.
 
     Returns:
         A Starlette route for ``GET <base>/download/<token>``.
 
     """
-    allowance, preparing = DiskAllowance(disk_bytes), _Preparing()
+    allowance, in_flight = DiskAllowance(disk_bytes), _InFlight()
 
     async def serve(request: Request) -> Response:
         offer = downloads.find(request.path_params["token"])
@@ -295,14 +333,16 @@ def download_route(
             return _text(EXPIRED, 404)
         if requester is not None and requester(request.cookies) != offer.owner:
             return _text(NOT_YOURS, 403)
-        if not preparing.start(offer.owner):
-            return _text(BUSY, 429)
+        refusal = in_flight.start(offer.owner)
+        if refusal is not None:
+            return _text(refusal, 429)
         try:
             built = await asyncio.to_thread(build_file, offer, folder, allowance)
         except Exception as error:
+            in_flight.finish(offer.owner)
             return _failure(error)
         finally:
-            preparing.finish(offer.owner)
-        return _SentFile(built, offer, allowance)
+            in_flight.prepared(offer.owner)
+        return _SentFile(built, offer, allowance, partial(in_flight.finish, offer.owner), stall_seconds)
 
     return Route(download_path(base_url_path, "{token}"), serve, methods=["GET"])

@@ -8,6 +8,10 @@
   allowed name: loopback names, IP addresses, and ``INTERPRETER_ALLOWED_HOSTS``. This defeats DNS rebinding, where
   a web page on a domain of the attacker's, rebound to 127.0.0.1, drives the app: the browser then sends the
   attacker's domain as ``Host``. An IP address as ``Host`` cannot come from a rebound name.
+- Where the app serves this machine only (no login, no ``INTERPRETER_ALLOW_ANONYMOUS``), the guard also refuses
+  what only arrives from elsewhere: a request a proxy forwarded (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``)
+  or one addressed to an IP address that is not loopback. A proxy on this machine that passes on the visitor's
+  ``Host`` as an address, or rewrites it to 127.0.0.1, would otherwise open the app to whoever reaches the proxy.
 
 Nothing here imports Streamlit; ``app.py`` installs the guard in the server it builds.
 """
@@ -20,6 +24,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+"""Headers a reverse proxy adds to what it passes on: the request came from another machine."""
+FORWARDED_REFUSAL = (
+    "This app serves this machine only: it has no login, and this request came from elsewhere ({how}). To serve "
+    "others, configure a login ([auth] in .streamlit/secrets.toml), or set INTERPRETER_ALLOW_ANONYMOUS=true if "
+    "anonymous access from the network is really wanted.\n"
+)
 ALLOW_ANONYMOUS_VARIABLE = "INTERPRETER_ALLOW_ANONYMOUS"
 ALLOWED_HOSTS_VARIABLE = "INTERPRETER_ALLOWED_HOSTS"
 
@@ -139,29 +150,56 @@ def host_allowed(header: str | None, allowed: Iterable[str]) -> bool:
     return False
 
 
+def from_elsewhere(headers: Iterable[tuple[bytes, bytes]], host: str | None) -> str | None:
+    """How a request shows that it came from another machine, in words, or None when nothing shows it.
+
+    Args:
+        headers: The request's headers (lower-case names, as ASGI gives them).
+        host: The request's ``Host`` header.
+
+    """
+    forwarded = sorted({key.decode("latin-1") for key, _ in headers if key in FORWARDING_HEADERS})
+    if forwarded:
+        return f"a proxy passed it on: {', '.join(forwarded)}"
+    name = host_name(host) if host else None
+    if name is not None and _is_ip(name) and not ipaddress.ip_address(name).is_loopback:
+        return f"it was addressed to {name}"
+    return None
+
+
 class HostGuard:
     """ASGI middleware: requests and WebSocket handshakes with a ``Host`` that is not allowed are refused.
 
     HTTP gets ``400 Host not allowed``; a WebSocket is closed before it is accepted (the client sees HTTP 403).
+    With ``local_only`` (the app serves this machine only), requests that came from elsewhere (see
+    :func:`from_elsewhere`) get ``403`` saying why.
     """
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] = (), *, local_only: bool = False) -> None:
         self.app = app
         self.allowed = tuple(allowed)
+        self.local_only = local_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass allowed requests on; refuse the others."""
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        hosts = [value for key, value in scope.get("headers", []) if key == b"host"]
+        headers = scope.get("headers", [])
+        hosts = [value for key, value in headers if key == b"host"]
         header = hosts[0].decode("latin-1") if len(hosts) == 1 else None
-        if host_allowed(header, self.allowed):
+        elsewhere = from_elsewhere(headers, header) if self.local_only else None
+        if elsewhere is None and host_allowed(header, self.allowed):
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
+        elif elsewhere is not None:
+            await _refuse(send, 403, FORWARDED_REFUSAL.format(how=elsewhere).encode())
         else:
-            body = b"Host not allowed. Add it to " + ALLOWED_HOSTS_VARIABLE.encode() + b".\n"
-            headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-            await send({"type": "http.response.start", "status": 400, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, 400, b"Host not allowed. Add it to " + ALLOWED_HOSTS_VARIABLE.encode() + b".\n")
+
+
+async def _refuse(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -87,7 +87,7 @@ def test_the_first_screen_offers_starting_points_and_an_example_question_sends_i
     expect(page.locator("[data-testid=stChatMessage]").filter(has_text=question)).to_be_visible()
     expect(main.get_by_text("Where to start")).to_have_count(0)
     wait_until_page_idle(page)
-    expect(main.get_by_text("March", exact=False).first).to_be_visible()  # the demo's answer
+    expect(main.get_by_text("no figures to report", exact=False).first).to_be_visible()  # nothing uploaded yet
     expect(sidebar.get_by_role("button", name="Export notebook (.ipynb)")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "newcomer-chat-example-sent.png"))
     page.close()

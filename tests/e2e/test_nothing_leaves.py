@@ -4,7 +4,9 @@ A web server on another loopback port stands for the outside world. One scripted
 in the side panel's workspace previews, an HTML output whose script navigates its frame there and opens a window,
 Markdown with images hidden from regular expressions (nested and escaped brackets, a multi-line alt text, a
 reference-style image, raw ``<img>``), and a Plotly figure whose layout image points there; the model's answer
-repeats the Markdown. The listener must receive nothing. A second test reads the content policy in the headers.
+repeats the Markdown. The listener must receive nothing. Another test puts such markup straight into the app's page,
+as a parser that missed it would: the page's content policy alone stops every load. A third reads the content
+policy in the headers.
 """
 
 from __future__ import annotations
@@ -144,6 +146,36 @@ def test_hostile_outputs_answers_and_previews_send_nothing_outside(
     page.wait_for_timeout(SETTLE_MS)  # both scripts have run; their timers get this long to reach the listener
     messages.get_by_text("The figure's image from 127.0.0.1 was not loaded.").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "nothing-leaves-2-previews.png"))
+    assert requests == []
+    page.close()
+
+
+INJECT = """address => {  // what markup a sanitiser missed would do, put straight into the app's own page
+  window.blocked = [];
+  document.addEventListener('securitypolicyviolation', (event) => window.blocked.push(event.blockedURI));
+  const image = new Image(); image.src = address + '/injected.png'; document.body.append(image);
+  const frame = document.createElement('iframe'); frame.src = address + '/injected-frame'; document.body.append(frame);
+  const box = document.createElement('div'); box.style.backgroundImage = `url(${address}/injected-background.png)`;
+  document.body.append(box);
+  const video = document.createElement('video'); video.src = address + '/injected.mp4'; document.body.append(video);
+  new FontFace('injected', `url(${address}/injected.woff2)`).load().catch(() => {});
+  fetch(address + '/injected-fetch').catch(() => {});
+}"""
+INJECTED = 6
+
+
+def test_the_page_itself_loads_nothing_from_elsewhere_whatever_a_parser_misses(
+    browser: Any, app_server: tuple[str, Path], listener: tuple[str, list[str]]
+) -> None:
+    """The content policy, not the sanitisers, is the last word: markup in the app's page that no parser cleaned."""
+    address, requests = listener
+    page = browser.new_page()
+    page.goto(app_server[0])
+    page.locator("[data-testid=stChatInputTextArea]").wait_for()
+    page.evaluate(INJECT, address)
+    wait_until(page, lambda: len(page.evaluate("window.blocked")) >= INJECTED, "the browser to block each load")
+    assert all(blocked.startswith(address) for blocked in page.evaluate("window.blocked"))
+    page.wait_for_timeout(SETTLE_MS)
     assert requests == []
     page.close()
 
