@@ -56,9 +56,7 @@ ROUTE = "/download/{token}"
 EXPIRED = "This download link has expired. Reload the app's page and click the download again."
 NOT_YOURS = "This download is for the person it was offered to. Log in to the app and click the download again."
 BUSY = "A download of yours is already being prepared. When it has started, click this one again."
-TOO_MANY = (
-    f"{IN_FLIGHT} downloads of yours are already in progress. When one has finished, click this one again."
-)
+TOO_MANY = f"{IN_FLIGHT} downloads of yours are already in progress. When one has finished, click this one again."
 NO_ROOM = (
     "This download does not fit in the disk space allowed for downloads being prepared at once "
     "(INTERPRETER_DOWNLOAD_DISK_MB). Try again when others have finished, or download fewer files at a time."
