@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import make_zip
+from tests.conftest import make_zip, wait_for
 from tests.e2e.conftest import ARTIFACTS, needs_chromium
 
 SALES_CSV = (
@@ -77,7 +77,8 @@ def test_upload_chat_chart_table_downloads_and_reload(
     with zipfile.ZipFile(everything.value.path()) as archive:
         assert archive.read("workspace/chart.png") == saved.read_bytes()
         assert "groupby('month'" in archive.read("conversation.ipynb").decode()
-    assert not list((data_dir / "downloads").iterdir())  # sent, then deleted
+    # Sent, then deleted: the server deletes a file once its last byte is sent, a moment after the browser has it.
+    wait_for(lambda: not list((data_dir / "downloads").iterdir()), "the sent files to be deleted", 30)
     with page.expect_download() as notebook_download:
         sidebar.get_by_role("button", name="Export notebook (.ipynb)").click()
     notebook = json.loads(Path(notebook_download.value.path()).read_text())
@@ -161,4 +162,4 @@ def test_a_large_file_downloads_from_disk_through_a_link(browser: Any, app_serve
             place.get_by_role("link", name="Download big.bin").first.click()
         assert Path(download.value.path()).read_bytes() == b"z" * (21 * 2**20)
     page.screenshot(path=str(ARTIFACTS / "7-large-file.png"))
-    assert not list((data_dir / "downloads").iterdir())
+    wait_for(lambda: not list((data_dir / "downloads").iterdir()), "the sent files to be deleted", 30)
