@@ -43,6 +43,7 @@ IDLE_REFRESH_SECONDS = 2.0  # with no turn running, how often the page looks for
 QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
 WINDOW_EVENTS = 16  # the latest events shown; earlier ones are behind "Show earlier messages and steps"
 SENT_KEY = "chat_sent"
+PREFETCHED_KEY = "chat_prefetched"
 
 
 def _send(engine: ChatEngine) -> None:
@@ -185,8 +186,9 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
         st.rerun()  # a turn ended or began, or a step finished: the whole page shows it
     turn = engine.turn
     if turn is None or turn.done:
-        if _only_this_fragment_runs():
+        if _only_this_fragment_runs() and not st.session_state.get(PREFETCHED_KEY):
             prefetch_result_code()  # the page is usable and idle now: load the code of tables and code blocks
+            st.session_state[PREFETCHED_KEY] = True  # once per tab: the browser keeps the code it loaded
         return
     snapshot = turn.snapshot()
     with st.chat_message("assistant"):
