@@ -9,8 +9,9 @@ OpenAI's streaming protocol (``tests/wire/openai_chat.py``) that writes a long a
 a small local model does. Headless Chromium (Debian's, through Playwright) shows one conversation while the
 benchmark reads the CPU time (user + system) of the Streamlit process alone, not of its kernels:
 
-- idle: the page open, nothing running (after the page settled);
-- streaming turn: while the model's answer streams into the page;
+- idle: the page open after a step ran (its sandbox may serve an app now), nothing running, once it settled
+  (``IDLE_SETTLE_S``);
+- streaming turn: while the model's answer streams into the page, and again 30 s later (is it dearer as it grows?);
 - printing step: while a step runs that prints a line every second;
 - ``print(1)`` step: the server's CPU per direct-run step, over several steps sent one after another (Enter to
   the printed 1), the page drawing each.
@@ -39,7 +40,10 @@ if TYPE_CHECKING:
 
 WINDOW_S, QUICK_WINDOW_S = 10.0, 5.0
 SETTLE_S = 3.0
+IDLE_SETTLE_S = 12.0  # after a step: the page's first idle ticks (the first loads the code of tables) are over
 TOKENS_PER_SECOND = 30
+PARAGRAPH_WORDS = 60
+LATE_S = 30.0  # the second streaming window starts this long after the first (the answer lasts 60 s)
 PRINT_STEPS, QUICK_PRINT_STEPS = 10, 5
 TIMEOUT_MS = 60_000
 WATCHED_TURN_GOAL, IDLE_GOAL, STEP_CPU_GOAL_S = 0.10, 0.01, 0.05
@@ -49,8 +53,11 @@ PRINTING = "```python\nimport time\nfor i in range(60):\n    print(f'tick {i}', 
 
 
 def _story(body: dict[str, object]) -> Reply:
-    """A long answer, one word per chunk at the pace of a small local model."""
-    words = [f"word{n} " for n in range(TOKENS_PER_SECOND * 60)]
+    """A long answer, one word per chunk at the pace of a small local model, in paragraphs of 60 words."""
+    words = [
+        f"word{n}" + ("\n\n" if n % PARAGRAPH_WORDS == PARAGRAPH_WORDS - 1 else " ")
+        for n in range(TOKENS_PER_SECOND * 60)
+    ]
     return Reply(text=words, delay=1 / TOKENS_PER_SECOND)
 
 
@@ -130,12 +137,19 @@ def measure(url: str, pid: int, window: float, steps: int) -> dict[str, float]:
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             _new_conversation(page, url)
+            _send(page, "```python\nprint('ran ' + 'once')\n```")
+            page.get_by_text("ran once").first.wait_for(timeout=TIMEOUT_MS)
+            time.sleep(IDLE_SETTLE_S)
             progress("  idle page ...")
-            found["idle"] = cpu_share(process, window)
+            found["idle"], found["idle_browser"] = cpu_shares([process], _browser_processes(), window)
             progress("  a streaming answer ...")
             _send(page, "Tell me a long story")
             page.get_by_text("word5", exact=False).first.wait_for(timeout=TIMEOUT_MS)
             found["streaming"], found["streaming_browser"] = cpu_shares([process], _browser_processes(), window)
+            time.sleep(LATE_S - window)  # the same measure later in the answer: does watching cost more as it grows?
+            found["streaming_late"], found["streaming_late_browser"] = cpu_shares(
+                [process], _browser_processes(), window
+            )
             page.get_by_role("button", name="Stop").click()
             _new_conversation(page, url)
             progress("  a step printing every second ...")
@@ -173,9 +187,15 @@ def bench_watching(folder: Path, quick: bool) -> list[Row]:
             100 * WATCHED_TURN_GOAL, extra=share),
         Row("watching: a streaming answer (30 tokens/s), Chromium CPU", 100 * found["streaming_browser"], "%",
             100 * BROWSER_GOAL, extra="of one core, all of Chromium's processes: what a local model loses"),
+        Row("watching: the same answer 30 s later (900 words in), Chromium CPU",
+            100 * found["streaming_late_browser"], "%", 100 * BROWSER_GOAL,
+            extra=f"Chromium; the server {100 * found['streaming_late']:.1f} %, of one core"),
         Row("watching: a step printing every second, server CPU", 100 * found["printing"], "%",
             100 * WATCHED_TURN_GOAL, extra=share),
-        Row("watching: an idle page, server CPU", 100 * found["idle"], "%", 100 * IDLE_GOAL, extra=share),
+        Row("watching: an idle page, server CPU", 100 * found["idle"], "%", 100 * IDLE_GOAL,
+            extra=f"{share}, after a step ran"),
+        Row("watching: an idle page, Chromium CPU", 100 * found["idle_browser"], "%",
+            extra="of one core, all of Chromium's processes"),
         Row("watching: server CPU per `print(1)` step", found["print_step"], "s", STEP_CPU_GOAL_S,
             extra=f"the Streamlit process alone, over {steps} steps"),
     ]  # fmt: skip

@@ -13,6 +13,8 @@ import time
 
 import streamlit as st
 
+from components.fragments import steady_fragment
+from core.errors import InterpreterError
 from core.sandbox.local.ports import sandbox_ports
 from core.session import Session
 from core.web.previews import PREVIEWS, preview_path
@@ -91,25 +93,55 @@ def render_step_previews(sandbox: object) -> None:
         st.link_button(f"Open preview · port {port}", preview_path(base, target.token, port), icon=OPEN_ICON)
 
 
+def served_ports(sandbox: object) -> tuple[int, ...]:
+    """The ports the sandbox's code listens on now, for telling whether the previews drawn are still current.
+
+    Args:
+        sandbox: A session's sandbox.
+
+    Returns:
+        Empty for a sandbox that cannot be serving anything now or whose servers cannot be reached.
+
+    """
+    ports = sandbox_ports(sandbox) if may_serve(sandbox) else None
+    try:
+        return tuple(ports.listening()) if ports is not None else ()
+    except OSError:
+        return ()
+
+
+def commands_run(sandbox: object) -> bool:
+    """Whether a background command runs in the sandbox now (False for one that cannot be reached)."""
+    tasks = getattr(sandbox, "tasks", None)
+    try:
+        return tasks is not None and any(task.running for task in tasks())
+    except InterpreterError:  # an AgentCore sandbox that cannot be reached now
+        return False
+
+
 def may_serve(sandbox: object) -> bool:
     """Whether code in the sandbox can be serving an app now: a kernel that ran code, or a background command."""
-    status, tasks = getattr(sandbox, "status", None), getattr(sandbox, "tasks", None)
-    if tasks is not None and any(task.running for task in tasks()):
+    if commands_run(sandbox):
         return True
+    status = getattr(sandbox, "status", None)
     now = status() if status is not None else None
     return now is not None and bool(now.running) and now.ever_ran
 
 
-def render_app_previews(session: Session, place: str) -> None:
+def render_app_previews(session: Session, place: str, busy: bool) -> None:
     """Show the previews of the sandbox's apps, redrawn alone every few seconds while something there may serve.
 
     With no kernel that ran code and no background command running, nothing can start a server before the page is
-    drawn again (a turn's end redraws it), so a page where nothing ran keeps no timer for this.
+    drawn again (a turn's end redraws it), so a page where nothing ran keeps no timer for this. Between turns, with
+    no background command running, the page's idle timer looks (:func:`served_ports`), as each fragment's run costs
+    the browser a redraw of the whole page.
 
     Args:
         session: The conversation's engine session.
         place: Where on the page (``"side"``, ``"chat"``): keys the drawn elements.
+        busy: Whether a turn runs now.
 
     """
-    refresh = REFRESH_SECONDS if may_serve(session.sandbox) else None
-    st.fragment(app_previews, run_every=refresh)(session, place)
+    live = busy or commands_run(session.sandbox)
+    refresh = REFRESH_SECONDS if live and may_serve(session.sandbox) else None
+    steady_fragment(f"app-previews-{place}", app_previews, refresh, session, place)

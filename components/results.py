@@ -129,7 +129,7 @@ def prefetch_result_code() -> None:
     It loads an element's code on first use otherwise, which made the first table and chart of a fresh page about
     0.6 s slower than later ones, and the first step show about 0.5 s after its output arrived. Drawn with the page
     itself, the data grid's code (1.3 MB) made the page usable 0.4 s later: call this once the page is usable and
-    idle. The style that hides them is :data:`components.chat.FOLLOW_STYLE`.
+    idle. The style that hides them is :data:`components.chat.PAGE_STYLE`.
     """
     with st.container(key="prefetch-results"):
         st.dataframe(pd.DataFrame({"": []}))

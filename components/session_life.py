@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.fragments import steady_fragment
 from core.chat.engine import ChatEngine
 from core.chat.notices import asleep_caption, sandbox_restored_notice
 from core.chat.transcript import SESSION_NOTICE, ChatEvent
@@ -108,7 +109,7 @@ def render_session_life(engine: ChatEngine) -> None:
     A fragment that redraws itself every 15 seconds, every 2 while a turn runs (so its end shows soon).
     """
     every = BUSY_REFRESH_SECONDS if engine.busy else REFRESH_SECONDS
-    st.fragment(_render_life, run_every=every)(engine)
+    steady_fragment("session-life", _render_life, every, engine)
 
 
 def _render_life(engine: ChatEngine) -> None:

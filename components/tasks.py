@@ -12,6 +12,7 @@ from typing import Literal
 import streamlit as st
 
 from components.app_preview import render_step_previews
+from components.fragments import steady_fragment
 from components.results import render_result
 from components.state import first_delivery
 from core.errors import InterpreterError
@@ -91,4 +92,4 @@ def render_background_tasks(sandbox: Sandbox) -> None:
     running = any(task.running for task in shown)
     # With nothing to show, no timer: a command starts in a turn, and a turn's end redraws the whole page.
     refresh = RUNNING_REFRESH_SECONDS if running else IDLE_REFRESH_SECONDS if shown else None
-    st.fragment(background_tasks, run_every=refresh)(sandbox)
+    steady_fragment("background-tasks", background_tasks, refresh, sandbox)

@@ -153,3 +153,45 @@ def safe_markdown(text: str) -> str:
         markdown = fence(markdown)
     removed = escape_markdown(", ".join(hosts))
     return f"{markdown}\n\n{_NOT_LOADED}Images from {removed} were not loaded."
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def settled_blocks(text: str) -> tuple[list[str], str]:
+    """Markdown that is still being written, cut where what follows can no longer change how it renders.
+
+    A cut falls at blank lines outside fenced code, before a line that does not continue an indented block (a list
+    item's second paragraph, indented code). The last line may still grow, so it is never read.
+
+    Args:
+        text: The answer so far.
+
+    Returns:
+        The settled blocks, in order, and the rest of the text (which may still change how it renders).
+
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blocks: list[str] = []
+    start, fence = 0, ""
+    for index, line in enumerate(lines[:-1]):
+        marker = _FENCE.match(line)
+        if fence:
+            if (
+                marker
+                and marker.group(1)[0] == fence[0]
+                and len(marker.group(1)) >= len(fence)
+                and not marker.group(2).strip()
+            ):
+                fence = ""
+            continue
+        if marker:
+            fence = marker.group(1)
+            continue
+        following = lines[index + 1]
+        if not line.strip() and following[:1] not in ("", " ", "\t"):
+            block = "\n".join(lines[start:index]).strip("\n")
+            if block:
+                blocks.append(block)
+            start = index + 1
+    return blocks, "\n".join(lines[start:])

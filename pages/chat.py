@@ -13,11 +13,12 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from components.app_preview import render_app_previews
+from components.app_preview import commands_run, render_app_previews, served_ports
 from components.approval import render_ask_switch, render_pending_steps
-from components.chat import render_chat_input, render_events, render_live_code, render_live_step
+from components.chat import LiveText, render_chat_input, render_events, render_live_code, render_live_step
 from components.conversations import render_conversations
 from components.export import conversation_title, render_export_buttons
+from components.fragments import steady_fragment
 from components.mcp_panel import render_mcp_servers
 from components.results import prefetch_result_code
 from components.sandbox_panel import render_isolation
@@ -38,8 +39,15 @@ PLACEHOLDER = "Ask about your data — or send a ```python``` block or a !shell 
 LIVE_REFRESH_SECONDS = 0.25
 TEXT_EVERY_SECONDS = 0.3  # while only answer text streams, its element is updated at most this often
 TEXT_QUIET_SECONDS = 0.5  # ... until the text pauses this long: then the fragment is drawn again as a whole
-TEXT_LONGEST_SECONDS = 3.0  # ... or at the latest after this long (a click inside the fragment waits for it)
-IDLE_REFRESH_SECONDS = 2.0  # with no turn running, how often the page looks for one started elsewhere
+# ... or at the latest after this long. Meanwhile the page's other fragments wait for their runs (each run costs
+# the browser a redraw of the whole page: a run every 3 s was a fifth of what watching an answer cost). While text
+# streams, nothing inside the fragment can be clicked and the side panel's status does not change.
+TEXT_LONGEST_SECONDS = 10.0
+SHARED_LONGEST_SECONDS = 3.0  # ... instead, while a background command runs: its output shows live below
+# With no turn running, how often the page looks for one started elsewhere (another tab) and for an app the sandbox
+# began to serve since: each look is a run that costs the browser a redraw of the whole page.
+IDLE_REFRESH_SECONDS = 5.0
+FIRST_IDLE_SECONDS = 1.5  # until the tab's first idle tick loaded the code of tables and code blocks (prefetch)
 QUICK_TURN_SECONDS = 0.3  # after sending, wait this long for a quick run to end: it is drawn finished at once
 WINDOW_EVENTS = 16  # the latest events shown; earlier ones are behind "Show earlier messages and steps"
 SENT_KEY = "chat_sent"
@@ -175,17 +183,20 @@ def _turn_state(engine: ChatEngine) -> tuple[int, bool, int]:
         return (turn.number, not turn.done, len(turn.events))
 
 
-def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
+def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int], drawn_apps: tuple[int, ...]) -> None:
     """What the running turn is doing now, redrawn alone several times a second: streaming text or the live step.
 
-    It runs (more slowly) while no turn runs too, to notice a turn started elsewhere (another tab). It always
-    sits in the same container, so a late timer tick still finds it after the page was drawn again.
+    It runs (more slowly) while no turn runs too, to notice a turn started elsewhere (another tab), or an app the
+    sandbox began or stopped serving (the side panel's previews keep no timer of their own then). It always sits in
+    the same container, so a late timer tick still finds it after the page was drawn again.
     """
     engine.watched()
     if _turn_state(engine) != drawn_state:
         st.rerun()  # a turn ended or began, or a step finished: the whole page shows it
     turn = engine.turn
     if turn is None or turn.done:
+        if served_ports(engine.session.sandbox) != drawn_apps:
+            st.rerun()
         if _only_this_fragment_runs() and not st.session_state.get(PREFETCHED_KEY):
             prefetch_result_code()  # the page is usable and idle now: load the code of tables and code blocks
             st.session_state[PREFETCHED_KEY] = True  # once per tab: the browser keeps the code it loaded
@@ -195,8 +206,7 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
         # Two slots, always both drawn: while the text streams below, the run is not over, and whatever an earlier
         # run drew in a slot this run skipped would still show.
         text_box, step_box = st.empty(), st.empty()
-        if snapshot.partial_text:
-            text_box.markdown(safe_markdown(snapshot.partial_text) + " ▌")
+        live_text = LiveText(text_box, snapshot.partial_text) if snapshot.partial_text else None
         if snapshot.live_step is not None:
             with step_box.container():
                 code_box = render_live_step(snapshot.live_step)
@@ -204,41 +214,47 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int]) -> None:
             step_box.caption(f":material/hourglass_top: Working … {int(time.monotonic() - turn.started)} s")
     if not _only_this_fragment_runs():
         return
-    if snapshot.partial_text and snapshot.live_step is None:
-        _stream_text(engine, turn, snapshot.partial_text, text_box)
+    if live_text is not None and snapshot.live_step is None:
+        _stream_text(engine, turn, snapshot.partial_text, live_text)
     elif snapshot.live_step is not None and snapshot.live_step.phase == "writing":
         _stream_code(engine, turn, snapshot.live_step, code_box)
 
 
 def _only_this_fragment_runs() -> bool:
-    """Whether this run draws the fragment alone.
+    """Whether this run draws the fragment alone: only then may it stream for a while.
 
     A whole-page run must end soon: until it does, the page still shows the elements of the previous run, faded.
+    Other fragments due in the same run (the panel's status, a background command's output) would wait for the
+    streaming loop to end.
     """
     context = get_script_run_ctx()
-    return context is not None and bool(context.fragment_ids_this_run)
+    return context is not None and len(context.fragment_ids_this_run or ()) == 1
 
 
-def _stream_text(engine: ChatEngine, turn: ActiveTurn, shown: str, text_box: DeltaGenerator) -> None:
-    """While only answer text streams, update its one element instead of redrawing the turn four times a second.
+def _stream_text(engine: ChatEngine, turn: ActiveTurn, shown: str, live_text: LiveText) -> None:
+    """While only answer text streams, update its last block's element instead of redrawing the turn.
 
     A browser redraws a whole fragment far more slowly than one element: watching an answer cost Chromium about
     28% of a core with a redraw per quarter second, 11% like this. Each update is where Streamlit takes the page
     rerun of a click outside the fragment (Stop); a click inside waits until the loop ends (a pause in the text,
     or ``TEXT_LONGEST_SECONDS``).
     """
-    pace = {"every": TEXT_EVERY_SECONDS, "quiet_for": TEXT_QUIET_SECONDS, "longest": TEXT_LONGEST_SECONDS}
-    for text in turn.text_growth(shown, **pace):
+    for text in turn.text_growth(shown, **_pace(engine)):
         engine.watched()
-        text_box.markdown(safe_markdown(text) + " ▌")
+        live_text.show(text)
 
 
 def _stream_code(engine: ChatEngine, turn: ActiveTurn, shown: LiveStep, code_box: DeltaGenerator) -> None:
     """While the model writes a tool call, update its code's one element as the code grows (as for answer text)."""
-    pace = {"every": TEXT_EVERY_SECONDS, "quiet_for": TEXT_QUIET_SECONDS, "longest": TEXT_LONGEST_SECONDS}
-    for step in turn.step_growth(shown, **pace):
+    for step in turn.step_growth(shown, **_pace(engine)):
         engine.watched()
         render_live_code(step, code_box)
+
+
+def _pace(engine: ChatEngine) -> dict[str, float]:
+    """How often the streaming loops update their element, and when they end (see ``TEXT_LONGEST_SECONDS``)."""
+    longest = SHARED_LONGEST_SECONDS if commands_run(engine.session.sandbox) else TEXT_LONGEST_SECONDS
+    return {"every": TEXT_EVERY_SECONDS, "quiet_for": TEXT_QUIET_SECONDS, "longest": longest}
 
 
 def _wait_for_quick_turn(engine: ChatEngine) -> None:
@@ -283,8 +299,10 @@ with history_box:
     render_history(engine)
     render_pending_steps(engine)
 refresh = LIVE_REFRESH_SECONDS if engine.busy else IDLE_REFRESH_SECONDS
+if not engine.busy and not st.session_state.get(PREFETCHED_KEY):
+    refresh = FIRST_IDLE_SECONDS  # soon after the page is usable, before a person's first message
 with live_box:
-    st.fragment(live_turn, run_every=refresh)(engine, drawn_state)
+    steady_fragment("live-turn", live_turn, refresh, engine, drawn_state, served_ports(engine.session.sandbox))
 if drawn_state[1]:
     # Outside the fragment: a click here reruns the page, which interrupts the fragment while it streams text (a
     # click inside it would wait for that run to end). A turn's start and end redraw the page, so it is current.
@@ -303,4 +321,4 @@ with st.sidebar:
     if not _is_empty(engine):  # nothing to export before something happened
         render_export_buttons(engine)
 
-    render_app_previews(engine.session, "side")  # Open preview for apps the sandbox's code serves
+    render_app_previews(engine.session, "side", engine.busy)  # Open preview for apps the sandbox's code serves

@@ -2,7 +2,8 @@
 
 While only text streams, the page updates the answer's one element instead of redrawing the turn (what a tab
 watching costs is measured in ``bench/watching.py``); here: the text keeps growing in place, Stop still ends the
-turn at once, and the finished answer keeps what was written.
+turn at once, and the finished answer keeps what was written; nothing fades or blinks meanwhile, and a background
+command's output stays live beside it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import needs_chromium, wait_until_page_idle
+from tests.e2e.conftest import needs_chromium, send, wait_until_page_idle
 from tests.servers import running_app
 from tests.wire.openai_chat import Reply, chat_completions_server
 
@@ -21,8 +22,50 @@ WORDS = 3000  # at 50 words a second, a minute: Stop always comes before the end
 ANSWER = "[data-testid=stChatMessage]"
 
 
-def _story(body: dict[str, object]) -> Reply:
-    return Reply(text=[f"word{n} " for n in range(WORDS)], delay=0.02)
+TICKER = "for i in $(seq 1 600); do echo tick$i; sleep 0.2; done"
+TICKS = "[data-testid=stExpanderDetails] [data-testid=stCode]"  # a background command's output, below the chat
+
+
+TINY = 600  # paragraphs of one word
+CODE_FIRST = ["A first paragraph.\n\n", "```python\n", "x = 1\n", "\n", "y = 2\n", "```\n\n"]
+
+
+def _story(body: dict[str, Any]) -> Reply:
+    """A long story; asked for a ticker first (and not given one yet), a background command that prints ticks."""
+    last = body["messages"][-1]
+    if last["role"] == "user" and "ticker" in str(last.get("content")):
+        return Reply(tool_calls=[("execute_command", {"command": TICKER, "background": True})])
+    asked = str(last.get("content"))
+    opening = CODE_FIRST if "code first" in asked else []
+    if "tiny paragraphs" in asked:
+        opening = [f"p{n}\n\n" for n in range(TINY)]
+    return Reply(text=[*opening, *(f"word{n} " for n in range(WORDS))], delay=0.02)
+
+
+MOVEMENTS = """() => {
+  window.movements = [];
+  for (const kind of ["transitionrun", "animationstart"]) {
+    const record = (event) => window.movements.push(`${kind}: ${event.target.innerText.slice(0, 60)}`);
+    document.addEventListener(kind, record, true);
+  }
+}"""
+
+
+def _in_a_new_conversation(page: Any, message: str) -> Any:
+    """Send ``message`` in a new conversation; its answer once the story began."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(ANSWER)).to_have_count(0)
+    send(page, message)
+    answer = page.locator(ANSWER).filter(has_text="word10 ").last
+    expect(answer).to_be_visible()
+    return answer
+
+
+def _stop_and_wait(page: Any) -> None:
+    page.locator(".st-key-stop_turn button").click()
+    wait_until_page_idle(page)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +92,7 @@ def page(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
 def test_a_streaming_answer_grows_in_place_and_stop_ends_it(page: Any) -> None:
     from playwright.sync_api import expect
 
-    box = page.locator("[data-testid=stChatInputTextArea]")
-    box.fill("Tell me a long story")
-    box.press("Enter")
+    send(page, "Tell me a long story")
     answer = page.locator(ANSWER).filter(has_text="word0 word1").last
     expect(answer).to_contain_text("word10 ")
     text = answer.locator("[data-testid=stMarkdownContainer]").first
@@ -62,9 +103,85 @@ def test_a_streaming_answer_grows_in_place_and_stop_ends_it(page: Any) -> None:
         lengths.append(len(text.inner_text()))
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1], f"the text grows: {lengths}"
     assert page.evaluate("node => node.isConnected", handle), "the same element was updated, not a new one drawn"
-    page.get_by_role("button", name="Stop", exact=True).click()
-    wait_until_page_idle(page)
+    _stop_and_wait(page)
     expect(page.get_by_text("Stopped. The sandbox kept its files and variables.")).to_be_visible()
     finished = page.locator(ANSWER).filter(has_text="word400 ").last
     expect(finished).not_to_contain_text(f"word{WORDS - 1} ")
     expect(finished).not_to_contain_text("▌")
+
+
+def test_while_an_answer_streams_nothing_fades_and_the_caret_does_not_blink(page: Any) -> None:
+    """No transition or animation starts while text streams (the side panel's status faded to a third while its
+    timer's run waited for the text's, a fade the browser drew at its frame rate on the cores a local model uses)."""
+    from playwright.sync_api import expect
+
+    answer = _in_a_new_conversation(page, "Tell me another long story")
+    page.mouse.move(700, 5)  # nothing under the pointer changes as the page is drawn again
+    page.evaluate(MOVEMENTS)
+    expect(answer).to_contain_text("word400 ")  # 8 s at 50 words a second: the status's timer ran meanwhile
+    moved = page.evaluate("() => window.movements")
+    assert moved == [], f"started while the answer streamed: {moved}"
+    caret = page.locator("[data-testid=stChatInputTextArea]").evaluate("node => getComputedStyle(node).caretAnimation")
+    assert caret == "manual", "the chat box's caret blinks"
+    _stop_and_wait(page)
+
+
+def test_a_background_commands_output_stays_live_while_an_answer_streams(page: Any) -> None:
+    """While text streams, the page's other fragments wait for their runs; with a background command running
+    they wait for about 3 s at most, not the 10 s the text may otherwise hold them."""
+    from playwright.sync_api import expect
+
+    answer = _in_a_new_conversation(page, "Start a ticker, then tell a story")
+    ticks = page.locator(TICKS).last
+    expect(ticks).to_contain_text("tick")
+    seen = [_last_tick(ticks.inner_text())]
+    words = [_last_word(answer.inner_text())]
+    while len(seen) < 3:  # two more updates of the output, each before 400 more words (8 s at 50 a second)
+        page.wait_for_function(
+            "([node, tick]) => !node.isConnected || !node.innerText.trim().endsWith('tick' + tick)",
+            arg=[ticks.element_handle(), seen[-1]],
+        )
+        seen.append(_last_tick(ticks.inner_text()))
+        words.append(_last_word(answer.inner_text()))
+        assert words[-1] - words[-2] < 400, f"the output waited for {words[-1] - words[-2]} words: {words}"
+    assert seen == sorted(seen), seen
+    page.locator(".st-key-stop_turn button").click()
+    expect(page.locator(".st-key-stop_turn")).to_have_count(0)
+    page.locator('[class*="st-key-stop_task_"] button').click()  # the background command's own Stop
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+
+
+def _last_tick(output: str) -> int:
+    return int(output.strip().rsplit("tick", 1)[1])
+
+
+def _last_word(answer: str) -> int:
+    return int(answer.replace("▌", "").strip().rsplit("word", 1)[1])
+
+
+def test_an_answer_streams_in_blocks_that_render_as_the_whole_answer_does(page: Any) -> None:
+    """Settled blocks are drawn once each while the rest grows: a code block with a blank line stays one block."""
+    from playwright.sync_api import expect
+
+    answer = _in_a_new_conversation(page, "Show code first, then a story")
+    expect(answer).to_contain_text("word100 ")
+    expect(answer.get_by_text("A first paragraph.")).to_be_visible()
+    code = answer.locator("[data-testid=stCode]")
+    expect(code).to_have_count(1)
+    assert code.inner_text().split() == ["x", "=", "1", "y", "=", "2"]
+    expect(answer).to_contain_text("▌")  # still streaming
+    _stop_and_wait(page)
+    finished = page.locator(ANSWER).filter(has_text="word100 ").last
+    expect(finished.locator("[data-testid=stCode]")).to_have_count(1)
+    expect(finished.get_by_text("A first paragraph.")).to_be_visible()
+
+
+def test_many_tiny_paragraphs_do_not_fill_the_page_with_elements(page: Any) -> None:
+    """Settled blocks are drawn together once they hold a few hundred characters (each element costs a little)."""
+    from playwright.sync_api import expect
+
+    answer = _in_a_new_conversation(page, "Write tiny paragraphs, then a story")
+    expect(answer).to_contain_text("word100 ")
+    drawn = answer.locator("[data-testid=stMarkdownContainer]").count()
+    assert drawn <= 6 * TINY // 400 + 3, f"{drawn} elements for {TINY} one-word paragraphs"
+    _stop_and_wait(page)
