@@ -34,7 +34,7 @@ from core.sandbox.local.allowlist import AllowList, parse_headers, parse_rule
 from tests.conftest import page_text, send, wait_for
 from tests.prerequisites import missing, requires
 from tests.sandbox.test_ca_bundle import _certificate, _pem
-from tests.sandbox.test_network import FAKE_HOST, FAKE_PORT, NOBODY, REPO, connect_command, connections
+from tests.sandbox.test_network import FAKE_HOST, FAKE_PORT, NOBODY, REPO, as_nobody, connect_command, connections
 from tests.wire.http import BodyHandler, loopback_port
 
 PROBLEM = ("bubblewrap cannot run here" if not isolation.bubblewrap_works() else None) or (
@@ -248,7 +248,7 @@ def allowlist_probe(request: pytest.FixtureRequest) -> Iterator[Callable[[list[s
         args |= {"server": SERVER, "port": FAKE_PORT}
         argv = [sys.executable, "-c", PROBE, json.dumps(args)]
         if request.param == "nobody":
-            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+            argv = as_nobody(argv, folder)
         argv = ["unshare", "--net", "--", "sh", "-c", FAKE_HOST + ' && exec "$@"', "sh", *argv]
         done = subprocess.run(argv, cwd=REPO, env={**os.environ, "HOME": str(folder)}, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]

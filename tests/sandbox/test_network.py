@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,45 @@ FAKE_HOST = "ip link set lo up && " + " && ".join(
 )
 
 
+def _closed_to_others(path: Path) -> Path | None:
+    """The outermost folder on ``path`` (itself included) that users other than its owner may not enter."""
+    for folder in [*reversed(path.parents), path]:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
+def as_nobody(argv: list[str], scratch: Path) -> list[str]:
+    """``argv`` run as the user nobody, who can reach the Python that runs the tests and the checkout.
+
+    The sandbox runs ``sys.executable`` again inside its namespaces (the egress proxy's listener), so an interpreter
+    in a folder only root may enter (a pyenv under ``/root``) would fail there although ``setpriv`` started it. Then
+    a private mount namespace covers each such folder with an empty one, open to all, that shows only those paths.
+
+    Args:
+        argv: The command.
+        scratch: A folder of the test's own, where the paths are staged while their folder is covered.
+
+    """
+    command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+    wanted = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), REPO}
+    wanted = {path for path in wanted if not any(other in path.parents for other in wanted)}
+    closed = {path: _closed_to_others(path) for path in wanted}
+    covers = {folder for path, folder in closed.items() if folder is not None and folder != path}
+    covers = {folder for folder in covers if not any(other in folder.parents for other in covers)}
+    shown = [path for path, folder in closed.items() if folder in covers or set(path.parents) & covers]
+    if not shown:
+        return command
+    stages = [scratch / f"shown-{index}" for index in range(len(shown))]
+    script = [f"mkdir -p {shlex.quote(str(stage))}" for stage in stages]
+    script += [f"mount --bind {shlex.quote(str(p))} {shlex.quote(str(s))}" for p, s in zip(shown, stages, strict=True)]
+    script += [f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(str(folder))}" for folder in covers]
+    script += [f"mkdir -p {shlex.quote(str(path))}" for path in shown]
+    script += [f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(p))}" for p, s in zip(shown, stages, strict=True)]
+    script.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec", "\n".join(script), "sh", *command]
+
+
 @dataclass
 class Probe:
     """What a probe saw: the report's network line and warnings, direct connections, and each command's output."""
@@ -118,8 +158,8 @@ def probe(request: pytest.FixtureRequest) -> Iterator[Callable[..., Probe]]:
         missing("the tests run as an ordinary user: there is no root case")
     assert PROBLEM is None, f"no private network here: {PROBLEM}"
     folder = Path(tempfile.mkdtemp(prefix="network-probe-"))  # /tmp itself: pytest's tmp_path is root's only
-    as_nobody = request.param == "nobody" and os.geteuid() == 0
-    if as_nobody:
+    ordinary = request.param == "nobody" and os.geteuid() == 0
+    if ordinary:
         os.chown(folder, NOBODY, NOBODY)
 
     def run(
@@ -133,8 +173,8 @@ def probe(request: pytest.FixtureRequest) -> Iterator[Callable[..., Probe]]:
         args = {"data_dir": str(folder / "data"), "settings": settings, "commands": commands, "port": FAKE_PORT}
         args |= {"listen": list(listen), "direct": list(direct)}
         argv = [sys.executable, "-c", PROBE, json.dumps(args)]
-        if as_nobody:
-            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+        if ordinary:
+            argv = as_nobody(argv, folder)
         if fake_host:
             if os.geteuid() != 0:
                 missing("building the fake host's network namespace needs root")
