@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -78,6 +79,21 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """When a browser test fails, keep a screenshot of each page it left open (what the person would have seen)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if report.when != "call" or not report.failed or browser is None:
+        return
+    for context_number, context in enumerate(browser.contexts):
+        for page_number, page in enumerate(context.pages):
+            name = f"failed-{item.name}-{context_number}-{page_number}.png".replace("/", "_")
+            with contextlib.suppress(Exception):  # a page that crashed or closed leaves no picture
+                page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def wait_until_page_idle(page: Any) -> None:

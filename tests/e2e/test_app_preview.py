@@ -18,7 +18,7 @@ import pytest
 
 from core.web.content_policy import PAGE_POLICY
 from core.web.previews import COOKIE, parse_host
-from tests.e2e.conftest import ARTIFACTS, needs_chromium, wait_until_page_idle
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, send, wait_until_page_idle
 from tests.servers import get, running_app
 
 pytestmark = needs_chromium
@@ -55,13 +55,6 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     with running_app(folder / "data", **variables) as (port, _server):
         yield f"http://127.0.0.1:{port}"
-
-
-def send(page: Any, text: str) -> None:
-    """Type a message into the chat input and press Enter."""
-    chat_input = page.locator("[data-testid=stChatInputTextArea]")
-    chat_input.fill(text)
-    chat_input.press("Enter")
 
 
 def test_a_streamlit_app_in_the_sandbox_opens_in_its_own_origin(browser: Any, app_url: str) -> None:
