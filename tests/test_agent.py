@@ -73,6 +73,18 @@ def test_script_runs_out_politely(session: Session) -> None:
     assert str(agent("Hello")).strip() == FINISHED
 
 
+def test_a_failure_answer_starts_the_script_over_so_asking_again_replays_it(session: Session) -> None:
+    steps = [
+        {"tool": "execute_code", "input": {"code": "print(open('data.csv').read())"}},
+        {"text": "It holds a,b.", "after_failure": "data.csv is missing: upload it, then ask again."},
+    ]
+    agent = _agent(session, steps)
+    assert str(agent("What is in data.csv?")).strip() == "data.csv is missing: upload it, then ask again."
+    session.sandbox.write_file("data.csv", b"a,b")
+    assert str(agent("What is in data.csv?")).strip() == "It holds a,b."
+    assert str(agent("And now?")).strip() == FINISHED  # a successful run does not start over
+
+
 def test_script_file_is_checked(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps([{"text": "hi"}, {"tool": "execute_code", "input": {"code": "1"}}]))

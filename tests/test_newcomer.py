@@ -346,6 +346,21 @@ def test_the_starting_points_stay_after_an_upload_and_the_demo_never_claims_what
     assert not [b for b in app.button if str(b.key).startswith("example_")]  # asked: they made way
 
 
+def test_the_demo_asked_again_after_the_upload_it_asked_for_shows_its_figures(
+    make_app: Callable[..., AppTest],
+) -> None:
+    app = make_app(json.loads((REPO / "examples" / "scripted-demo.json").read_text()))
+    app.run()
+    _button(app, "example_question_1").click()
+    run_until_idle(app.run())
+    assert "then ask again" in page_text(app.main)
+    uploader = app.sidebar.get("file_uploader")[0]
+    uploader.set_value([("sales.zip", (REPO / "examples" / "sales.zip").read_bytes(), "application/zip")]).run()
+    send(app, "What is in the files I uploaded?")
+    run_until_idle(app.run())
+    assert "**March** was the best month" in page_text(app.main)  # the same conversation: the demo replayed
+
+
 def test_the_reaper_wakes_when_the_next_countdown_ends(session: Session) -> None:
     assert next_sweep_in() == 30  # no kernel runs: nothing to wait for
     session.sandbox.start_kernel()  # type: ignore[attr-defined]

@@ -3,8 +3,9 @@
 The script is a list of steps, each ``{"text": "..."}`` or ``{"tool": "<name>", "input": {...}}``. One model
 call consumes one step; when the steps run out the model answers ``(script finished)``. A text step may also give
 ``"after_failure"``: the text said instead when the latest tool call failed (a demo's answer never claims what
-its code did not do). Anything shown to a
-person must label it "scripted model": it is not a language model.
+its code did not do); the script then starts over, so that a person who fixed the cause (uploaded the file the
+answer asked for) and asks again sees the whole demo. Anything shown to a person must label it "scripted model":
+it is not a language model.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
 T = TypeVar("T", bound=BaseModel)
-FINISHED = "(script finished)"
+FINISHED = (
+    "(script finished: this scripted model replays a fixed demo and has no more steps; set up a real model on the "
+    "Settings page to ask anything)"
+)
 LABEL = "scripted model"
 
 
@@ -112,6 +116,7 @@ class ScriptedModel(Model):
         step = self.next_step()
         if "after_failure" in step and _latest_tool_failed(messages):
             step = {"text": step["after_failure"]}
+            self.position = 0  # asked again, the demo replays from its start
         yield {"messageStart": {"role": "assistant"}}
         if "tool" in step:
             start = {"toolUse": {"toolUseId": f"tool-{uuid.uuid4().hex[:12]}", "name": step["tool"]}}
