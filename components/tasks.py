@@ -72,7 +72,7 @@ def render_task(sandbox: Sandbox, task: CommandTask) -> None:
         if task.running:
             render_step_previews(sandbox)  # a web app this command serves: Open preview
             st.button(
-                "Stop",
+                "Stop command",  # not just "Stop": the running turn's Stop can show at the same time
                 key=f"stop_task_{task.task_id}",
                 icon=":material/stop_circle:",
                 on_click=_stop,

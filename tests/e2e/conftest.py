@@ -96,11 +96,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
+def turn_stop(page: Any) -> Any:
+    """The running turn's Stop button (a background command's own is "Stop command")."""
+    return page.locator(".st-key-stop_turn").get_by_role("button", name="Stop", exact=True)
+
+
 def wait_until_page_idle(page: Any) -> None:
     """Wait until the page shows no running turn and no queued message, and has been drawn since."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    expect(turn_stop(page)).to_have_count(0)
     expect(page.get_by_text("Queued: runs when the current turn ends.")).to_have_count(0)
     expect(page.locator("[data-testid=stApp]")).not_to_have_attribute("data-test-script-state", "running")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import make_zip, wait_for
-from tests.e2e.conftest import ARTIFACTS, needs_chromium
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, turn_stop
 
 SALES_CSV = (
     "month,region,revenue\nJan,north,120\nJan,south,80\nFeb,north,150\nFeb,south,95\nMar,north,210\nMar,south,130\n"
@@ -104,8 +104,7 @@ def test_stop_button_interrupts_running_code_and_keeps_variables(browser: Any, a
     chat_input.press("Enter")
     messages = page.locator("[data-testid=stChatMessage]")
     expect(messages.get_by_text("Running python code").first).to_be_visible()  # drawn in place: nothing moves
-    stop = page.get_by_role("button", name="Stop", exact=True)
-    stop.click()
+    turn_stop(page).click()
     expect(
         page.locator("[data-testid=stChatMessage]").get_by_text("The run was stopped on request.").first
     ).to_be_visible()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import gated_code
-from tests.e2e.conftest import ARTIFACTS, needs_chromium, open_gate, send, wait_until_page_idle
+from tests.e2e.conftest import ARTIFACTS, needs_chromium, open_gate, send, turn_stop, wait_until_page_idle
 
 pytestmark = needs_chromium
 MESSAGES = "[data-testid=stChatMessage]"
@@ -135,7 +135,7 @@ def test_a_reload_shows_the_running_turn_live_and_it_completes(page: Any, app_se
     expect(page.get_by_text("beat 0").first).to_be_visible(timeout=60_000)
     page.reload()
     expect(page.get_by_text("Running python code").first).to_be_visible()
-    expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
+    expect(turn_stop(page)).to_be_visible()
     expect(page.get_by_text("beat 0").first).to_be_visible()
     open_gate(app_server, "beats")
     _finished_step(page, "beat 5")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import needs_chromium, send, wait_until_page_idle
+from tests.e2e.conftest import needs_chromium, send, turn_stop, wait_until_page_idle
 from tests.servers import running_app
 from tests.wire.openai_chat import Reply, chat_completions_server
 
@@ -145,10 +145,10 @@ def test_a_background_commands_output_stays_live_while_an_answer_streams(page: A
         words.append(_last_word(answer.inner_text()))
         assert words[-1] - words[-2] < 400, f"the output waited for {words[-1] - words[-2]} words: {words}"
     assert seen == sorted(seen), seen
-    page.locator(".st-key-stop_turn button").click()
-    expect(page.locator(".st-key-stop_turn")).to_have_count(0)
-    page.locator('[class*="st-key-stop_task_"] button').click()  # the background command's own Stop
-    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    turn_stop(page).click()
+    expect(turn_stop(page)).to_have_count(0)
+    page.get_by_role("button", name="Stop command", exact=True).click()  # the background command's own
+    expect(page.get_by_role("button", name="Stop command", exact=True)).to_have_count(0)
 
 
 def _last_tick(output: str) -> int:

@@ -21,7 +21,7 @@ from core.config import Settings
 from core.models import ModelChoice, build_model
 from core.session import Session
 from tests.conftest import finish
-from tests.e2e.conftest import ARTIFACTS, browser  # noqa: F401  (the browser fixture, shared)
+from tests.e2e.conftest import ARTIFACTS, browser, turn_stop  # noqa: F401  (the browser fixture, shared)
 from tests.real_model.llama_server import NOT_INSTALLED, installed, llama_server
 from tests.servers import running_app
 
@@ -113,7 +113,7 @@ def test_the_browser_shows_a_real_models_tool_call_and_a_second_turn(
             chat_input.fill(question)
             chat_input.press("Enter")
             expect(page.get_by_text(question, exact=True).first).to_be_visible(timeout=30_000)
-            expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0, timeout=180_000)
+            expect(turn_stop(page)).to_have_count(0, timeout=180_000)
         step = page.locator("[data-testid=stChatMessage] [data-testid=stExpander]").first
         expect(step).to_be_visible()
         expect(chat_input).to_be_enabled()
