@@ -28,6 +28,7 @@ from core.errors import (
     Throttled,
     UploadRejected,
 )
+from core.sandbox.agentcore import requests as agentcore_requests
 from core.sandbox.agentcore import session as agentcore
 from core.sandbox.agentcore import stream as agentcore_stream
 from core.sandbox.agentcore.session import AgentCoreSandbox
@@ -392,7 +393,7 @@ def test_fake_failed_extraction_leaves_nothing(own: AgentCoreSandbox) -> None:
 def test_fake_files_over_the_inline_limit_are_refused(
     fake: FakeAgentCoreDataPlane, own: AgentCoreSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agentcore_stream, "INLINE_LIMIT", 10)
+    monkeypatch.setattr(agentcore_requests, "INLINE_LIMIT", 10)
     with pytest.raises(QuotaExceeded, match="at most"):
         own.write_file("big.bin", b"x" * 11)
     assert fake.invocations() == []

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from core.config import Settings
 from core.errors import InterpreterError
+from core.sandbox.agentcore.requests import clean_path
 from core.sandbox.agentcore.start import WorkspaceMount
-from core.sandbox.agentcore.stream import Parsed, clean_path
+from core.sandbox.agentcore.stream import Parsed
 from core.workspace.base import validate_name
 
 COPY_MARKER = "__CI_COPIED__"

@@ -36,9 +36,7 @@ from core.errors import (
 )
 from core.files.uploads import check_upload_name, shown_name
 from core.sandbox.agentcore.mount import Copied, copy_command, copy_outcome, copy_plan, persistence
-from core.sandbox.agentcore.start import SessionGone as _SessionGone
-from core.sandbox.agentcore.start import SessionRecords, SessionStarter
-from core.sandbox.agentcore.stream import (
+from core.sandbox.agentcore.requests import (
     FIGURES,
     FIGURES_DIR,
     FIGURES_MARKER,
@@ -46,19 +44,23 @@ from core.sandbox.agentcore.stream import (
     MB,
     PRELUDE,
     UNZIP,
-    Parsed,
-    botocore_error,
     check_inline,
     clean_path,
     content_entry,
+    is_internal,
+    zip_plan,
+)
+from core.sandbox.agentcore.start import SessionGone as _SessionGone
+from core.sandbox.agentcore.start import SessionRecords, SessionStarter
+from core.sandbox.agentcore.stream import (
+    Parsed,
+    botocore_error,
     error_code,
     execution_result,
     file_error,
     file_infos,
-    is_internal,
     parse_stream,
     session_gone,
-    zip_plan,
 )
 from core.sandbox.agentcore.tasks import AgentCoreTasks, TaskSessionLost
 from core.sandbox.base import LANGUAGES
