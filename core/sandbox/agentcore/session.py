@@ -31,10 +31,10 @@ from core.errors import (
     InterpreterError,
     InvalidPathError,
     SandboxClosed,
-    SandboxError,
     UploadRejected,
 )
 from core.files.uploads import check_upload_name, shown_name
+from core.sandbox.agentcore.mirror import Mirror
 from core.sandbox.agentcore.mount import Copied, copy_command, copy_outcome, copy_plan, persistence
 from core.sandbox.agentcore.requests import (
     FIGURES,
@@ -73,9 +73,6 @@ R_NOT_OFFERED = (
     "R is not available on this app's AWS AgentCore sandbox: AgentCore's Code Interpreter runs Python, JavaScript "
     "and TypeScript only. Use Python (pandas, matplotlib) instead."
 )
-UPLOAD_BATCH_BYTES = 64 * MB
-MIRROR_LIMIT = 512 * MB
-"""How many bytes of written files are kept here to upload again after a session expired."""
 STATUS_CHECK_SECONDS = 60.0
 KILL_GRACE_SECONDS = 5
 MAX_LISTED = 20_000
@@ -132,8 +129,7 @@ class AgentCoreSandbox:
         self._checked_at = 0.0
         self._restart_reason: str | None = None
         self._prelude_done = False
-        self._mirror: dict[tuple[str, str], bytes] = {}
-        self._unkept: set[str] = set()
+        self.mirror = Mirror()
         self._written_at: dict[str, float] = {}
         self.starter = SessionStarter(
             settings, interpreter, self.session_name, self._aws, conversation=conversation, records=records
@@ -209,15 +205,15 @@ class AgentCoreSandbox:
             self.pending_notes.append(f"{reason} It continues in the session another app server had started.")
             return
         try:
-            restored = self._restore()
+            restored = self.mirror.restore(self._invoke, self._extract_zip)
         except BaseException:
             self._drop_session(reason)
             raise
         if restored:
             shown = ", ".join(restored[:10]) + (f" and {len(restored) - 10} more" if len(restored) > 10 else "")
             reason += f" Re-uploaded the files this app wrote or uploaded: {shown}."
-        if self._unkept:
-            reason += f" Too large to keep for re-upload, so lost: {', '.join(sorted(self._unkept)[:10])}."
+        if self.mirror.unkept:
+            reason += f" Too large to keep for re-upload, so lost: {', '.join(sorted(self.mirror.unkept)[:10])}."
         self.pending_notes.append(
             reason + " Files created by code in the old session are lost unless they were saved to the workspace."
         )
@@ -234,37 +230,9 @@ class AgentCoreSandbox:
         with contextlib.suppress(Exception):  # a dead or unreachable session times out by itself
             self.interpreter.stop()
 
-    def _restore(self) -> list[str]:
-        """Upload again what this app wrote or uploaded (in the original order) into a new session."""
-        restored: list[str] = []
-        batch: list[dict[str, Any]] = []
-        size = 0
-        for (kind, name), data in [*self._mirror.items(), (("end", ""), b"")]:
-            if batch and (kind != "file" or size + len(data) > UPLOAD_BATCH_BYTES):
-                if self._invoke("writeFiles", {"content": batch}).is_error:
-                    raise SandboxError("The files of the expired AgentCore session could not be uploaded again.")
-                batch, size = [], 0
-            if kind == "zip":
-                self._extract_zip(name, data, self._invoke)
-                restored.append(f"{name} (unpacked again)")
-            elif kind == "file":
-                batch.append(content_entry(name, data))
-                size += len(data)
-                restored.append(name)
-        return restored
-
-    def _remember(self, kind: str, name: str, data: bytes) -> None:
-        self._mirror.pop((kind, name), None)
-        self._unkept.discard(name)
-        if sum(map(len, self._mirror.values())) + len(data) <= MIRROR_LIMIT:
-            self._mirror[kind, name] = data
-        else:
-            self._unkept.add(name)
-
     def _forget(self, path: str) -> None:
+        self.mirror.forget(path)
         inside = lambda p: p == path or p.startswith(path + "/")  # noqa: E731
-        self._mirror = {key: data for key, data in self._mirror.items() if key[0] == "zip" or not inside(key[1])}
-        self._unkept = {p for p in self._unkept if not inside(p)}
         self._written_at = {p: t for p, t in self._written_at.items() if not inside(p)}
 
     # -- running code -------------------------------------------------------------------------------------
@@ -415,7 +383,7 @@ class AgentCoreSandbox:
             parsed = self._call("writeFiles", {"content": [content_entry(relative, data)]})
             if parsed.is_error:
                 raise file_error(parsed, relative, "write")
-            self._remember("file", relative, data)
+            self.mirror.remember("file", relative, data)
             self._written_at[relative] = now = time.time()
         return FileInfo(path=relative, size=len(data), modified=now, mime_type=guess_mime_type(relative))
 
@@ -479,7 +447,7 @@ class AgentCoreSandbox:
             return [name]
         with self._lock:
             arrived = self._extract_zip(name, data, self._call)
-            self._remember("zip", name, data)
+            self.mirror.remember("zip", name, data)
             return arrived
 
     def _extract_zip(self, name: str, data: bytes, call: Callable[[str, dict[str, Any]], Parsed]) -> list[str]:
