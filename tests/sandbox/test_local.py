@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,6 +69,29 @@ def test_interrupt_ignored_for_long_kills_the_kernel_but_not_the_files(own_sandb
     assert result.stopped is StopReason.TIMEOUT
     assert any("Variables were lost" in note for note in result.notes)
     assert own_sandbox.execute("print(open('kept.txt').read())").stdout.strip() == "yes"
+
+
+PRINTING_LOOP = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.01)"
+"""Output far more often than the kernel's output queue is polled: it never runs empty while this runs."""
+
+
+def test_code_that_prints_without_pause_is_stopped_by_its_time_limit(own_sandbox: LocalSandbox) -> None:
+    result = own_sandbox.execute(PRINTING_LOOP, timeout=2)
+    assert result.stopped is StopReason.TIMEOUT  # it ran on past every limit before
+    assert "tick" in result.stdout
+
+
+def test_code_that_prints_without_pause_is_stopped_by_stop_and_keeps_variables(own_sandbox: LocalSandbox) -> None:
+    own_sandbox.execute("kept = 'still here'")
+    printing = threading.Event()
+    stopper = threading.Thread(target=lambda: printing.wait(60) and own_sandbox.interrupt())
+    stopper.start()
+    result = own_sandbox.execute(PRINTING_LOOP, timeout=120, on_output=lambda _: printing.set())
+    stopper.join()
+    own_sandbox.clear_interrupt()
+    assert result.stopped is StopReason.INTERRUPTED
+    assert not any("Variables were lost" in note for note in result.notes)
+    assert own_sandbox.execute("print(kept)").stdout.strip() == "still here"
 
 
 def test_a_stop_pressed_while_nothing_runs_never_drops_the_next_run(own_sandbox: LocalSandbox) -> None:

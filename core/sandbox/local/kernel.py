@@ -29,6 +29,8 @@ from core.types import STOP_EXPLANATIONS, ExecutionError, ExecutionResult, StopR
 POLL_SECONDS = 0.1
 INTERRUPT_REPLY_SECONDS = 1.0
 INTERRUPT_GRACE_SECONDS = 5.0
+"""How long code may take to stop after its interrupt landed (or after its traceback arrived) before the kernel is
+killed (a kernel class may allow longer)."""
 START_TIMEOUT_SECONDS = 60.0
 CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
@@ -62,6 +64,7 @@ class JupyterKernel(abc.ABC):
     label = "kernel"
     socket_prefix = "k"
     late_output_seconds = 0.0
+    interrupt_grace_seconds = INTERRUPT_GRACE_SECONDS
     memory_rlimit = True
     prelude = ""
 
@@ -229,22 +232,26 @@ class JupyterKernel(abc.ABC):
         kill_at: float | None = None
         while True:
             try:
-                message = self.client.get_iopub_msg(timeout=POLL_SECONDS)
+                message: dict[str, Any] | None = self.client.get_iopub_msg(timeout=POLL_SECONDS)
             except queue.Empty:
+                message = None
                 collector.publish()
                 if not self.alive:
                     return stopped or StopReason.CRASHED
-                now = time.monotonic()
-                if stopped is None and (now > deadline or self.cancel.is_set()):
-                    stopped = StopReason.TIMEOUT if now > deadline else StopReason.INTERRUPTED
-                    self.interrupt()
-                    kill_at = now + INTERRUPT_GRACE_SECONDS
-                elif kill_at is not None and now > kill_at:
-                    self.kill()
-                    return stopped
+            # Looked at after every message too: code that prints more often than POLL_SECONDS never lets the
+            # queue run empty, and was stopped neither by its time limit nor by Stop.
+            now = time.monotonic()
+            if stopped is None and (now > deadline or self.cancel.is_set()):
+                stopped = StopReason.TIMEOUT if now > deadline else StopReason.INTERRUPTED
+                self.interrupt()
+                kill_at = time.monotonic() + self.interrupt_grace_seconds  # from when the interrupt landed
+            elif kill_at is not None and now > kill_at:
+                self.kill()
+                return stopped
+            if message is None or message["parent_header"].get("msg_id") != msg_id:
                 continue
-            if message["parent_header"].get("msg_id") != msg_id:
-                continue
+            if kill_at is not None and message["msg_type"] == "error":
+                kill_at = time.monotonic() + self.interrupt_grace_seconds  # the code stopped: the run is ending
             if self._handle(message, collector):
                 self._collect_late_output(msg_id, collector)
                 return stopped
@@ -340,6 +347,9 @@ class PythonKernel(JupyterKernel):
     label = "Python"
     socket_prefix = "py"
     prelude = PRELUDE
+    # IPython formats the traceback before it says the run ended: over 4 s on a loaded 2-core machine, so a Stop
+    # killed the kernel and lost the variables it promises to keep.
+    interrupt_grace_seconds = 2 * INTERRUPT_GRACE_SECONDS
 
     def __init__(
         self, isolation: Isolation, output_limit: int, cancel: threading.Event | None = None, *, warm: bool = False
