@@ -94,6 +94,27 @@ def test_code_that_prints_without_pause_is_stopped_by_stop_and_keeps_variables(o
     assert own_sandbox.execute("print(kept)").stdout.strip() == "still here"
 
 
+FAKE_TRACEBACKS = """import time
+kernel = get_ipython().kernel
+parent = kernel.get_parent("shell")
+while True:
+    try:
+        time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    content = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": []}
+    kernel.session.send(kernel.iopub_socket, "error", content, parent=parent, ident=kernel._topic("error"))
+"""
+"""Code that ignores the interrupt and keeps publishing the traceback message a run that stops sends."""
+
+
+def test_code_that_fakes_its_traceback_after_the_interrupt_is_still_killed(own_sandbox: LocalSandbox) -> None:
+    result = own_sandbox.execute(FAKE_TRACEBACKS, timeout=1)
+    assert result.stopped is StopReason.TIMEOUT
+    assert any("Variables were lost" in note for note in result.notes)  # the grace was extended once, not forever
+    assert own_sandbox.execute("print('alive')").stdout.strip() == "alive"
+
+
 def test_a_stop_pressed_while_nothing_runs_never_drops_the_next_run(own_sandbox: LocalSandbox) -> None:
     """The kernel interrupts itself with a signal; one still on its way used to hit the next run's start.
 

@@ -230,6 +230,7 @@ class JupyterKernel(abc.ABC):
         assert self.client is not None
         stopped: StopReason | None = None
         kill_at: float | None = None
+        traceback_seen = False
         while True:
             try:
                 message: dict[str, Any] | None = self.client.get_iopub_msg(timeout=POLL_SECONDS)
@@ -250,8 +251,9 @@ class JupyterKernel(abc.ABC):
                 return stopped
             if message is None or message["parent_header"].get("msg_id") != msg_id:
                 continue
-            if kill_at is not None and message["msg_type"] == "error":
-                kill_at = time.monotonic() + self.interrupt_grace_seconds  # the code stopped: the run is ending
+            if kill_at is not None and message["msg_type"] == "error" and not traceback_seen:
+                # The code stopped and the run is ending. Once only: code in the kernel can publish messages too.
+                kill_at, traceback_seen = time.monotonic() + self.interrupt_grace_seconds, True
             if self._handle(message, collector):
                 self._collect_late_output(msg_id, collector)
                 return stopped
@@ -304,11 +306,15 @@ class JupyterKernel(abc.ABC):
 
         Returns once the kernel has answered (or after a second), so the signal it sends itself has landed before
         the next run is sent: a late one would hit that run's start outside its code, and the kernel would then
-        drop the run without a reply (a save of the variables after the Stop button was lost that way).
+        drop the run without a reply (a save of the variables after the Stop button was lost that way). Once per
+        run: a second signal lands while IPython handles the first, and under load the kernel then never ended the
+        run (Stop and the run's own loop each asked; it was killed and the variables were lost).
         """
         if self.client is None or not self.alive:
             return
         with self._interrupting:
+            if self.interrupt_requested:
+                return
             self.interrupt_requested = True
             message = self.client.session.msg("interrupt_request", content={})
             self.client.control_channel.send(message)

@@ -150,7 +150,7 @@ class RKernel(JupyterKernel):
 
     def interrupt(self) -> None:
         """Send SIGINT to the R process (IRkernel stops the running code and keeps its variables)."""
-        if self.client is None or self.process is None or not self.alive:
-            return
+        if self.client is None or self.process is None or not self.alive or self.interrupt_requested:
+            return  # once per run, as for the other kernels
         self.interrupt_requested = True
         signal_r(self.process.pid)
