@@ -353,8 +353,8 @@ class PythonKernel(JupyterKernel):
     label = "Python"
     socket_prefix = "py"
     prelude = PRELUDE
-    # IPython formats the traceback before it says the run ended: over 4 s on a loaded 2-core machine, so a Stop
-    # killed the kernel and lost the variables it promises to keep.
+    # IPython formats the traceback before it says the run ended, slowly on a loaded machine: a kernel killed
+    # meanwhile loses the variables a Stop promises to keep.
     interrupt_grace_seconds = 2 * INTERRUPT_GRACE_SECONDS
 
     def __init__(
