@@ -132,6 +132,9 @@ def test_hostile_outputs_answers_and_previews_send_nothing_outside(
     expect(messages.get_by_text("The figure's image from 127.0.0.1 was not loaded.")).to_be_visible()
     error = f"ValueError: **loud** ![leak]({address}/error.png)"
     expect(messages.locator("[data-testid=stAlert]").filter(has_text=error)).to_be_visible()  # literally, no image
+    # On screen, as a person reading the output sees it: a browser may put off the work of frames out of view (the
+    # page had followed the turn past it, and once in CI the script had not run 60 s later).
+    messages.locator("iframe").first.scroll_into_view_if_needed()
     wait_until(page, lambda: "output navigates" in logged, "the output's script tried to navigate")
     assert chat_input.is_visible()  # the output's style stayed in its frame
     messages.get_by_text("an image from 127.0.0.1 was not loaded").first.scroll_into_view_if_needed()
