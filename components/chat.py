@@ -230,17 +230,26 @@ def render_live_step(step: LiveStep) -> DeltaGenerator:
     # Not ``with st.status(...)``: leaving that block marks the status complete (a success tick) until the next
     # redraw, though the step still runs. Its inner container is entered instead; the state stays "running".
     with st.status(title, state="running", expanded=True).container():
-        code_box = st.empty()
-        render_live_code(step, code_box)
+        code_box = render_live_code(step)
         if step.result is not None:
             render_result(step.result)
     return code_box
 
 
-def render_live_code(step: LiveStep, code_box: DeltaGenerator) -> None:
-    """The live step's code in its slot, with a cursor while the model still writes it."""
+def render_live_code(step: LiveStep, code_box: DeltaGenerator | None = None) -> DeltaGenerator:
+    """The live step's code, with a cursor while the model still writes it.
+
+    Args:
+        step: The step being written or run.
+        code_box: What an earlier call returned, to draw the code in its place; None to draw it here.
+
+    Returns:
+        The code's element, to draw it again in place.
+
+    """
     code, language = tool_code(step.tool, step.input)
-    code_box.code(code + (" ▌" if step.phase == "writing" else ""), language=language, wrap_lines=True)
+    draw = st.code if code_box is None else code_box.code
+    return draw(code + (" ▌" if step.phase == "writing" else ""), language=language, wrap_lines=True)
 
 
 class LiveText:
@@ -255,16 +264,18 @@ class LiveText:
 
     BLOCK_CHARS = 400
 
-    def __init__(self, box: DeltaGenerator, text: str) -> None:
-        """Draw ``text`` into ``box`` (an ``st.empty``), ready to grow.
+    def __init__(self, holder: DeltaGenerator, text: str) -> None:
+        """Draw ``text`` into ``holder``, ready to grow.
 
         Args:
-            box: The slot the answer's text takes.
+            holder: The container the answer's text takes (a container, not an ``st.empty`` filled afterwards:
+                the browser keeps the elements of a container drawn again, so the text's element is updated in
+                place; an empty sent on its own, as the server may flush between two calls, drops them).
             text: The answer so far.
 
         """
-        self._holder = box.container()
-        self._tail = self._holder.empty()
+        self._holder = holder
+        self._tail: DeltaGenerator | None = None  # the element of the text after the settled blocks
         self._drawn = 0  # blocks drawn for good
         self.show(text)
 
@@ -273,9 +284,12 @@ class LiveText:
         blocks, rest = settled_blocks(text)
         pending = "\n\n".join(blocks[self._drawn :])  # a blank line between blocks renders as the blank lines did
         if len(pending) >= self.BLOCK_CHARS:
-            self._tail.markdown(safe_markdown(pending))
-            self._tail, self._drawn, pending = self._holder.empty(), len(blocks), ""
-        self._tail.markdown(safe_markdown(f"{pending}\n\n{rest}" if pending else rest) + " ▌")
+            self._draw_tail(safe_markdown(pending))
+            self._tail, self._drawn, pending = None, len(blocks), ""
+        self._draw_tail(safe_markdown(f"{pending}\n\n{rest}" if pending else rest) + " ▌")
+
+    def _draw_tail(self, markdown: str) -> None:
+        self._tail = (self._holder if self._tail is None else self._tail).markdown(markdown)
 
 
 LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "r": "R", "bash": "shell"}

@@ -204,14 +204,20 @@ def live_turn(engine: ChatEngine, drawn_state: tuple[int, bool, int], drawn_apps
     snapshot = turn.snapshot()
     with st.chat_message("assistant"):
         # Two slots, always both drawn: while the text streams below, the run is not over, and whatever an earlier
-        # run drew in a slot this run skipped would still show.
-        text_box, step_box = st.empty(), st.empty()
-        live_text = LiveText(text_box, snapshot.partial_text) if snapshot.partial_text else None
+        # run drew in a slot this run skipped would still show. A slot with something in it is a container, drawn
+        # again with its elements kept (see ``LiveText``); one with nothing is an ``st.empty``.
+        live_text = None
+        if snapshot.partial_text:
+            live_text = LiveText(st.container(), snapshot.partial_text)
+        else:
+            st.empty()
         if snapshot.live_step is not None:
-            with step_box.container():
+            with st.container():
                 code_box = render_live_step(snapshot.live_step)
         elif not snapshot.partial_text:
-            step_box.caption(f":material/hourglass_top: Working … {int(time.monotonic() - turn.started)} s")
+            st.caption(f":material/hourglass_top: Working … {int(time.monotonic() - turn.started)} s")
+        else:
+            st.empty()
     if not _only_this_fragment_runs():
         return
     if live_text is not None and snapshot.live_step is None:

@@ -8,6 +8,7 @@ command's output stays live beside it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +40,14 @@ def _story(body: dict[str, Any]) -> Reply:
     opening = CODE_FIRST if "code first" in asked else []
     if "tiny paragraphs" in asked:
         opening = [f"p{n}\n\n" for n in range(TINY)]
-    return Reply(text=[*opening, *(f"word{n} " for n in range(WORDS))], delay=0.02)
+    pause = _pause_at_word_150 if asked == "Tell me a long story" else None
+    return Reply(text=[*opening, *(f"word{n} " for n in range(WORDS))], delay=0.02, before_chunk=pause)
+
+
+def _pause_at_word_150(chunk: int) -> None:
+    """A pause longer than ``TEXT_QUIET_SECONDS``: the page's streaming loop ends and its fragment is drawn again."""
+    if chunk == 150:
+        time.sleep(1.5)
 
 
 MOVEMENTS = """() => {
@@ -102,7 +110,8 @@ def test_a_streaming_answer_grows_in_place_and_stop_ends_it(page: Any) -> None:
         expect(answer).to_contain_text(f"word{word} ")
         lengths.append(len(text.inner_text()))
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1], f"the text grows: {lengths}"
-    assert page.evaluate("node => node.isConnected", handle), "the same element was updated, not a new one drawn"
+    connected = page.evaluate("node => node.isConnected", handle)
+    assert connected, "the same element was updated, also after the pause drew the answer again, not a new one"
     _stop_and_wait(page)
     expect(page.get_by_text("Stopped. The sandbox kept its files and variables.")).to_be_visible()
     finished = page.locator(ANSWER).filter(has_text="word400 ").last
