@@ -312,7 +312,9 @@ with live_box:
 if drawn_state[1]:
     # Outside the fragment: a click here reruns the page, which interrupts the fragment while it streams text (a
     # click inside it would wait for that run to end). A turn's start and end redraw the page, so it is current.
-    st.button("Stop", key="stop_turn", icon=":material/stop_circle:", on_click=engine.stop)
+    stopping = engine.stopping  # the code may take a few seconds to end: the click was taken, and once is enough
+    label, icon = ("Stopping …", ":material/hourglass_top:") if stopping else ("Stop", ":material/stop_circle:")
+    st.button(label, key="stop_turn", icon=icon, on_click=engine.stop, disabled=stopping)
     _render_queue(engine)
 render_background_tasks(engine.session.sandbox)  # commands started with background=true, live, with a Stop
 # The side panel last: the browser draws what the page sends as it comes, so the chat is usable before the panel's

@@ -220,6 +220,33 @@ def clicked(button: DownloadButton, media: list[RecordedMediaFiles]) -> bytes:
     return bytes(manager.storage.get_file(url.rsplit("/", 1)[-1]).content)
 
 
+def sandbox_of(app: AppTest) -> Any:
+    """The sandbox of the conversation an AppTest page shows."""
+    engine = engine_registry().get("local", app.query_params["c"])
+    assert engine is not None
+    return engine.session.sandbox
+
+
+def shown(app: AppTest) -> str:
+    """The page's text with the titles of its steps and of its status boxes (a background command's)."""
+    titles = [str(element.label) for kind in ("expander", "status") for element in app.get(kind)]
+    return "\n".join([*titles, page_text(app)])
+
+
+def shown_until(app: AppTest, condition: Callable[[str], bool], what: str) -> str:
+    """Rerun the page (as its fragment would by itself) until what it shows satisfies ``condition``."""
+    text = ""
+
+    def looks() -> bool:
+        nonlocal text
+        app.run()
+        text = shown(app)
+        return condition(text)
+
+    wait_for(looks, what)
+    return text
+
+
 def run_until_idle(app: AppTest, timeout: float = 90) -> AppTest:
     """Rerun the page until no turn runs, then once more (a browser's fragments would do this by themselves).
 

@@ -5,46 +5,18 @@ and a call that waits for it showing its output live in the running step."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from components.state import engine_registry
 from core.sandbox.local.isolation import bubblewrap_works
 from core.sandbox.tasks import TaskState
-from tests.conftest import page_text, send, wait_for
+from tests.conftest import sandbox_of, send, shown_until
 from tests.prerequisites import requires
 
 pytestmark = requires(bubblewrap_works(), "bubblewrap cannot run on this machine")
 
 GATED = "echo begun-$((1 + 1)); while [ ! -e go ]; do sleep 0.02; done; echo done-$((6 * 7))"
 """Prints begun-2, waits until the test writes the file ``go``, prints done-42 (neither is in the command's text)."""
-
-
-def sandbox_of(app: AppTest) -> Any:
-    engine = engine_registry().get("local", app.query_params["c"])
-    assert engine is not None
-    return engine.session.sandbox
-
-
-def shown(app: AppTest) -> str:
-    """The page's text with the titles of its steps and of its status boxes (a background command's)."""
-    titles = [str(element.label) for kind in ("expander", "status") for element in app.get(kind)]
-    return "\n".join([*titles, page_text(app)])
-
-
-def shown_until(app: AppTest, condition: Callable[[str], bool], what: str) -> str:
-    """Rerun the page (as its fragment would by itself) until what it shows satisfies ``condition``."""
-    text = ""
-
-    def looks() -> bool:
-        nonlocal text
-        app.run()
-        text = shown(app)
-        return condition(text)
-
-    wait_for(looks, what)
-    return text
 
 
 def test_a_background_command_shows_its_output_live_and_stop_ends_it(make_app: Callable[..., AppTest]) -> None:

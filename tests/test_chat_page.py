@@ -5,18 +5,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
 from components.state import engine_registry
 from core.chat.engine import ChatEngine
-from tests.conftest import RecordedMediaFiles, clicked, fetched, page_text, run_until_idle, send
+from tests.conftest import (
+    RecordedMediaFiles,
+    clicked,
+    fetched,
+    page_text,
+    run_until_idle,
+    sandbox_of,
+    send,
+    shown_until,
+)
 from tests.processes import descendants, process_table
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_CODE = (
     "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "df = pd.read_csv('data/numbers.csv')\nprint('rows', len(df))\ndf.plot(x='x', y='y')\nplt.savefig('chart.png')\ndf"
+)
+STUBBORN = (  # ignores interrupts until the test writes the file ``go``
+    "import os, time\nprint('waiting')\nwhile not os.path.exists('go'):\n    try:\n        time.sleep(0.02)\n"
+    "    except KeyboardInterrupt:\n        pass\n"
 )
 
 
@@ -72,6 +86,27 @@ def test_conversation_and_variables_survive_a_new_browser_session(make_app: Call
     assert not any("variables from before were lost" in str(i.value) for i in again.info)
     send(again, "```python\nprint(kept.upper())\n```")
     assert "REMEMBER ME" in page_text(again, "markdown", "code")
+
+
+def _stop_button(app: AppTest) -> Any:
+    (button,) = [button for button in app.button if button.key == "stop_turn"]
+    return button
+
+
+def test_stop_says_it_was_taken_and_the_next_question_is_answered(make_app: Callable[..., AppTest]) -> None:
+    """Code may take seconds to end after Stop: the button says so and takes no second click. A Stop of code sent
+    to run directly (the agent not running) once cancelled the agent's next turn: "Stopped." came at once."""
+    app = make_app([{"text": "Here is my answer."}])
+    app.run()
+    app.chat_input[0].set_value(f"```python\n{STUBBORN}```").run()
+    shown_until(app, lambda text: "waiting" in text, "the code to run")
+    assert _stop_button(app).label == "Stop" and not _stop_button(app).disabled
+    _stop_button(app).click().run()
+    assert _stop_button(app).label == "Stopping …" and _stop_button(app).disabled
+    sandbox_of(app).write_file("go", b"")
+    run_until_idle(app)
+    send(app, "What happened?")
+    assert "Here is my answer." in page_text(app, "markdown")
 
 
 def test_new_and_switch_conversations(make_app: Callable[..., AppTest]) -> None:

@@ -205,10 +205,21 @@ class ChatEngine:
         return turn
 
     def stop(self) -> None:
-        """End the running turn: the agent stops and the running code is interrupted; state is kept."""
-        if self.agent is not None:
-            self.agent.cancel()
+        """End the running turn: the agent stops and the running code is interrupted; state is kept.
+
+        Not ``agent.cancel()``: with no invocation running (a direct run, or a turn that just ended) Strands keeps
+        that cancel for the next invocation, and the next question was answered "Stopped." at once.
+        """
+        turn = self.turn
+        if turn is not None and not turn.done:
+            turn.stop_requested.set()
         self.session.sandbox.interrupt()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether Stop was pressed for the running turn, which has not ended yet."""
+        turn = self.turn
+        return turn is not None and not turn.done and turn.stop_requested.is_set()
 
     def stop_if_unwatched(self, timeout: float) -> bool:
         """Stop the running turn (and drop the queue) when no page has shown it for ``timeout`` seconds."""
@@ -289,7 +300,7 @@ class ChatEngine:
             prompt, self.context_for_agent = "\n\n".join([*self.context_for_agent, text]), []
         self._tool_calls, self._limit_reached, said = 0, False, not isinstance(text, str)  # answers need no text
         result = None
-        async for event in self.agent.stream_async(prompt):
+        async for event in self.agent.stream_async(prompt, cancel_signal=turn.stop_requested):
             if "data" in event:
                 said = said or bool(str(event["data"]).strip())
                 turn.update(partial_text=turn.partial_text + str(event["data"]))

@@ -114,6 +114,8 @@ class ActiveTurn:
         live_step: The tool call happening now.
         done: Whether the turn ended.
         started: ``time.monotonic()`` at its start.
+        stop_requested: Set by Stop; the agent's invocation for this turn watches it (Strands' ``cancel_signal``),
+            so a Stop meant for this turn never reaches the next one.
 
     """
 
@@ -125,6 +127,7 @@ class ActiveTurn:
     live_step: LiveStep | None = None
     done: bool = False
     started: float = field(default_factory=time.monotonic)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     version: int = 0
 

@@ -97,8 +97,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def turn_stop(page: Any) -> Any:
-    """The running turn's Stop button (a background command's own is "Stop command")."""
-    return page.locator(".st-key-stop_turn").get_by_role("button", name="Stop", exact=True)
+    """The running turn's Stop button, "Stopping …" once pressed (a background command's own is "Stop command")."""
+    return page.locator(".st-key-stop_turn button")
 
 
 def wait_until_page_idle(page: Any) -> None:

@@ -72,7 +72,7 @@ def _in_a_new_conversation(page: Any, message: str) -> Any:
 
 
 def _stop_and_wait(page: Any) -> None:
-    page.locator(".st-key-stop_turn button").click()
+    turn_stop(page).click()
     wait_until_page_idle(page)
 
 
